@@ -1,0 +1,273 @@
+//! `krafter`: the embedded server and the operator commands. Only wiring: every behaviour
+//! lives in `krafter-shared`.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use krafter_shared::adapters::sqlite::{SqliteDb, SqliteKeyStore};
+use krafter_shared::domain::{ApiKey, KeyPrefix, Scope, Scopes, TeamId, time};
+use krafter_shared::embedded::{Database, Embedded, EmbeddedConfig, create_key};
+use krafter_shared::ports::KeyStore;
+
+#[derive(Parser)]
+#[command(name = "krafter", version, about = "Krafter Cron: a cron for webhooks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and fire the jobs' webhooks, storing everything in one SQLite file.
+    Serve(Box<ServeArgs>),
+    /// Issue, list and revoke API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Args)]
+struct DbArg {
+    /// The SQLite database file.
+    #[arg(long, env = "KRAFTER_DB", default_value = "./krafter-data/krafter.db")]
+    db: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "KRAFTER_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    #[command(flatten)]
+    db: DbArg,
+    /// Base of the linear retry backoff, in ms (15000: retries after 15 s, 30 s, 45 s, ...).
+    #[arg(long, env = "KRAFTER_RETRY_BACKOFF_MS", default_value_t = 15_000)]
+    retry_backoff_ms: u64,
+    /// API requests allowed per team (or per client address before authentication) per window.
+    #[arg(long, env = "KRAFTER_RATE_LIMIT", default_value_t = 100)]
+    rate_limit: u32,
+    /// The rate limit window, in seconds.
+    #[arg(long, env = "KRAFTER_RATE_LIMIT_WINDOW_SECS", default_value_t = 60)]
+    rate_limit_window_secs: u32,
+    /// Most jobs one team may have.
+    #[arg(long, env = "KRAFTER_MAX_JOBS_PER_TEAM", default_value_t = 1_000)]
+    max_jobs_per_team: u64,
+    /// Webhook calls in flight at most.
+    #[arg(long, env = "KRAFTER_CONCURRENCY", default_value_t = 1_024)]
+    concurrency: usize,
+    /// Executions older than this many days are deleted (each job keeps its latest 100).
+    #[arg(long, env = "KRAFTER_EXECUTION_RETENTION_DAYS", default_value_t = 30)]
+    execution_retention_days: u32,
+    /// POST a JSON notice here when a job with failure_notify fails for good, and when it recovers.
+    #[arg(long, env = "KRAFTER_NOTIFY_URL")]
+    notify_url: Option<url::Url>,
+    /// Seconds to wait for attempts in flight when stopping.
+    #[arg(long, env = "KRAFTER_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    shutdown_grace_secs: u64,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key; prints it (once) alone on the last line of stdout.
+    Create {
+        #[arg(long)]
+        team: String,
+        /// cron:read or cron:write (repeatable); cron:write also allows reads.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List keys (prefix, team, scopes, dates, state); never the secrets.
+    List {
+        #[arg(long)]
+        team: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Revoke the key whose first 12 characters are PREFIX.
+    Revoke {
+        prefix: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(*args).await,
+        Command::Keys(cmd) => keys(cmd).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KRAFTER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+async fn serve(args: ServeArgs) -> Result<(), AnyError> {
+    let config = EmbeddedConfig {
+        bind: args.bind,
+        database: Database::File(args.db.db.clone()),
+        retry_backoff: Duration::from_millis(args.retry_backoff_ms),
+        rate_limit: args.rate_limit,
+        rate_window_secs: args.rate_limit_window_secs,
+        max_jobs_per_team: args.max_jobs_per_team,
+        concurrency: args.concurrency,
+        execution_retention: Duration::from_secs(
+            u64::from(args.execution_retention_days) * 24 * 3600,
+        ),
+        notify_url: args.notify_url,
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        ..EmbeddedConfig::default()
+    };
+    let app = Embedded::start(config).await?;
+    let base = format!("http://{}", app.local_addr());
+    eprintln!("krafter: serving {base}/api/v1/cron (data in {})", args.db.db.display());
+    if let Some(key) = app.bootstrap_key() {
+        println!(
+            "A cron:write key for team \"default\" was created. It is shown only this once:\n\n  \
+             {key}\n\nTry it:\n\n  curl -X POST {base}/api/v1/cron/jobs \\\n    \
+             -H \"Authorization: Bearer {key}\" \\\n    \
+             -H \"Content-Type: application/json\" \\\n    \
+             -d '{{\"name\": \"Health Check\", \"schedule_type\": \"interval\", \
+             \"schedule\": \"every_5m\", \"url\": \"https://example.com/api/health\", \
+             \"method\": \"GET\"}}'\n",
+            key = key.as_str()
+        );
+    }
+    shutdown_signal().await;
+    eprintln!("krafter: stopping (letting attempts in flight finish)");
+    app.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn key_store(db: &DbArg) -> Result<Arc<dyn KeyStore>, AnyError> {
+    Ok(Arc::new(SqliteKeyStore::new(SqliteDb::open(&db.db)?)))
+}
+
+async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
+    match cmd {
+        KeysCommand::Create {
+            team,
+            scopes,
+            expires_in_days,
+            db,
+        } => {
+            let team = TeamId::parse(&team)?;
+            let scopes = scopes
+                .iter()
+                .map(|s| {
+                    Scope::parse(s).ok_or_else(|| {
+                        format!("unknown scope {s:?} (use cron:read or cron:write)")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let keys = key_store(&db)?;
+            let expires = expires_in_days.map(|d| chrono::Duration::days(i64::from(d)));
+            let (plain, key) = create_key(keys.as_ref(), team, Scopes::new(scopes), expires).await?;
+            eprintln!(
+                "created key {} for team {} ({}){}; it is shown only this once:",
+                key.prefix.as_str(),
+                key.team,
+                key.scopes.to_text(),
+                key.expires_at
+                    .map(|t| format!(", expires {}", time::format(t)))
+                    .unwrap_or_default()
+            );
+            println!("{}", plain.as_str());
+        }
+        KeysCommand::List { team, db } => {
+            let team = team.map(|t| TeamId::parse(&t)).transpose()?;
+            let keys = key_store(&db)?.list(team.as_ref()).await?;
+            println!("PREFIX        TEAM                 SCOPES                CREATED               EXPIRES               STATE");
+            for k in &keys {
+                print_key(k);
+            }
+            eprintln!("{} key(s)", keys.len());
+        }
+        KeysCommand::Revoke { prefix, db } => {
+            let prefix = KeyPrefix::parse(&prefix)
+                .ok_or("a key prefix is the key's first 12 characters (kr_live_ + 4)")?;
+            let revoked = key_store(&db)?
+                .revoke(&prefix, time::whole_seconds(chrono::Utc::now()))
+                .await?;
+            if revoked.is_empty() {
+                return Err(format!("no key starts with {}", prefix.as_str()).into());
+            }
+            for k in &revoked {
+                eprintln!("revoked {} (team {})", k.prefix.as_str(), k.team);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_key(k: &ApiKey) {
+    let now = chrono::Utc::now();
+    let state = if k.revoked_at.is_some() {
+        "revoked"
+    } else if !k.is_usable_at(now) {
+        "expired"
+    } else {
+        "active"
+    };
+    println!(
+        "{:<13} {:<20} {:<21} {:<21} {:<21} {}",
+        k.prefix.as_str(),
+        k.team.as_str(),
+        k.scopes.to_text(),
+        time::format(k.created_at),
+        k.expires_at.map(time::format).unwrap_or_else(|| "never".into()),
+        state
+    );
+}

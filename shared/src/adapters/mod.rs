@@ -1,0 +1,5 @@
+//! Adapters, named by technology, beside the ports they implement.
+
+pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;

@@ -1,0 +1,233 @@
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, params};
+
+use super::jobs::{get_job, paginate};
+use super::{SqliteDb, corrupt};
+use crate::domain::{
+    AttemptOutcome, Execution, ExecutionId, JobId, RunStatus, TeamId, Trigger, time::from_unix,
+};
+use crate::ports::{AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreResult};
+
+pub struct SqliteExecutionStore {
+    db: SqliteDb,
+}
+
+impl SqliteExecutionStore {
+    pub fn new(db: SqliteDb) -> Self {
+        Self { db }
+    }
+}
+
+const EXECUTION_COLUMNS: &str = "id, team, job_id, run_id, trigger, scheduled_at, attempt, \
+    started_at, status, http_status, response_body, error, duration_ms, finished_at";
+
+fn execution_from_row(r: &Row<'_>) -> StoreResult<Execution> {
+    let id: String = r.get(0)?;
+    let bad = |field: &str, e: &dyn std::fmt::Display| {
+        corrupt(&format!("execution {id} {field}"), e)
+    };
+    let trigger: String = r.get(4)?;
+    let status: Option<String> = r.get(8)?;
+    let outcome = match status {
+        None => None,
+        Some(s) => Some(AttemptOutcome {
+            status: RunStatus::parse(&s).ok_or_else(|| bad("status", &s))?,
+            http_status: r.get::<_, Option<i64>>(9)?.map(|c| c as u16),
+            response_body: r.get(10)?,
+            error: r.get(11)?,
+            duration_ms: r.get::<_, Option<i64>>(12)?.unwrap_or(0) as u64,
+            finished_at: from_unix(r.get::<_, Option<i64>>(13)?.unwrap_or(0)),
+        }),
+    };
+    Ok(Execution {
+        id: id.parse().map_err(|e| bad("id", &e))?,
+        team: TeamId::parse(&r.get::<_, String>(1)?).map_err(|e| bad("team", &e))?,
+        job_id: r.get::<_, String>(2)?.parse().map_err(|e| bad("job_id", &e))?,
+        run_id: r.get::<_, String>(3)?.parse().map_err(|e| bad("run_id", &e))?,
+        trigger: Trigger::parse(&trigger).ok_or_else(|| bad("trigger", &trigger))?,
+        scheduled_at: from_unix(r.get(5)?),
+        attempt: r.get::<_, i64>(6)? as u32,
+        started_at: from_unix(r.get(7)?),
+        outcome,
+    })
+}
+
+#[async_trait]
+impl ExecutionStore for SqliteExecutionStore {
+    async fn begin_attempts(&self, starts: &[AttemptStart]) -> StoreResult<Vec<BeginOutcome>> {
+        let starts = starts.to_vec();
+        self.db
+            .write(move |tx| {
+                let mut existing = tx.prepare_cached(&format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE run_id = ?1 AND attempt = ?2"
+                ))?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO executions (id, team, job_id, run_id, trigger, scheduled_at, \
+                     attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                let mut out = Vec::with_capacity(starts.len());
+                for s in &starts {
+                    let m = &s.message;
+                    let run_id = m.run_id.to_string();
+                    let job = get_job(tx, m.team.as_str(), &m.job_id.to_string())?;
+                    let prior = {
+                        let mut rows = existing.query(params![run_id, m.attempt])?;
+                        match rows.next()? {
+                            Some(r) => Some(execution_from_row(r)?),
+                            None => None,
+                        }
+                    };
+                    if let Some(prior) = prior {
+                        out.push(BeginOutcome::AlreadyRecorded(Box::new(prior)));
+                        continue;
+                    }
+                    match job {
+                        Some(job) if job.generation == m.generation => {
+                            insert.execute(params![
+                                s.execution_id.to_string(),
+                                m.team.as_str(),
+                                m.job_id.to_string(),
+                                run_id,
+                                m.trigger.as_str(),
+                                m.scheduled_at.timestamp(),
+                                m.attempt,
+                                s.started_at.timestamp(),
+                            ])?;
+                            out.push(BeginOutcome::Started(Box::new(job)));
+                        }
+                        _ => out.push(BeginOutcome::JobGone),
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn finish_attempts(&self, done: &[(ExecutionId, AttemptOutcome)]) -> StoreResult<()> {
+        let done = done.to_vec();
+        self.db
+            .write(move |tx| {
+                let mut update = tx.prepare_cached(
+                    "UPDATE executions SET status = ?2, http_status = ?3, response_body = ?4, \
+                     error = ?5, duration_ms = ?6, finished_at = ?7 \
+                     WHERE id = ?1 AND status IS NULL",
+                )?;
+                for (id, o) in &done {
+                    update.execute(params![
+                        id.to_string(),
+                        o.status.as_str(),
+                        o.http_status,
+                        o.response_body,
+                        o.error,
+                        o.duration_ms as i64,
+                        o.finished_at.timestamp(),
+                    ])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        page: PageRequest<ExecutionId>,
+    ) -> StoreResult<Page<Execution, ExecutionId>> {
+        let team = team.as_str().to_owned();
+        self.db
+            .read(move |c| {
+                let limit = page.limit.map_or(-1, |l| i64::from(l) + 1);
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions \
+                     WHERE job_id = ?1 AND team = ?2 AND status IS NOT NULL \
+                     AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
+                ))?;
+                let after = page.after.map(|a| a.to_string());
+                let mut rows = stmt.query(params![job.to_string(), team, after, limit])?;
+                let mut items = Vec::new();
+                while let Some(r) = rows.next()? {
+                    items.push(execution_from_row(r)?);
+                }
+                Ok(paginate(items, page.limit, |e| e.id))
+            })
+            .await
+    }
+
+    async fn get(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        id: ExecutionId,
+    ) -> StoreResult<Option<Execution>> {
+        let team = team.as_str().to_owned();
+        self.db
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM executions \
+                     WHERE id = ?1 AND job_id = ?2 AND team = ?3"
+                ))?;
+                let mut rows = stmt.query(params![id.to_string(), job.to_string(), team])?;
+                match rows.next()? {
+                    Some(r) => Ok(Some(execution_from_row(r)?)),
+                    None => Ok(None),
+                }
+            })
+            .await
+    }
+
+    async fn delete_for_job(&self, team: &TeamId, job: JobId) -> StoreResult<()> {
+        let team = team.as_str().to_owned();
+        self.db
+            .write(move |tx| {
+                tx.prepare_cached("DELETE FROM executions WHERE job_id = ?1 AND team = ?2")?
+                    .execute(params![job.to_string(), team])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>, keep_latest: u32) -> StoreResult<u64> {
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached(
+                        "DELETE FROM executions WHERE status IS NOT NULL AND started_at < ?1 \
+                         AND id NOT IN (SELECT k.id FROM executions k \
+                            WHERE k.job_id = executions.job_id ORDER BY k.id DESC LIMIT ?2)",
+                    )?
+                    .execute(params![older_than.timestamp(), keep_latest])?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
+
+/// Marks every attempt still "in flight" as interrupted: after a restart of the only
+/// process that uses the file, none can still be running. Returns how many.
+pub(crate) fn interrupt_in_flight(
+    tx: &rusqlite::Transaction<'_>,
+    now: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let mut select =
+        tx.prepare_cached("SELECT id, started_at FROM executions WHERE status IS NULL")?;
+    let stale: Vec<(String, i64)> = select
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = tx.prepare_cached(
+        "UPDATE executions SET status = ?2, error = ?3, duration_ms = ?4, finished_at = ?5 \
+         WHERE id = ?1 AND status IS NULL",
+    )?;
+    for (id, started_at) in &stale {
+        let o = AttemptOutcome::interrupted(from_unix(*started_at), now);
+        update.execute(params![
+            id,
+            o.status.as_str(),
+            o.error,
+            o.duration_ms as i64,
+            o.finished_at.timestamp()
+        ])?;
+    }
+    Ok(stale.len())
+}

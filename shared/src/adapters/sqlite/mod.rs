@@ -1,0 +1,241 @@
+//! The embedded backend: one SQLite file (WAL) holds jobs, executions, API keys and the
+//! durable run queue. Writes go through one connection (SQLite has one writer anyway) in
+//! short `BEGIN IMMEDIATE` transactions; reads use a small pool of their own connections.
+//! `synchronous = NORMAL` in WAL mode: a committed transaction survives a crash of the
+//! process (`kill -9`); only a power failure may lose the last few.
+
+mod executions;
+mod jobs;
+mod keys;
+mod queue;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use executions::SqliteExecutionStore;
+pub use jobs::SqliteJobStore;
+pub use keys::SqliteKeyStore;
+pub use queue::{Delivery, FirePlan, Planner, Recovery, SqliteRunQueue};
+
+use crate::ports::{StoreError, StoreResult};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::backend(e)
+    }
+}
+
+const MAX_READERS: usize = 4;
+
+/// A handle on the database; cheap to clone. Adapters share one.
+#[derive(Clone)]
+pub struct SqliteDb {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// `None` for an in-memory database, whose only connection is the writer.
+    path: Option<PathBuf>,
+}
+
+impl SqliteDb {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
+        }
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::configure(&conn)?;
+        migrate(&conn)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+                path: Some(path.to_owned()),
+            }),
+        })
+    }
+
+    /// A private in-memory database (tests, tooling).
+    pub fn open_in_memory() -> StoreResult<Self> {
+        let conn = Connection::open_in_memory()?;
+        Self::configure(&conn)?;
+        migrate(&conn)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+                path: None,
+            }),
+        })
+    }
+
+    fn configure(conn: &Connection) -> rusqlite::Result<()> {
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(())
+    }
+
+    /// Runs `f` in one write transaction on a blocking thread; commits if it returns Ok.
+    pub(crate) async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` on a read connection (a consistent snapshot) on a blocking thread.
+    pub(crate) async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let Some(path) = &inner.path else {
+                let conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+                return f(&conn);
+            };
+            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    Self::configure(&c)?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            let mut readers = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
+            if readers.len() < MAX_READERS {
+                readers.push(conn);
+            }
+            out
+        })
+        .await
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> StoreResult<T> + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(StoreError::backend)?
+}
+
+/// Schema versions, applied in order; `PRAGMA user_version` records the last one applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE jobs (
+    id              TEXT PRIMARY KEY,
+    team            TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    schedule_type   TEXT NOT NULL,
+    schedule        TEXT NOT NULL,
+    timezone        TEXT NOT NULL,
+    url             TEXT NOT NULL,
+    method          TEXT NOT NULL,
+    headers         TEXT NOT NULL,
+    body            TEXT,
+    timeout_ms      INTEGER NOT NULL,
+    max_retries     INTEGER NOT NULL,
+    failure_notify  INTEGER NOT NULL,
+    enabled         INTEGER NOT NULL,
+    generation      INTEGER NOT NULL,
+    version         INTEGER NOT NULL,
+    next_run_at     INTEGER,
+    last_status     TEXT,
+    last_run_at     INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+);
+CREATE INDEX jobs_by_team ON jobs (team, id);
+CREATE INDEX jobs_due ON jobs (next_run_at) WHERE next_run_at IS NOT NULL;
+
+CREATE TABLE executions (
+    id              TEXT PRIMARY KEY,
+    team            TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    run_id          TEXT NOT NULL,
+    trigger         TEXT NOT NULL,
+    scheduled_at    INTEGER NOT NULL,
+    attempt         INTEGER NOT NULL,
+    started_at      INTEGER NOT NULL,
+    status          TEXT,
+    http_status     INTEGER,
+    response_body   TEXT,
+    error           TEXT,
+    duration_ms     INTEGER,
+    finished_at     INTEGER,
+    UNIQUE (run_id, attempt)
+);
+CREATE INDEX executions_by_job ON executions (job_id, id);
+CREATE INDEX executions_in_flight ON executions (started_at) WHERE status IS NULL;
+
+CREATE TABLE api_keys (
+    hash            TEXT PRIMARY KEY,
+    prefix          TEXT NOT NULL,
+    team            TEXT NOT NULL,
+    scopes          TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER,
+    revoked_at      INTEGER
+);
+CREATE INDEX api_keys_by_prefix ON api_keys (prefix);
+
+CREATE TABLE run_queue (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    deliver_at_ms   INTEGER NOT NULL,
+    lease_until_ms  INTEGER,
+    team            TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    run_id          TEXT NOT NULL,
+    trigger         TEXT NOT NULL,
+    scheduled_at    INTEGER NOT NULL,
+    attempt         INTEGER NOT NULL,
+    generation      INTEGER NOT NULL
+);
+CREATE INDEX run_queue_by_delivery ON run_queue (deliver_at_ms);
+"#];
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database schema (version {current}) is newer than this build understands ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;",
+            i + 1
+        ))?;
+    }
+    Ok(())
+}
+
+/// Decoding helpers shared by the adapters.
+pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {detail}"))
+}

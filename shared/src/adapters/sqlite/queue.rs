@@ -1,0 +1,304 @@
+//! The durable run queue of the embedded backend, in the same file as the jobs: the
+//! scheduler's "advance the job and enqueue its run" is one transaction, so a crash can
+//! neither lose a run nor make it twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Row, params};
+use tokio::sync::Notify;
+
+use super::executions::interrupt_in_flight;
+use super::jobs::{JOB_COLUMNS, job_from_row};
+use super::{SqliteDb, corrupt};
+use crate::domain::{Job, RunId, RunMessage, TeamId, Trigger, time::from_unix};
+use crate::ports::{RunQueue, StoreResult};
+
+/// What the scheduler decided for one due job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirePlan {
+    /// Enqueue the run planned at the job's `next_run_at` (false: it is too late, skip it).
+    pub fire: bool,
+    /// The job's next fire time after this one.
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Disable the job (a `once` job that has fired).
+    pub disable: bool,
+}
+
+pub type Planner = Arc<dyn Fn(&Job, DateTime<Utc>) -> FirePlan + Send + Sync>;
+
+/// A message taken from the queue, to be acknowledged or released.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub seq: i64,
+    pub message: RunMessage,
+}
+
+/// What start-up recovery found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub leases_released: usize,
+    pub attempts_interrupted: usize,
+}
+
+#[derive(Clone)]
+pub struct SqliteRunQueue {
+    db: SqliteDb,
+    deliveries: Arc<Notify>,
+}
+
+impl SqliteRunQueue {
+    pub fn new(db: SqliteDb) -> Self {
+        Self {
+            db,
+            deliveries: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified whenever a message is enqueued.
+    pub fn deliveries(&self) -> Arc<Notify> {
+        self.deliveries.clone()
+    }
+
+    /// Takes up to `limit` messages due at `now`, leasing them for `lease`.
+    pub async fn dequeue(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+    ) -> StoreResult<Vec<Delivery>> {
+        let now_ms = now.timestamp_millis();
+        let lease_until = now_ms + lease.as_millis() as i64;
+        self.db
+            .write(move |tx| {
+                let mut select = tx.prepare_cached(
+                    "SELECT seq, team, job_id, run_id, trigger, scheduled_at, attempt, generation \
+                     FROM run_queue WHERE deliver_at_ms <= ?1 \
+                     AND (lease_until_ms IS NULL OR lease_until_ms <= ?1) \
+                     ORDER BY deliver_at_ms, seq LIMIT ?2",
+                )?;
+                let mut rows = select.query(params![now_ms, limit as i64])?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(delivery_from_row(r)?);
+                }
+                let mut lease_stmt =
+                    tx.prepare_cached("UPDATE run_queue SET lease_until_ms = ?2 WHERE seq = ?1")?;
+                for d in &out {
+                    lease_stmt.execute(params![d.seq, lease_until])?;
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Deletes handled messages.
+    pub async fn ack(&self, seqs: &[i64]) -> StoreResult<()> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let seqs = seqs.to_vec();
+        self.db
+            .write(move |tx| {
+                let mut delete = tx.prepare_cached("DELETE FROM run_queue WHERE seq = ?1")?;
+                for s in &seqs {
+                    delete.execute([s])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Makes a leased message deliverable again at `at`.
+    pub async fn release(&self, seq: i64, at: DateTime<Utc>) -> StoreResult<()> {
+        self.db
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "UPDATE run_queue SET lease_until_ms = NULL, deliver_at_ms = ?2 WHERE seq = ?1",
+                )?
+                .execute(params![seq, at.timestamp_millis()])?;
+                Ok(())
+            })
+            .await?;
+        self.deliveries.notify_one();
+        Ok(())
+    }
+
+    /// When the next message becomes deliverable (a leased one: when its lease ends).
+    pub async fn next_delivery_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.db
+            .read(|c| {
+                let ms: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT MIN(MAX(deliver_at_ms, COALESCE(lease_until_ms, 0))) FROM run_queue",
+                    )?
+                    .query_row([], |r| r.get(0))?;
+                Ok(ms.and_then(DateTime::from_timestamp_millis))
+            })
+            .await
+    }
+
+    /// Messages waiting, leased or not.
+    pub async fn len(&self) -> StoreResult<u64> {
+        self.db
+            .read(|c| {
+                let n: i64 = c
+                    .prepare_cached("SELECT COUNT(*) FROM run_queue")?
+                    .query_row([], |r| r.get(0))?;
+                Ok(n as u64)
+            })
+            .await
+    }
+
+    /// The scheduler's step, one transaction: every job due at `now` (up to `limit`) gets
+    /// its next fire time from `planner`, and its run is enqueued when the plan says so.
+    /// Returns the runs enqueued and how many jobs were due.
+    pub async fn claim_due_jobs(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        planner: Planner,
+    ) -> StoreResult<(Vec<RunMessage>, usize)> {
+        let now_secs = now.timestamp();
+        let now_ms = now.timestamp_millis();
+        let out = self
+            .db
+            .write(move |tx| {
+                let mut select = tx.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL \
+                     AND next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2"
+                ))?;
+                let mut rows = select.query(params![now_secs, limit as i64])?;
+                let mut due = Vec::new();
+                while let Some(r) = rows.next()? {
+                    due.push(job_from_row(r)?);
+                }
+                let mut advance = tx.prepare_cached(
+                    "UPDATE jobs SET next_run_at = ?2, version = version + 1, \
+                     enabled = CASE WHEN ?3 THEN 0 ELSE enabled END WHERE id = ?1",
+                )?;
+                let mut fired = Vec::new();
+                for job in &due {
+                    let plan = planner(job, now);
+                    advance.execute(params![
+                        job.id.to_string(),
+                        plan.next_run_at.map(|t| t.timestamp()),
+                        plan.disable
+                    ])?;
+                    if plan.fire
+                        && let Some(at) = job.next_run_at
+                    {
+                        fired.push(RunMessage {
+                            team: job.team.clone(),
+                            job_id: job.id,
+                            run_id: RunId::scheduled(job.id, at),
+                            trigger: Trigger::Schedule,
+                            scheduled_at: at,
+                            attempt: 1,
+                            generation: job.generation,
+                        });
+                    }
+                }
+                insert_messages(tx, fired.iter().map(|m| (m, now_ms)))?;
+                Ok((fired, due.len()))
+            })
+            .await?;
+        if !out.0.is_empty() {
+            self.deliveries.notify_one();
+        }
+        Ok(out)
+    }
+
+    /// The earliest `next_run_at` of any job.
+    pub async fn next_job_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.db
+            .read(|c| {
+                let t: Option<i64> = c
+                    .prepare_cached(
+                        "SELECT MIN(next_run_at) FROM jobs WHERE next_run_at IS NOT NULL",
+                    )?
+                    .query_row([], |r| r.get(0))?;
+                Ok(t.map(from_unix))
+            })
+            .await
+    }
+
+    /// At start-up, before any worker runs: no lease and no attempt of the previous process
+    /// can still be live. Leases are released and in-flight attempts recorded as interrupted,
+    /// so their messages are redelivered and settled without sending the attempt twice.
+    pub async fn recover(&self, now: DateTime<Utc>) -> StoreResult<Recovery> {
+        self.db
+            .write(move |tx| {
+                let leases_released = tx.execute(
+                    "UPDATE run_queue SET lease_until_ms = NULL WHERE lease_until_ms IS NOT NULL",
+                    [],
+                )?;
+                let attempts_interrupted = interrupt_in_flight(tx, now)?;
+                Ok(Recovery {
+                    leases_released,
+                    attempts_interrupted,
+                })
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl RunQueue for SqliteRunQueue {
+    async fn enqueue(&self, runs: &[(RunMessage, DateTime<Utc>)]) -> StoreResult<()> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let runs = runs.to_vec();
+        self.db
+            .write(move |tx| {
+                insert_messages(tx, runs.iter().map(|(m, at)| (m, at.timestamp_millis())))
+            })
+            .await?;
+        self.deliveries.notify_one();
+        Ok(())
+    }
+}
+
+fn insert_messages<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    messages: impl Iterator<Item = (&'a RunMessage, i64)>,
+) -> StoreResult<()> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO run_queue (deliver_at_ms, team, job_id, run_id, trigger, scheduled_at, \
+         attempt, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (m, at_ms) in messages {
+        insert.execute(params![
+            at_ms,
+            m.team.as_str(),
+            m.job_id.to_string(),
+            m.run_id.to_string(),
+            m.trigger.as_str(),
+            m.scheduled_at.timestamp(),
+            m.attempt,
+            m.generation as i64,
+        ])?;
+    }
+    Ok(())
+}
+
+fn delivery_from_row(r: &Row<'_>) -> StoreResult<Delivery> {
+    let seq: i64 = r.get(0)?;
+    let bad = |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("queued run {seq} {field}"), e);
+    let trigger: String = r.get(4)?;
+    Ok(Delivery {
+        seq,
+        message: RunMessage {
+            team: TeamId::parse(&r.get::<_, String>(1)?).map_err(|e| bad("team", &e))?,
+            job_id: r.get::<_, String>(2)?.parse().map_err(|e| bad("job_id", &e))?,
+            run_id: r.get::<_, String>(3)?.parse().map_err(|e| bad("run_id", &e))?,
+            trigger: Trigger::parse(&trigger).ok_or_else(|| bad("trigger", &trigger))?,
+            scheduled_at: from_unix(r.get(5)?),
+            attempt: r.get::<_, i64>(6)? as u32,
+            generation: r.get::<_, i64>(7)? as u64,
+        },
+    })
+}

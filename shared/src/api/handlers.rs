@@ -1,0 +1,246 @@
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::views::{
+    Data, ExecutionView, JobStateView, JobView, ListPage, Ok, decode_cursor, encode_cursor,
+};
+use super::{ApiError, ApiState, Caller, MAX_BODY_BYTES};
+use crate::domain::{ExecutionId, FieldErrors, JobId};
+use crate::ports::PageRequest;
+
+type ApiResult = Result<Response, ApiError>;
+
+pub async fn health() -> Json<Ok> {
+    Json(Ok { ok: true })
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+pub async fn create_job(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let body = json_object(&headers, body).await?;
+    let job = s.service.create(&caller.team, &body).await?;
+    let location = format!("/api/v1/cron/jobs/{}", job.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(Data {
+            data: JobView::from(&job),
+        }),
+    )
+        .into_response())
+}
+
+pub async fn list_jobs(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let page = page_request(&q, None)?;
+    let page = s
+        .service
+        .list(&caller.team, page.map_cursor(JobId::from_uuid))
+        .await?;
+    Ok(Json(ListPage {
+        data: page.items.iter().map(JobView::from).collect(),
+        next_cursor: page.next.map(|id| encode_cursor(id.as_uuid())),
+    })
+    .into_response())
+}
+
+pub async fn get_job(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let job = s.service.get(&caller.team, job_id(&id)?).await?;
+    Ok(Json(Data {
+        data: JobView::from(&job),
+    })
+    .into_response())
+}
+
+pub async fn update_job(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let id = job_id(&id)?;
+    let body = json_object(&headers, body).await?;
+    let job = s.service.update(&caller.team, id, &body).await?;
+    Ok(Json(Data {
+        data: JobView::from(&job),
+    })
+    .into_response())
+}
+
+pub async fn delete_job(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.service.delete(&caller.team, job_id(&id)?).await?;
+    Ok(Json(Ok { ok: true }).into_response())
+}
+
+pub async fn trigger_job(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.service.trigger(&caller.team, job_id(&id)?).await?;
+    Ok((StatusCode::ACCEPTED, Json(Ok { ok: true })).into_response())
+}
+
+pub async fn pause_job(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let job = s.service.pause(&caller.team, job_id(&id)?).await?;
+    Ok(Json(Data {
+        data: JobStateView::from(&job),
+    })
+    .into_response())
+}
+
+pub async fn resume_job(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let job = s.service.resume(&caller.team, job_id(&id)?).await?;
+    Ok(Json(Data {
+        data: JobStateView::from(&job),
+    })
+    .into_response())
+}
+
+pub async fn list_executions(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let id = job_id(&id)?;
+    let page = page_request(&q, Some(20))?;
+    let page = s
+        .service
+        .executions(&caller.team, id, page.map_cursor(ExecutionId::from_uuid))
+        .await?;
+    Ok(Json(ListPage {
+        data: page.items.iter().filter_map(ExecutionView::of).collect(),
+        next_cursor: page.next.map(|id| encode_cursor(id.as_uuid())),
+    })
+    .into_response())
+}
+
+pub async fn get_execution(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, execution_id)): Path<(String, String)>,
+) -> ApiResult {
+    let id = job_id(&id)?;
+    let execution_id: ExecutionId = execution_id.parse().map_err(|_| ApiError::NotFound)?;
+    let execution = s.service.execution(&caller.team, id, execution_id).await?;
+    let view = ExecutionView::of(&execution).ok_or(ApiError::NotFound)?;
+    Ok(Json(Data { data: view }).into_response())
+}
+
+/// A path id that is not a UUID names no job: 404, like an unknown one.
+fn job_id(s: &str) -> Result<JobId, ApiError> {
+    s.parse().map_err(|_| ApiError::NotFound)
+}
+
+struct RawPage {
+    limit: Option<u32>,
+    after: Option<uuid::Uuid>,
+}
+
+impl RawPage {
+    fn map_cursor<C>(self, f: impl Fn(uuid::Uuid) -> C) -> PageRequest<C> {
+        PageRequest {
+            limit: self.limit,
+            after: self.after.map(f),
+        }
+    }
+}
+
+/// `?limit=` (1..100) and `?cursor=`; `default_limit` applies when no limit is given.
+fn page_request(
+    q: &HashMap<String, String>,
+    default_limit: Option<u32>,
+) -> Result<RawPage, ApiError> {
+    let mut errors = FieldErrors::default();
+    let limit = match q.get("limit") {
+        Some(l) => match l.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => Some(n),
+            _ => {
+                errors.add("limit", "must be an integer between 1 and 100");
+                None
+            }
+        },
+        None => default_limit,
+    };
+    let after = match q.get("cursor") {
+        Some(c) => {
+            let decoded = decode_cursor(c);
+            if decoded.is_none() {
+                errors.add("cursor", "is invalid");
+            }
+            decoded
+        }
+        None => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    // A cursor without a limit pages with the default page size.
+    let limit = limit.or(after.map(|_| 20));
+    Ok(RawPage { limit, after })
+}
+
+/// Reads at most `MAX_BODY_BYTES` and parses a JSON object. Content-Type is not required
+/// (a forgotten `-H 'Content-Type: application/json'` in curl still works).
+async fn json_object(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::InvalidJson(FieldErrors::single(
+            "body",
+            "must be a JSON object",
+        ))),
+        Err(e) => Err(ApiError::InvalidJson(FieldErrors::single(
+            "body",
+            e.to_string(),
+        ))),
+    }
+}

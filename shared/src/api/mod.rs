@@ -1,0 +1,58 @@
+//! The API as one axum `Router`: served by `axum::serve` in the embedded binary and by
+//! `lambda_http::run` in the hosted API function.
+
+mod error;
+mod gate;
+mod handlers;
+mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+pub use error::ApiError;
+pub use gate::Caller;
+
+use crate::ports::{Clock, KeyStore, RateLimiter};
+use crate::service::JobService;
+
+/// The largest request body accepted (256 KiB).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub service: JobService,
+    pub keys: Arc<dyn KeyStore>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    let cron = Router::new()
+        .route("/jobs", get(handlers::list_jobs).post(handlers::create_job))
+        .route(
+            "/jobs/{id}",
+            get(handlers::get_job)
+                .patch(handlers::update_job)
+                .delete(handlers::delete_job),
+        )
+        .route("/jobs/{id}/trigger", post(handlers::trigger_job))
+        .route("/jobs/{id}/pause", post(handlers::pause_job))
+        .route("/jobs/{id}/resume", post(handlers::resume_job))
+        .route("/jobs/{id}/executions", get(handlers::list_executions))
+        .route(
+            "/jobs/{id}/executions/{execution_id}",
+            get(handlers::get_execution),
+        );
+    Router::new()
+        .nest("/api/v1/cron", cron)
+        .route("/api/v1/health", get(handlers::health))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::gate,
+        ))
+        .with_state(state)
+}

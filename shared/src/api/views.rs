@@ -1,0 +1,154 @@
+//! The JSON the API returns. Field order follows the published quickstart.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{Execution, ExecutionId, Job, JobId, RunId, RunStatus, Trigger, time};
+
+#[derive(Serialize)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+#[derive(Serialize)]
+pub struct ListPage<T> {
+    pub data: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Ok {
+    pub ok: bool,
+}
+
+#[derive(Serialize)]
+pub struct JobView<'a> {
+    id: JobId,
+    name: &'a str,
+    schedule_type: &'static str,
+    schedule: &'a str,
+    timezone: &'static str,
+    url: &'a str,
+    method: &'static str,
+    headers: BTreeMap<&'a str, &'a str>,
+    /// Present only when the job sends a body (the quickstart's job has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<&'a str>,
+    timeout_ms: u32,
+    max_retries: u32,
+    enabled: bool,
+    failure_notify: bool,
+    last_status: Option<RunStatus>,
+    #[serde(serialize_with = "time::serialize_opt")]
+    last_run_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time::serialize_opt")]
+    next_run_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "time::serialize")]
+    created_at: DateTime<Utc>,
+    #[serde(serialize_with = "time::serialize")]
+    updated_at: DateTime<Utc>,
+}
+
+impl<'a> From<&'a Job> for JobView<'a> {
+    fn from(j: &'a Job) -> Self {
+        let s = &j.spec;
+        Self {
+            id: j.id,
+            name: s.name.as_str(),
+            schedule_type: s.schedule.kind().as_str(),
+            schedule: s.schedule.text(),
+            timezone: s.schedule.timezone().name(),
+            url: s.request.url.as_str(),
+            method: s.request.method.as_str(),
+            headers: s.request.headers.iter().collect(),
+            body: s.request.body.as_ref().map(|b| b.as_str()),
+            timeout_ms: s.request.timeout.get(),
+            max_retries: s.max_retries.get(),
+            enabled: j.enabled,
+            failure_notify: s.failure_notify,
+            last_status: j.last_status,
+            last_run_at: j.last_run_at,
+            next_run_at: j.next_run_at,
+            created_at: j.created_at,
+            updated_at: j.updated_at,
+        }
+    }
+}
+
+/// What pause and resume return.
+#[derive(Serialize)]
+pub struct JobStateView<'a> {
+    id: JobId,
+    name: &'a str,
+    enabled: bool,
+}
+
+impl<'a> From<&'a Job> for JobStateView<'a> {
+    fn from(j: &'a Job) -> Self {
+        Self {
+            id: j.id,
+            name: j.spec.name.as_str(),
+            enabled: j.enabled,
+        }
+    }
+}
+
+/// The quickstart's fields first, then the rest of the record.
+#[derive(Serialize)]
+pub struct ExecutionView<'a> {
+    id: ExecutionId,
+    status: RunStatus,
+    http_status: Option<u16>,
+    response_body: Option<&'a str>,
+    error: Option<&'a str>,
+    attempt: u32,
+    duration_ms: u64,
+    #[serde(serialize_with = "time::serialize")]
+    started_at: DateTime<Utc>,
+    #[serde(serialize_with = "time::serialize")]
+    finished_at: DateTime<Utc>,
+    job_id: JobId,
+    run_id: RunId,
+    trigger: Trigger,
+    #[serde(serialize_with = "time::serialize")]
+    scheduled_at: DateTime<Utc>,
+}
+
+impl<'a> ExecutionView<'a> {
+    /// `None` for an attempt still in flight (never listed).
+    pub fn of(e: &'a Execution) -> Option<Self> {
+        let o = e.outcome.as_ref()?;
+        Some(Self {
+            id: e.id,
+            status: o.status,
+            http_status: o.http_status,
+            response_body: o.response_body.as_deref(),
+            error: o.error.as_deref(),
+            attempt: e.attempt,
+            duration_ms: o.duration_ms,
+            started_at: e.started_at,
+            finished_at: o.finished_at,
+            job_id: e.job_id,
+            run_id: e.run_id,
+            trigger: e.trigger,
+            scheduled_at: e.scheduled_at,
+        })
+    }
+}
+
+/// Cursors are opaque to clients: the last id of a page, base64url.
+pub fn encode_cursor(id: Uuid) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn decode_cursor(s: &str) -> Option<Uuid> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()?;
+    Uuid::from_slice(&bytes).ok()
+}

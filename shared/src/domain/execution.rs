@@ -1,0 +1,107 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{ExecutionId, JobId, RunId, TeamId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Success,
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "success" => Some(Self::Success),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Manual => "manual",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "schedule" => Some(Self::Schedule),
+            "manual" => Some(Self::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// One attempt of a run waiting in the run queue: the message the scheduler (or a trigger,
+/// or a retry) enqueues and the executor consumes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunMessage {
+    pub team: TeamId,
+    pub job_id: JobId,
+    pub run_id: RunId,
+    pub trigger: Trigger,
+    pub scheduled_at: DateTime<Utc>,
+    pub attempt: u32,
+    /// The job's generation when the run was made; a pause bumps it and so drops the run.
+    pub generation: u64,
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptOutcome {
+    pub status: RunStatus,
+    pub http_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub finished_at: DateTime<Utc>,
+}
+
+impl AttemptOutcome {
+    /// The record of an attempt found in flight after its executor stopped (a crash, a
+    /// restart): it may or may not have reached the target, and it is never sent again.
+    pub fn interrupted(started_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self {
+            status: RunStatus::Failed,
+            http_status: None,
+            response_body: None,
+            error: Some(
+                "interrupted: the executor stopped before the attempt finished".to_owned(),
+            ),
+            duration_ms: (now - started_at).num_milliseconds().max(0) as u64,
+            finished_at: super::time::whole_seconds(now),
+        }
+    }
+}
+
+/// One record per attempt. `outcome` is `None` while the attempt is in flight: the record
+/// is written before the request is sent, so a second delivery of the same message finds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub id: ExecutionId,
+    pub team: TeamId,
+    pub job_id: JobId,
+    pub run_id: RunId,
+    pub trigger: Trigger,
+    pub scheduled_at: DateTime<Utc>,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub outcome: Option<AttemptOutcome>,
+}

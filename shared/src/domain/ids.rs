@@ -1,0 +1,164 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new, time-ordered (v7) identifier: sorting by id sorts by creation time.
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+            pub fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0.hyphenated(), f)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0.hyphenated())
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// Identifies a job.
+    JobId
+);
+uuid_id!(
+    /// Identifies one attempt of a run.
+    ExecutionId
+);
+uuid_id!(
+    /// Identifies a run: every attempt of one scheduled or manual run shares it.
+    RunId
+);
+
+impl RunId {
+    /// The run id of a scheduled run is derived from the job and the planned time, so a
+    /// schedule that fires twice for the same time (at-least-once delivery) yields one run.
+    pub fn scheduled(job: JobId, scheduled_at: chrono::DateTime<chrono::Utc>) -> Self {
+        const NAMESPACE: Uuid = Uuid::from_u128(0x6b72_6166_7465_7220_6372_6f6e_2072_756e);
+        let mut name = [0u8; 24];
+        name[..16].copy_from_slice(job.as_uuid().as_bytes());
+        name[16..].copy_from_slice(&scheduled_at.timestamp().to_be_bytes());
+        Self(Uuid::new_v5(&NAMESPACE, &name))
+    }
+}
+
+/// The team a key, a job and its executions belong to. 1 to 64 characters of
+/// `A-Z a-z 0-9 . _ -`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TeamId(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("a team name is 1 to 64 characters of letters, digits, '.', '_' and '-'")]
+pub struct InvalidTeamId;
+
+impl TeamId {
+    pub fn parse(s: &str) -> Result<Self, InvalidTeamId> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidTeamId)
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TeamId {
+    type Error = InvalidTeamId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<TeamId> for String {
+    fn from(t: TeamId) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for TeamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for TeamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TeamId({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_scheduled_run_id_depends_only_on_job_and_time() {
+        let job = JobId::new();
+        let at = chrono::Utc.with_ymd_and_hms(2025, 1, 15, 10, 5, 0).unwrap();
+        assert_eq!(RunId::scheduled(job, at), RunId::scheduled(job, at));
+        assert_ne!(
+            RunId::scheduled(job, at),
+            RunId::scheduled(job, at + chrono::Duration::seconds(1))
+        );
+        assert_ne!(RunId::scheduled(job, at), RunId::scheduled(JobId::new(), at));
+    }
+
+    #[test]
+    fn new_ids_sort_in_creation_order() {
+        let ids: Vec<JobId> = (0..1000).map(|_| JobId::new()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+    }
+
+    #[test]
+    fn team_names_are_checked() {
+        assert!(TeamId::parse("default").is_ok());
+        assert!(TeamId::parse("acme-prod_2.eu").is_ok());
+        assert!(TeamId::parse("").is_err());
+        assert!(TeamId::parse("has space").is_err());
+        assert!(TeamId::parse(&"a".repeat(65)).is_err());
+    }
+}

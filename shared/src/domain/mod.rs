@@ -1,0 +1,18 @@
+//! Domain types. Every value here is already checked: a `JobSpec` cannot hold an invalid
+//! URL, a `TeamId` cannot be empty, an `ApiKey` cannot be built from a malformed secret.
+
+mod execution;
+mod ids;
+mod input;
+mod job;
+mod key;
+pub mod time;
+
+pub use execution::{AttemptOutcome, Execution, RunMessage, RunStatus, Trigger};
+pub use ids::{ExecutionId, JobId, RunId, TeamId};
+pub use input::{FieldErrors, InputError, JobPatch, parse_new_job, parse_job_patch};
+pub use job::{
+    Body, HeaderList, HttpMethod, Job, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs,
+    WebhookSpec,
+};
+pub use key::{ApiKey, KeyHash, KeyPrefix, PlainKey, Scope, Scopes};

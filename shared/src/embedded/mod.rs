@@ -1,0 +1,351 @@
+//! Krafter Cron embedded: the API, the scheduler and the executor in one process, on one
+//! SQLite file. `Embedded::start` is the whole application as a value: the binary and the
+//! black-box tests start it the same way.
+
+mod scheduler;
+mod worker;
+
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+pub use scheduler::{TimerScheduleSync, plan};
+
+use crate::adapters::memory::InMemoryRateLimiter;
+use crate::adapters::sqlite::{
+    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue,
+};
+use crate::api::{ApiState, router};
+use crate::domain::{ApiKey, PlainKey, Scope, Scopes, TeamId};
+use crate::executor::{
+    Executor, LogNotifier, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
+    WebhookNotifier,
+};
+use crate::ports::{Clock, ExecutionStore, KeyStore, Notifier, StoreError, SystemClock};
+use crate::service::JobService;
+
+/// Where the data lives.
+#[derive(Clone, Debug)]
+pub enum Database {
+    File(PathBuf),
+    /// Nothing survives the process: for tests and trying things out.
+    Memory,
+}
+
+/// Every setting of the embedded server. The binary fills it from flags and `KRAFTER_*`
+/// environment variables; see the README for each.
+#[derive(Clone, Debug)]
+pub struct EmbeddedConfig {
+    pub bind: SocketAddr,
+    pub database: Database,
+    /// Base of the linear retry backoff (15 s: 15 s, 30 s, 45 s, ...).
+    pub retry_backoff: Duration,
+    /// Requests per window, per team (and per client address before authentication).
+    pub rate_limit: u32,
+    pub rate_window_secs: u32,
+    pub max_jobs_per_team: u64,
+    /// Webhook calls in flight at most.
+    pub concurrency: usize,
+    /// Executions older than this are deleted, except each job's latest `keep_executions`.
+    pub execution_retention: Duration,
+    pub keep_executions: u32,
+    pub notify_url: Option<url::Url>,
+    /// A run found more than this late (the service was down) is skipped, not replayed.
+    pub misfire_grace: Duration,
+    /// How long shutdown waits for attempts in flight.
+    pub shutdown_grace: Duration,
+    /// Create a `cron:write` key for team `default` when the store has no key.
+    pub bootstrap_key: bool,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: Database::File(PathBuf::from("krafter-data/krafter.db")),
+            retry_backoff: Duration::from_secs(15),
+            rate_limit: 100,
+            rate_window_secs: 60,
+            max_jobs_per_team: 1_000,
+            concurrency: 1_024,
+            execution_retention: Duration::from_secs(30 * 24 * 3600),
+            keep_executions: 100,
+            notify_url: None,
+            misfire_grace: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            bootstrap_key: true,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not open the database")]
+    Store(#[from] StoreError),
+    #[error("another krafter process is using {0} (its lock file is held)")]
+    Locked(PathBuf),
+    #[error("could not create the lock file {path}")]
+    LockFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not build the HTTP client")]
+    Http(#[from] reqwest::Error),
+}
+
+/// A running embedded server.
+pub struct Embedded {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    worker: JoinHandle<()>,
+    keys: Arc<dyn KeyStore>,
+    bootstrap_key: Option<PlainKey>,
+    _lock: Option<File>,
+}
+
+impl Embedded {
+    pub async fn start(config: EmbeddedConfig) -> Result<Self, StartError> {
+        let (db, lock) = match &config.database {
+            Database::File(path) => {
+                let lock = lock(path)?;
+                (SqliteDb::open(path)?, Some(lock))
+            }
+            Database::Memory => (SqliteDb::open_in_memory()?, None),
+        };
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let queue = SqliteRunQueue::new(db.clone());
+        let recovery = queue.recover(clock.now()).await?;
+        if recovery != Default::default() {
+            warn!(
+                leases_released = recovery.leases_released,
+                attempts_interrupted = recovery.attempts_interrupted,
+                "recovered from an unclean stop: queued runs will be delivered, \
+                 interrupted attempts are not sent again"
+            );
+        }
+        let jobs = Arc::new(SqliteJobStore::new(db.clone()));
+        let executions: Arc<dyn ExecutionStore> = Arc::new(SqliteExecutionStore::new(db.clone()));
+        let keys: Arc<dyn KeyStore> = Arc::new(SqliteKeyStore::new(db.clone()));
+        let changes = Arc::new(Notify::new());
+
+        let bootstrap_key = if config.bootstrap_key && keys.is_empty().await? {
+            let (plain, _) = create_key(
+                keys.as_ref(),
+                TeamId::parse("default").expect("a valid team name"),
+                Scopes::new(vec![Scope::Write]),
+                None,
+            )
+            .await?;
+            Some(plain)
+        } else {
+            None
+        };
+
+        let service = JobService {
+            jobs: jobs.clone(),
+            executions: executions.clone(),
+            queue: Arc::new(queue.clone()),
+            schedules: Arc::new(TimerScheduleSync::new(changes.clone())),
+            clock: clock.clone(),
+            max_jobs_per_team: config.max_jobs_per_team,
+        };
+        let notifier: Arc<dyn Notifier> = match &config.notify_url {
+            Some(url) => Arc::new(WebhookNotifier::new(url.clone())?),
+            None => Arc::new(LogNotifier),
+        };
+        let executor = Executor {
+            jobs: jobs.clone(),
+            executions: executions.clone(),
+            queue: Arc::new(queue.clone()),
+            client: Arc::new(ReqwestWebhookClient::new(&WebhookClientConfig::default())?),
+            notifier,
+            clock: clock.clone(),
+            retry: RetryPolicy {
+                base: config.retry_backoff,
+                ..RetryPolicy::default()
+            },
+        };
+        let api = router(ApiState {
+            service,
+            keys: keys.clone(),
+            limiter: Arc::new(InMemoryRateLimiter::new(
+                config.rate_limit,
+                config.rate_window_secs,
+            )),
+            clock: clock.clone(),
+        });
+
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        let (stop, stop_rx) = watch::channel(false);
+
+        let mut tasks = Vec::new();
+        let mut server_stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(
+                listener,
+                api.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await;
+            if let Err(e) = served {
+                error!(error = %e, "the API server stopped");
+            }
+        }));
+        tasks.push(tokio::spawn(scheduler::run(
+            queue.clone(),
+            clock.clone(),
+            changes,
+            config.misfire_grace,
+            stop_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(prune_loop(
+            executions,
+            clock.clone(),
+            config.execution_retention,
+            config.keep_executions,
+            stop_rx.clone(),
+        )));
+        let worker = tokio::spawn(
+            worker::Worker {
+                queue,
+                executor,
+                clock,
+                concurrency: config.concurrency.max(1),
+                shutdown_grace: config.shutdown_grace,
+            }
+            .run(stop_rx),
+        );
+        info!(%addr, "krafter is serving");
+        Ok(Self {
+            addr,
+            stop,
+            tasks,
+            worker,
+            keys,
+            bootstrap_key,
+            _lock: lock,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The key created at start-up for an empty store, if one was.
+    pub fn bootstrap_key(&self) -> Option<&PlainKey> {
+        self.bootstrap_key.as_ref()
+    }
+
+    pub fn keys(&self) -> Arc<dyn KeyStore> {
+        self.keys.clone()
+    }
+
+    /// Stops taking work, lets attempts in flight finish (within the grace period), and
+    /// returns when everything has stopped.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.worker.await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        info!("krafter stopped");
+    }
+}
+
+/// Creates a key and stores its hash. The plain key is returned once, never stored.
+pub async fn create_key(
+    keys: &dyn KeyStore,
+    team: TeamId,
+    scopes: Scopes,
+    expires_in: Option<chrono::Duration>,
+) -> Result<(PlainKey, ApiKey), StoreError> {
+    let plain = PlainKey::generate();
+    let now = crate::domain::time::whole_seconds(Utc::now());
+    let key = ApiKey {
+        prefix: plain.prefix(),
+        hash: plain.hash(),
+        team,
+        scopes,
+        created_at: now,
+        expires_at: expires_in.map(|d| now + d),
+        revoked_at: None,
+    };
+    keys.insert(&key).await?;
+    Ok((plain, key))
+}
+
+/// One process per database file: a second `krafter serve` on the same file would fire
+/// every run twice.
+fn lock(db: &std::path::Path) -> Result<File, StartError> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StartError::LockFile {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let mut path = db.as_os_str().to_owned();
+    path.push(".lock");
+    let path = PathBuf::from(path);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StartError::LockFile {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Locked(path)),
+        Err(std::fs::TryLockError::Error(source)) => Err(StartError::LockFile { path, source }),
+    }
+}
+
+async fn prune_loop(
+    executions: Arc<dyn ExecutionStore>,
+    clock: Arc<dyn Clock>,
+    retention: Duration,
+    keep_latest: u32,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => break,
+        }
+        let cutoff = clock.now() - retention;
+        match executions.prune(cutoff, keep_latest).await {
+            Ok(0) => {}
+            Ok(n) => info!(deleted = n, "old executions pruned"),
+            Err(e) => error!(error = %e, "could not prune old executions"),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The embedded scheduler: an in-process timer over the jobs' `next_run_at`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, watch};
+use tracing::{error, info};
+
+use crate::adapters::sqlite::{FirePlan, Planner, SqliteRunQueue};
+use crate::domain::{Job, JobId, TeamId};
+use crate::ports::{Clock, ScheduleSync, StoreResult};
+use crate::schedule::ScheduleType;
+
+/// Jobs claimed per transaction.
+const CLAIM_BATCH: usize = 2_000;
+/// The scheduler looks again at least this often, whatever it expects.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+/// The embedded `ScheduleSync`: there is nothing to create, only a timer to wake.
+pub struct TimerScheduleSync {
+    changes: Arc<Notify>,
+}
+
+impl TimerScheduleSync {
+    pub fn new(changes: Arc<Notify>) -> Self {
+        Self { changes }
+    }
+}
+
+#[async_trait]
+impl ScheduleSync for TimerScheduleSync {
+    async fn job_changed(&self, _job: &Job) -> StoreResult<()> {
+        self.changes.notify_one();
+        Ok(())
+    }
+    async fn job_deleted(&self, _team: &TeamId, _id: JobId) -> StoreResult<()> {
+        self.changes.notify_one();
+        Ok(())
+    }
+}
+
+/// What to do with a job whose `next_run_at` has come. A run more than `misfire_grace` late
+/// (the service was down) is skipped, not replayed; the next fire time is always in the future.
+pub fn plan(job: &Job, now: DateTime<Utc>, misfire_grace: Duration) -> FirePlan {
+    let Some(at) = job.next_run_at else {
+        return FirePlan {
+            fire: false,
+            next_run_at: None,
+            disable: false,
+        };
+    };
+    let late = (now - at).to_std().unwrap_or_default();
+    let fire = late <= misfire_grace;
+    if !fire {
+        info!(job_id = %job.id, scheduled_at = %at, late_secs = late.as_secs(),
+            "missed run skipped (the service was not running at its time)");
+    }
+    let schedule = &job.spec.schedule;
+    match schedule.kind() {
+        ScheduleType::Once => FirePlan {
+            fire,
+            next_run_at: None,
+            disable: true,
+        },
+        _ => FirePlan {
+            fire,
+            next_run_at: schedule.next_run(at, now),
+            disable: false,
+        },
+    }
+}
+
+pub(crate) async fn run(
+    queue: SqliteRunQueue,
+    clock: Arc<dyn Clock>,
+    changes: Arc<Notify>,
+    misfire_grace: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let planner: Planner = Arc::new(move |job, now| plan(job, now, misfire_grace));
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = clock.now();
+        match queue.claim_due_jobs(now, CLAIM_BATCH, planner.clone()).await {
+            Ok((_, due)) if due == CLAIM_BATCH => continue,
+            Ok(_) => {}
+            Err(e) => {
+                error!(error = %e, "the scheduler could not claim due jobs; retrying in 1 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => break,
+                }
+                continue;
+            }
+        }
+        let wait = match queue.next_job_due_at().await {
+            Ok(Some(t)) => (t - clock.now()).to_std().unwrap_or_default().min(MAX_SLEEP),
+            Ok(None) => MAX_SLEEP,
+            Err(e) => {
+                error!(error = %e, "the scheduler could not read the next due time");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = changes.notified() => {}
+            _ = stop.changed() => break,
+        }
+    }
+}

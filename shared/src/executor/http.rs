@@ -1,0 +1,185 @@
+//! Webhook calls over reqwest: one shared client (connection reuse), no redirects, the
+//! job's timeout over the whole attempt, the first 16 KiB of the response kept.
+
+use std::error::Error as StdError;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::domain::{AttemptOutcome, RunStatus, time::whole_seconds};
+use crate::ports::{WebhookCall, WebhookClient, WebhookResponse};
+
+/// How much of a response body is recorded.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
+
+pub const USER_AGENT: &str = concat!("krafter-cron/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Clone, Debug)]
+pub struct WebhookClientConfig {
+    /// Idle connections kept per host, for bursts to the same target.
+    pub max_idle_per_host: usize,
+}
+
+impl Default for WebhookClientConfig {
+    fn default() -> Self {
+        Self {
+            max_idle_per_host: 256,
+        }
+    }
+}
+
+pub struct ReqwestWebhookClient {
+    client: reqwest::Client,
+}
+
+impl ReqwestWebhookClient {
+    pub fn new(config: &WebhookClientConfig) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(config.max_idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self { client })
+    }
+}
+
+#[async_trait]
+impl WebhookClient for ReqwestWebhookClient {
+    async fn call(&self, call: &WebhookCall) -> WebhookResponse {
+        let spec = &call.job.spec.request;
+        let timeout_ms = spec.timeout.get();
+        let started = Instant::now();
+        let method = reqwest::Method::from_bytes(spec.method.as_str().as_bytes())
+            .unwrap_or(reqwest::Method::GET);
+        let mut headers = HeaderMap::with_capacity(spec.headers.len() + 4);
+        for (name, value) in spec.headers.iter() {
+            // Names and values were checked when the job was saved.
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        headers.insert(reqwest::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        let ids = [
+            ("x-krafter-job-id", call.job.id.to_string()),
+            ("x-krafter-execution-id", call.execution_id.to_string()),
+            ("x-krafter-attempt", call.attempt.to_string()),
+        ];
+        for (name, value) in ids {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        }
+        let mut request = self
+            .client
+            .request(method, spec.url.url().clone())
+            .headers(headers);
+        if let Some(body) = &spec.body {
+            request = request.body(body.as_str().to_owned());
+        }
+        let attempt = async {
+            let mut response = request.send().await?;
+            let status = response.status().as_u16();
+            let retry_after = retry_after(&response);
+            let mut body = Vec::new();
+            while body.len() < MAX_RESPONSE_BYTES {
+                match response.chunk().await? {
+                    Some(chunk) => body.extend_from_slice(&chunk),
+                    None => break,
+                }
+            }
+            body.truncate(MAX_RESPONSE_BYTES);
+            Ok::<_, reqwest::Error>((status, retry_after, body))
+        };
+        let result =
+            tokio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), attempt).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let finished_at = whole_seconds(Utc::now());
+        let (status, http_status, response_body, error, retry_after) = match result {
+            Ok(Ok((code, retry_after, body))) => {
+                let ok = (200..300).contains(&code);
+                (
+                    if ok { RunStatus::Success } else { RunStatus::Failed },
+                    Some(code),
+                    Some(String::from_utf8_lossy(&body).into_owned()),
+                    (!ok).then(|| format!("HTTP {code}")),
+                    retry_after,
+                )
+            }
+            Ok(Err(e)) if e.is_timeout() => {
+                (RunStatus::Failed, None, None, Some(format!("timeout after {timeout_ms} ms")), None)
+            }
+            Ok(Err(e)) => (RunStatus::Failed, None, None, Some(describe(&e)), None),
+            Err(_) => {
+                (RunStatus::Failed, None, None, Some(format!("timeout after {timeout_ms} ms")), None)
+            }
+        };
+        WebhookResponse {
+            outcome: AttemptOutcome {
+                status,
+                http_status,
+                response_body,
+                error,
+                duration_ms,
+                finished_at,
+            },
+            retry_after,
+        }
+    }
+}
+
+/// `Retry-After` on a 429 or 503, in seconds (delta-seconds or an HTTP date).
+fn retry_after(response: &reqwest::Response) -> Option<u64> {
+    if !matches!(response.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(secs);
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some((at.with_timezone(&Utc) - Utc::now()).num_seconds().max(0) as u64)
+}
+
+/// A short human text for a failed connection: `connection refused`, `dns lookup failed`...
+fn describe(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
+    let mut innermost = e.to_string();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::ConnectionRefused => return "connection refused".to_owned(),
+                K::ConnectionReset => return "connection reset".to_owned(),
+                K::ConnectionAborted => return "connection aborted".to_owned(),
+                K::HostUnreachable | K::NetworkUnreachable => {
+                    return "host unreachable".to_owned();
+                }
+                _ => {}
+            }
+        }
+        let text = s.to_string();
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            return format!("dns lookup failed: {}", e.url().and_then(|u| u.host_str()).unwrap_or("?"));
+        }
+        innermost = text;
+        source = s.source();
+    }
+    if e.is_connect() {
+        format!("connection failed: {innermost}")
+    } else if e.is_body() || e.is_decode() {
+        format!("response body error: {innermost}")
+    } else {
+        format!("request failed: {innermost}")
+    }
+}

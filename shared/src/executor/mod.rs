@@ -1,0 +1,282 @@
+//! The executor engine: takes run messages from any queue, records each attempt before
+//! sending it (so a duplicate delivery never sends twice), calls the webhook, records the
+//! outcome, schedules retries through the queue, keeps the job's status and sends notices.
+//!
+//! The three steps are separate so that drivers can pipeline them: the embedded worker
+//! begins batches, runs calls concurrently and finishes them in batches; the hosted
+//! executor function does all three for one SQS batch.
+
+mod http;
+mod notify;
+mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+pub use http::{ReqwestWebhookClient, WebhookClientConfig};
+pub use notify::{LogNotifier, WebhookNotifier};
+pub use retry::RetryPolicy;
+
+use crate::domain::{
+    AttemptOutcome, Execution, ExecutionId, Job, RunMessage, RunStatus, time::whole_seconds,
+};
+use crate::ports::{
+    AttemptStart, BeginOutcome, Clock, ExecutionStore, JobStore, Notice, NoticeEvent, Notifier,
+    RunQueue, RunResult, StoreResult, WebhookCall, WebhookClient, WebhookResponse,
+};
+
+/// What to do with a queue message once the engine is done with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled (sent, dropped, or already handled before): delete it from the queue.
+    Done,
+    /// Not handled yet (another delivery is still in flight): deliver it again later.
+    Later(Duration),
+}
+
+/// An attempt recorded as in flight, ready to be sent.
+#[derive(Clone, Debug)]
+pub struct Started {
+    pub message: RunMessage,
+    pub execution_id: ExecutionId,
+    pub job: Arc<Job>,
+    pub started_at: DateTime<Utc>,
+}
+
+pub enum Step {
+    Send(Started),
+    Settled(Disposition),
+}
+
+#[derive(Clone)]
+pub struct Executor {
+    pub jobs: Arc<dyn JobStore>,
+    pub executions: Arc<dyn ExecutionStore>,
+    pub queue: Arc<dyn RunQueue>,
+    pub client: Arc<dyn WebhookClient>,
+    pub notifier: Arc<dyn Notifier>,
+    pub clock: Arc<dyn Clock>,
+    pub retry: RetryPolicy,
+}
+
+/// How long past its timeout an attempt may stay "in flight" before a redelivered message
+/// treats it as interrupted.
+const IN_FLIGHT_GRACE: Duration = Duration::from_secs(60);
+
+impl Executor {
+    /// Step 1: record the attempts as in flight (conditionally: once per run and attempt).
+    pub async fn begin(&self, messages: &[RunMessage]) -> StoreResult<Vec<Step>> {
+        let now = self.clock.now();
+        let starts: Vec<AttemptStart> = messages
+            .iter()
+            .map(|m| AttemptStart {
+                execution_id: ExecutionId::new(),
+                message: m.clone(),
+                started_at: whole_seconds(now),
+            })
+            .collect();
+        let outcomes = self.executions.begin_attempts(&starts).await?;
+        let mut steps = Vec::with_capacity(starts.len());
+        for (start, outcome) in starts.into_iter().zip(outcomes) {
+            let m = &start.message;
+            steps.push(match outcome {
+                BeginOutcome::Started(job) => Step::Send(Started {
+                    execution_id: start.execution_id,
+                    job: Arc::from(job),
+                    started_at: now,
+                    message: start.message,
+                }),
+                BeginOutcome::JobGone => {
+                    info!(job_id = %m.job_id, run_id = %m.run_id, attempt = m.attempt,
+                        "run dropped: its job was paused or deleted");
+                    Step::Settled(Disposition::Done)
+                }
+                BeginOutcome::AlreadyRecorded(existing) => {
+                    Step::Settled(self.settle_recorded(m, *existing, now).await?)
+                }
+            });
+        }
+        Ok(steps)
+    }
+
+    /// Step 2: make the webhook call.
+    pub async fn perform(&self, s: &Started) -> WebhookResponse {
+        self.client
+            .call(&WebhookCall {
+                job: s.job.clone(),
+                execution_id: s.execution_id,
+                run_id: s.message.run_id,
+                attempt: s.message.attempt,
+            })
+            .await
+    }
+
+    /// Step 3: record outcomes, enqueue retries, record run results, send notices.
+    pub async fn finish(&self, done: &[(Started, WebhookResponse)]) -> StoreResult<()> {
+        let records: Vec<_> = done
+            .iter()
+            .map(|(s, r)| (s.execution_id, r.outcome.clone()))
+            .collect();
+        self.executions.finish_attempts(&records).await?;
+        for (s, r) in done {
+            let o = &r.outcome;
+            info!(job_id = %s.job.id, execution_id = %s.execution_id, run_id = %s.message.run_id,
+                attempt = s.message.attempt, status = o.status.as_str(), http_status = o.http_status,
+                duration_ms = o.duration_ms, error = o.error.as_deref(), "attempt finished");
+        }
+        let follow_ups: Vec<_> = done
+            .iter()
+            .map(|(s, r)| (s.job.clone(), s.message.clone(), r.outcome.clone(), r.retry_after))
+            .collect();
+        self.follow_up(&follow_ups, true).await
+    }
+
+    /// All three steps for one batch, calls made concurrently. For drivers that handle a
+    /// batch at a time (the hosted executor function, tests).
+    pub async fn process(&self, messages: &[RunMessage]) -> StoreResult<Vec<Disposition>> {
+        let steps = self.begin(messages).await?;
+        let mut dispositions = Vec::with_capacity(steps.len());
+        let mut sends = Vec::new();
+        for step in steps {
+            match step {
+                Step::Send(s) => {
+                    dispositions.push(Disposition::Done);
+                    sends.push(s);
+                }
+                Step::Settled(d) => dispositions.push(d),
+            }
+        }
+        let responses =
+            futures_util::future::join_all(sends.iter().map(|s| self.perform(s))).await;
+        let done: Vec<_> = sends.into_iter().zip(responses).collect();
+        self.finish(&done).await?;
+        Ok(dispositions)
+    }
+
+    /// A message whose attempt was recorded before: a duplicate delivery, or a redelivery
+    /// after a crash. Never sends again; makes sure what should follow the attempt happened.
+    async fn settle_recorded(
+        &self,
+        m: &RunMessage,
+        existing: Execution,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Disposition> {
+        let Some(job) = self.jobs.get(&m.team, m.job_id).await? else {
+            return Ok(Disposition::Done);
+        };
+        let outcome = match existing.outcome {
+            Some(o) => o,
+            None => {
+                let deadline = existing.started_at
+                    + Duration::from_millis(u64::from(job.spec.request.timeout.get()))
+                    + IN_FLIGHT_GRACE;
+                if now < deadline {
+                    let wait = (deadline - now).to_std().unwrap_or_default();
+                    return Ok(Disposition::Later(wait));
+                }
+                let o = AttemptOutcome::interrupted(existing.started_at, now);
+                self.executions
+                    .finish_attempts(&[(existing.id, o.clone())])
+                    .await?;
+                warn!(job_id = %m.job_id, execution_id = %existing.id, attempt = m.attempt,
+                    "attempt recorded as interrupted");
+                o
+            }
+        };
+        info!(job_id = %m.job_id, run_id = %m.run_id, attempt = m.attempt,
+            "duplicate delivery: the attempt was recorded before and is not sent again");
+        self.follow_up(&[(Arc::new(job), m.clone(), outcome, None)], false)
+            .await?;
+        Ok(Disposition::Done)
+    }
+
+    /// Retries and run ends. `notify` is false when replaying a recorded attempt, so that a
+    /// duplicate delivery does not send a second notice.
+    async fn follow_up(
+        &self,
+        items: &[(Arc<Job>, RunMessage, AttemptOutcome, Option<u64>)],
+        notify: bool,
+    ) -> StoreResult<()> {
+        let now = self.clock.now();
+        let mut retries = Vec::new();
+        let mut ends = Vec::new();
+        for (job, m, outcome, retry_after) in items {
+            let delay =
+                self.retry
+                    .next_delay(outcome, m.attempt, job.spec.max_retries.get(), *retry_after);
+            match delay {
+                Some(d) => {
+                    let at = now + d;
+                    let next = RunMessage {
+                        attempt: m.attempt + 1,
+                        ..m.clone()
+                    };
+                    info!(job_id = %job.id, run_id = %m.run_id, attempt = next.attempt,
+                        delay_ms = d.as_millis() as u64, "retry scheduled");
+                    retries.push((next, at));
+                }
+                None => ends.push((job, m, outcome)),
+            }
+        }
+        if !retries.is_empty() {
+            self.queue.enqueue(&retries).await?;
+        }
+        if ends.is_empty() {
+            return Ok(());
+        }
+        let results: Vec<RunResult> = ends
+            .iter()
+            .map(|(job, m, o)| RunResult {
+                team: job.team.clone(),
+                job_id: job.id,
+                scheduled_at: m.scheduled_at,
+                status: o.status,
+            })
+            .collect();
+        let previous = self.jobs.record_run_results(&results).await?;
+        if !notify {
+            return Ok(());
+        }
+        let mut notices = Vec::new();
+        for ((job, m, o), prev) in ends.into_iter().zip(previous) {
+            let event = match (o.status, prev) {
+                (RunStatus::Failed, _) => NoticeEvent::JobFailed,
+                (RunStatus::Success, Some(Some(RunStatus::Failed))) => NoticeEvent::JobRecovered,
+                _ => continue,
+            };
+            if event == NoticeEvent::JobFailed {
+                warn!(job_id = %job.id, run_id = %m.run_id, attempts = m.attempt,
+                    error = o.error.as_deref(), "run failed after its last attempt");
+            }
+            if !job.spec.failure_notify {
+                continue;
+            }
+            let notice = Notice {
+                event,
+                team: job.team.clone(),
+                job_id: job.id,
+                job_name: job.spec.name.as_str().to_owned(),
+                run_id: m.run_id,
+                scheduled_at: m.scheduled_at,
+                attempts: m.attempt,
+                http_status: o.http_status,
+                error: o.error.clone(),
+                at: o.finished_at,
+            };
+            notices.push(notice);
+        }
+        if !notices.is_empty() {
+            // Notices never hold up recording other attempts.
+            let notifier = self.notifier.clone();
+            tokio::spawn(async move {
+                for notice in &notices {
+                    notifier.notify(notice).await;
+                }
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,13 @@
+//! Krafter Cron core: domain types, ports (traits), the API router, the executor engine,
+//! and the adapters. Binaries in `functions/` only wire these together.
+
+pub mod adapters;
+pub mod api;
+pub mod domain;
+#[cfg(all(feature = "sqlite", feature = "executor"))]
+pub mod embedded;
+#[cfg(feature = "executor")]
+pub mod executor;
+pub mod ports;
+pub mod schedule;
+pub mod service;

@@ -1,0 +1,257 @@
+//! Ports: what the core needs from the outside world. Adapters live in `adapters/`, named by
+//! technology (`SqliteJobStore`, later `DynamoJobStore`), and receive their clients.
+//! Every store query is keyed by team: one team can never read or touch another's data.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{
+    ApiKey, AttemptOutcome, Execution, ExecutionId, Job, JobId, KeyHash, KeyPrefix, RunMessage,
+    RunStatus, TeamId,
+};
+
+/// A failure of a storage or messaging backend. Keeps its source; never shown to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the storage backend failed")]
+    Backend(#[source] Box<dyn StdError + Send + Sync>),
+    #[error("stored data could not be read back: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn backend(e: impl StdError + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A page request: newest first, starting after `after` (exclusive) when given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest<C> {
+    pub limit: Option<u32>,
+    pub after: Option<C>,
+}
+
+impl<C> PageRequest<C> {
+    pub fn all() -> Self {
+        Self {
+            limit: None,
+            after: None,
+        }
+    }
+    pub fn first(limit: u32) -> Self {
+        Self {
+            limit: Some(limit),
+            after: None,
+        }
+    }
+}
+
+/// A page of results; `next` is set when more may follow.
+#[derive(Clone, Debug)]
+pub struct Page<T, C> {
+    pub items: Vec<T>,
+    pub next: Option<C>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Updated,
+    NotFound,
+    /// Someone else changed the job since it was read; read again and retry.
+    Conflict,
+}
+
+/// The end of a run (its last attempt), as it affects the job's status.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub team: TeamId,
+    pub job_id: JobId,
+    pub scheduled_at: DateTime<Utc>,
+    pub status: RunStatus,
+}
+
+/// Jobs.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn insert(&self, job: &Job) -> StoreResult<()>;
+    async fn get(&self, team: &TeamId, id: JobId) -> StoreResult<Option<Job>>;
+    /// The team's jobs, newest first.
+    async fn list(&self, team: &TeamId, page: PageRequest<JobId>) -> StoreResult<Page<Job, JobId>>;
+    async fn count(&self, team: &TeamId) -> StoreResult<u64>;
+    /// Writes the job's definition and state (`spec`, `enabled`, `generation`,
+    /// `next_run_at`, `updated_at`) if its stored `version` is still `expected_version`; the
+    /// stored version becomes `job.version`. Run status fields are not touched.
+    async fn update(&self, job: &Job, expected_version: u64) -> StoreResult<UpdateOutcome>;
+    /// Removes the job. Returns false if there was none.
+    async fn delete(&self, team: &TeamId, id: JobId) -> StoreResult<bool>;
+    /// Records the ends of runs on their jobs (`last_status`, `last_run_at`), ignoring a run
+    /// older than the one already recorded. Returns, per result in order, the job's previous
+    /// `last_status` when the result was applied (`None` inside when it had none), or `None`
+    /// when the job is gone or the result was older.
+    async fn record_run_results(
+        &self,
+        results: &[RunResult],
+    ) -> StoreResult<Vec<Option<Option<RunStatus>>>>;
+}
+
+/// What happened when the executor asked to start an attempt.
+#[derive(Clone, Debug)]
+pub enum BeginOutcome {
+    /// Recorded as in flight; here is the job as it is now, to send its request.
+    Started(Box<Job>),
+    /// The job was deleted, or paused since the run was made: drop the run.
+    JobGone,
+    /// This attempt was recorded before (a duplicate delivery, or a crash mid-attempt).
+    AlreadyRecorded(Box<Execution>),
+}
+
+/// The start of an attempt, as the executor records it before sending anything.
+#[derive(Clone, Debug)]
+pub struct AttemptStart {
+    pub execution_id: ExecutionId,
+    pub message: RunMessage,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Executions: one record per attempt.
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    /// For each start, atomically: check the job exists with the message's generation, and
+    /// record the attempt as in flight unless (run, attempt) is recorded already.
+    async fn begin_attempts(&self, starts: &[AttemptStart]) -> StoreResult<Vec<BeginOutcome>>;
+    /// Records how in-flight attempts ended. An attempt already finished is left as it is.
+    async fn finish_attempts(&self, done: &[(ExecutionId, AttemptOutcome)]) -> StoreResult<()>;
+    /// Finished attempts of a job, newest first (attempts in flight are not listed).
+    async fn list(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        page: PageRequest<ExecutionId>,
+    ) -> StoreResult<Page<Execution, ExecutionId>>;
+    async fn get(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        id: ExecutionId,
+    ) -> StoreResult<Option<Execution>>;
+    async fn delete_for_job(&self, team: &TeamId, job: JobId) -> StoreResult<()>;
+    /// Deletes finished executions started before `older_than`, except each job's
+    /// `keep_latest` most recent. Returns how many were deleted.
+    async fn prune(&self, older_than: DateTime<Utc>, keep_latest: u32) -> StoreResult<u64>;
+}
+
+/// API keys, looked up by hash.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    async fn insert(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn find_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>>;
+    /// Every key, or every key of one team, oldest first.
+    async fn list(&self, team: Option<&TeamId>) -> StoreResult<Vec<ApiKey>>;
+    /// Revokes the keys that start with `prefix` (normally one). Returns them.
+    async fn revoke(&self, prefix: &KeyPrefix, at: DateTime<Utc>) -> StoreResult<Vec<ApiKey>>;
+    async fn is_empty(&self) -> StoreResult<bool>;
+}
+
+/// Where runs wait to be executed. At-least-once: a message may be delivered twice.
+#[async_trait]
+pub trait RunQueue: Send + Sync {
+    /// Enqueues attempts to be delivered at (not before) their `deliver_at`.
+    async fn enqueue(&self, runs: &[(RunMessage, DateTime<Utc>)]) -> StoreResult<()>;
+}
+
+/// Keeps whatever fires scheduled runs (an in-process timer, EventBridge Scheduler) in step
+/// with the stored job. Called after every store write that changes when a job fires.
+#[async_trait]
+pub trait ScheduleSync: Send + Sync {
+    async fn job_changed(&self, job: &Job) -> StoreResult<()>;
+    async fn job_deleted(&self, team: &TeamId, id: JobId) -> StoreResult<()>;
+}
+
+/// A rate limiter decision, for the `x-ratelimit-*` headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until the window resets.
+    pub reset_after: u32,
+}
+
+/// Per-caller request counting (per team, or per client address before authentication).
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    async fn hit(&self, bucket: &str, now: DateTime<Utc>) -> StoreResult<RateDecision>;
+}
+
+/// A notice that a job's run failed for good, or that it recovered.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Notice {
+    pub event: NoticeEvent,
+    pub team: TeamId,
+    pub job_id: JobId,
+    pub job_name: String,
+    pub run_id: crate::domain::RunId,
+    #[serde(serialize_with = "crate::domain::time::serialize")]
+    pub scheduled_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    #[serde(serialize_with = "crate::domain::time::serialize")]
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeEvent {
+    JobFailed,
+    JobRecovered,
+}
+
+/// Delivers failure and recovery notices.
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn notify(&self, notice: &Notice);
+}
+
+/// The time. A port so that tests can control it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The outgoing webhook request of one attempt.
+#[derive(Clone, Debug)]
+pub struct WebhookCall {
+    pub job: Arc<Job>,
+    pub execution_id: ExecutionId,
+    pub run_id: crate::domain::RunId,
+    pub attempt: u32,
+}
+
+/// What came back from a webhook call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookResponse {
+    pub outcome: AttemptOutcome,
+    /// `Retry-After`, in seconds, when the target sent one with a 429 or 503.
+    pub retry_after: Option<u64>,
+}
+
+/// Makes webhook calls.
+#[async_trait]
+pub trait WebhookClient: Send + Sync {
+    async fn call(&self, call: &WebhookCall) -> WebhookResponse;
+}

@@ -1,0 +1,253 @@
+//! The application layer: what each API operation does, for any backend. The HTTP layer
+//! (`api`) only translates between HTTP and these calls.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tracing::{info, warn};
+
+use crate::domain::{
+    Execution, ExecutionId, InputError, Job, JobId, RunId, RunMessage, TeamId, Trigger,
+    parse_job_patch, parse_new_job, time::whole_seconds,
+};
+use crate::ports::{
+    Clock, ExecutionStore, JobStore, Page, PageRequest, RunQueue, ScheduleSync, StoreError,
+    UpdateOutcome,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not found")]
+    NotFound,
+    #[error("the job is paused")]
+    JobPaused,
+    #[error("the job's schedule has no future run")]
+    NoFutureRun,
+    #[error("the job's team has reached its quota of {0} jobs")]
+    QuotaExceeded(u64),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("the job kept changing while it was being updated")]
+    Contention,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Everything the operations need, built once at start-up.
+#[derive(Clone)]
+pub struct JobService {
+    pub jobs: Arc<dyn JobStore>,
+    pub executions: Arc<dyn ExecutionStore>,
+    pub queue: Arc<dyn RunQueue>,
+    pub schedules: Arc<dyn ScheduleSync>,
+    pub clock: Arc<dyn Clock>,
+    /// Most jobs one team may have.
+    pub max_jobs_per_team: u64,
+}
+
+const UPDATE_ATTEMPTS: usize = 8;
+
+impl JobService {
+    pub async fn create(&self, team: &TeamId, body: &Map<String, Value>) -> ServiceResult<Job> {
+        let now = whole_seconds(self.clock.now());
+        let (spec, enabled) = parse_new_job(body, now)?;
+        if self.jobs.count(team).await? >= self.max_jobs_per_team {
+            return Err(ServiceError::QuotaExceeded(self.max_jobs_per_team));
+        }
+        let next_run_at = if enabled {
+            spec.schedule.first_run(now)
+        } else {
+            None
+        };
+        let job = Job {
+            id: JobId::new(),
+            team: team.clone(),
+            spec,
+            enabled,
+            generation: 0,
+            version: 1,
+            next_run_at,
+            last_status: None,
+            last_run_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.jobs.insert(&job).await?;
+        info!(job_id = %job.id, team = %team, "job created");
+        self.sync(&job).await;
+        Ok(job)
+    }
+
+    pub async fn get(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
+        self.jobs.get(team, id).await?.ok_or(ServiceError::NotFound)
+    }
+
+    pub async fn list(
+        &self,
+        team: &TeamId,
+        page: PageRequest<JobId>,
+    ) -> ServiceResult<Page<Job, JobId>> {
+        Ok(self.jobs.list(team, page).await?)
+    }
+
+    /// PATCH: merges the body over the stored job; `enabled` pauses or resumes.
+    pub async fn update(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        body: &Map<String, Value>,
+    ) -> ServiceResult<Job> {
+        self.modify(team, id, |job, now| {
+            let patch = parse_job_patch(body, &job.spec, now)?;
+            let was_enabled = job.enabled;
+            job.spec = patch.spec;
+            match patch.enabled {
+                Some(false) if was_enabled => pause(job),
+                Some(true) if !was_enabled => resume(job, now)?,
+                _ if patch.schedule_changed && job.enabled => {
+                    job.next_run_at = job.spec.schedule.first_run(now);
+                }
+                _ => {}
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Idempotent.
+    pub async fn pause(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
+        self.modify(team, id, |job, _| {
+            if !job.enabled {
+                return Ok(false);
+            }
+            pause(job);
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Idempotent. Intervals count again from the resume time.
+    pub async fn resume(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
+        self.modify(team, id, |job, now| {
+            if job.enabled {
+                return Ok(false);
+            }
+            resume(job, now)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    pub async fn delete(&self, team: &TeamId, id: JobId) -> ServiceResult<()> {
+        if !self.jobs.delete(team, id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        info!(job_id = %id, team = %team, "job deleted");
+        if let Err(e) = self.schedules.job_deleted(team, id).await {
+            warn!(job_id = %id, error = %e, "schedule removal failed; reconciliation will retry");
+        }
+        if let Err(e) = self.executions.delete_for_job(team, id).await {
+            warn!(job_id = %id, error = %e, "could not delete the executions of a deleted job");
+        }
+        Ok(())
+    }
+
+    /// Enqueues a manual run that starts at once.
+    pub async fn trigger(&self, team: &TeamId, id: JobId) -> ServiceResult<RunId> {
+        let job = self.get(team, id).await?;
+        if !job.enabled {
+            return Err(ServiceError::JobPaused);
+        }
+        let now = whole_seconds(self.clock.now());
+        let message = RunMessage {
+            team: team.clone(),
+            job_id: id,
+            run_id: RunId::new(),
+            trigger: Trigger::Manual,
+            scheduled_at: now,
+            attempt: 1,
+            generation: job.generation,
+        };
+        self.queue.enqueue(&[(message.clone(), now)]).await?;
+        info!(job_id = %id, run_id = %message.run_id, "manual run enqueued");
+        Ok(message.run_id)
+    }
+
+    pub async fn executions(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        page: PageRequest<ExecutionId>,
+    ) -> ServiceResult<Page<Execution, ExecutionId>> {
+        self.get(team, job).await?;
+        Ok(self.executions.list(team, job, page).await?)
+    }
+
+    pub async fn execution(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        id: ExecutionId,
+    ) -> ServiceResult<Execution> {
+        self.executions
+            .get(team, job, id)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// Read, change, write back if nobody changed it meanwhile; retried on contention.
+    /// `change` returns false when there is nothing to write.
+    async fn modify(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        change: impl Fn(&mut Job, chrono::DateTime<chrono::Utc>) -> ServiceResult<bool>,
+    ) -> ServiceResult<Job> {
+        for _ in 0..UPDATE_ATTEMPTS {
+            let mut job = self.get(team, id).await?;
+            let now = whole_seconds(self.clock.now());
+            if !change(&mut job, now)? {
+                return Ok(job);
+            }
+            let expected = job.version;
+            job.version += 1;
+            job.updated_at = now;
+            match self.jobs.update(&job, expected).await? {
+                UpdateOutcome::Updated => {
+                    info!(job_id = %id, enabled = job.enabled, "job updated");
+                    self.sync(&job).await;
+                    return Ok(job);
+                }
+                UpdateOutcome::NotFound => return Err(ServiceError::NotFound),
+                UpdateOutcome::Conflict => continue,
+            }
+        }
+        Err(ServiceError::Contention)
+    }
+
+    async fn sync(&self, job: &Job) {
+        if let Err(e) = self.schedules.job_changed(job).await {
+            warn!(job_id = %job.id, error = %e, "schedule sync failed; reconciliation will retry");
+        }
+    }
+}
+
+/// Stops every scheduled run after now, including queued runs and pending retries.
+fn pause(job: &mut Job) {
+    job.enabled = false;
+    job.generation += 1;
+    job.next_run_at = None;
+}
+
+fn resume(job: &mut Job, now: chrono::DateTime<chrono::Utc>) -> ServiceResult<()> {
+    let next = job
+        .spec
+        .schedule
+        .first_run(now)
+        .ok_or(ServiceError::NoFutureRun)?;
+    job.enabled = true;
+    job.next_run_at = Some(next);
+    Ok(())
+}
