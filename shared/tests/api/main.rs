@@ -1,0 +1,9 @@
+//! Black-box tests of the embedded application over HTTP.
+
+mod auth;
+mod endpoints;
+mod executor;
+mod helpers;
+mod quickstart;
+mod scheduling;
+mod validation;
