@@ -110,10 +110,10 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            say(format_args!("error: {e}"));
             let mut source = e.source();
             while let Some(s) = source {
-                eprintln!("  caused by: {s}");
+                say(format_args!("  caused by: {s}"));
                 source = s.source();
             }
             ExitCode::FAILURE
@@ -122,6 +122,12 @@ async fn main() -> ExitCode {
 }
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A line for humans on stderr. A closed stderr must not stop the server.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KRAFTER_LOG")
@@ -151,7 +157,7 @@ async fn serve(args: ServeArgs) -> Result<(), AnyError> {
     };
     let app = Embedded::start(config).await?;
     let base = format!("http://{}", app.local_addr());
-    eprintln!("krafter: serving {base}/api/v1/cron (data in {})", args.db.db.display());
+    say(format_args!("krafter: serving {base}/api/v1/cron (data in {})", args.db.db.display()));
     if let Some(key) = app.bootstrap_key() {
         println!(
             "A cron:write key for team \"default\" was created. It is shown only this once:\n\n  \
@@ -165,7 +171,7 @@ async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         );
     }
     shutdown_signal().await;
-    eprintln!("krafter: stopping (letting attempts in flight finish)");
+    say(format_args!("krafter: stopping (letting attempts in flight finish)"));
     app.shutdown().await;
     Ok(())
 }
@@ -215,7 +221,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
             let keys = key_store(&db)?;
             let expires = expires_in_days.map(|d| chrono::Duration::days(i64::from(d)));
             let (plain, key) = create_key(keys.as_ref(), team, Scopes::new(scopes), expires).await?;
-            eprintln!(
+            say(format_args!(
                 "created key {} for team {} ({}){}; it is shown only this once:",
                 key.prefix.as_str(),
                 key.team,
@@ -223,7 +229,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
                 key.expires_at
                     .map(|t| format!(", expires {}", time::format(t)))
                     .unwrap_or_default()
-            );
+            ));
             println!("{}", plain.as_str());
         }
         KeysCommand::List { team, db } => {
@@ -233,7 +239,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
             for k in &keys {
                 print_key(k);
             }
-            eprintln!("{} key(s)", keys.len());
+            say(format_args!("{} key(s)", keys.len()));
         }
         KeysCommand::Revoke { prefix, db } => {
             let prefix = KeyPrefix::parse(&prefix)
@@ -245,7 +251,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
                 return Err(format!("no key starts with {}", prefix.as_str()).into());
             }
             for k in &revoked {
-                eprintln!("revoked {} (team {})", k.prefix.as_str(), k.team);
+                say(format_args!("revoked {} (team {})", k.prefix.as_str(), k.team));
             }
         }
     }

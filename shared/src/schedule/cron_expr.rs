@@ -143,18 +143,25 @@ impl CronSpec {
             .into_iter()
             .map(|[minute, hour, dom, month, dow]| {
                 let eventbridge = format!("cron({minute} {hour} {dom} {month} {dow} *)");
-                let quartz = cron::Schedule::from_str(&format!("0 {minute} {hour} {dom} {month} {dow}"))
-                    .map_err(|err| ScheduleError::InvalidCron {
-                        reason: format!("internal error: rendered expression rejected: {err}"),
-                    })?;
-                Ok(Rendered { eventbridge, quartz })
+                let quartz =
+                    cron::Schedule::from_str(&format!("0 {minute} {hour} {dom} {month} {dow}"))
+                        .map_err(|err| ScheduleError::InvalidCron {
+                            reason: format!("internal error: rendered expression rejected: {err}"),
+                        })?;
+                Ok(Rendered {
+                    eventbridge,
+                    quartz,
+                })
             })
             .collect::<Result<Vec<_>, ScheduleError>>()?;
         Ok(CronSpec { rendered })
     }
 
     pub(super) fn eventbridge_expressions(&self) -> Vec<String> {
-        self.rendered.iter().map(|r| r.eventbridge.clone()).collect()
+        self.rendered
+            .iter()
+            .map(|r| r.eventbridge.clone())
+            .collect()
     }
 
     /// The first fire strictly after `after`, in `tz`.
@@ -177,7 +184,12 @@ impl CronSpec {
 /// Walks the naive local candidates of `schedule` after `start` and returns the first that maps
 /// to a real instant strictly after `after`: gap times are skipped, repeated times map to their
 /// first occurrence (so the second pass of a repeated hour never fires).
-fn first_fire(schedule: &cron::Schedule, tz: Tz, start: DateTime<Utc>, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+fn first_fire(
+    schedule: &cron::Schedule,
+    tz: Tz,
+    start: DateTime<Utc>,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     schedule
         .after(&start)
         .take(MAX_CANDIDATES)
@@ -229,7 +241,9 @@ fn parse_fields(text: &str) -> Result<CronFields, String> {
         (false, false) => DayRule::Every,
         (true, false) => {
             if !dom_can_fire(dom_bits, months) {
-                return Err("can never fire: no selected month has the selected day of month".into());
+                return Err(
+                    "can never fire: no selected month has the selected day of month".into(),
+                );
             }
             if dom_bits == ALL_DAYS_OF_MONTH {
                 DayRule::Every
@@ -289,7 +303,10 @@ fn parse_field(text: &str, def: FieldDef) -> Result<Bits, String> {
         } else if let Some((a, b)) = base.split_once('-') {
             let (a, b) = (parse_value(a, def)?, parse_value(b, def)?);
             if a > b {
-                return Err(format!("reversed range {}-{} in the {} field", a, b, def.label));
+                return Err(format!(
+                    "reversed range {}-{} in the {} field",
+                    a, b, def.label
+                ));
             }
             (a, b)
         } else {
@@ -306,8 +323,13 @@ fn parse_field(text: &str, def: FieldDef) -> Result<Bits, String> {
 }
 
 fn parse_step(text: &str, def: FieldDef) -> Result<usize, String> {
-    let step = parse_number(text)
-        .ok_or_else(|| format!("invalid step {:?} in the {} field", excerpt(text), def.label))?;
+    let step = parse_number(text).ok_or_else(|| {
+        format!(
+            "invalid step {:?} in the {} field",
+            excerpt(text),
+            def.label
+        )
+    })?;
     if step == 0 {
         return Err(format!("step 0 in the {} field", def.label));
     }
@@ -323,7 +345,13 @@ fn parse_value(text: &str, def: FieldDef) -> Result<u32, String> {
             .position(|name| name.eq_ignore_ascii_case(text))
             .and_then(|idx| u32::try_from(idx).ok())
             .map(|idx| idx + def.name_base)
-            .ok_or_else(|| format!("invalid value {:?} in the {} field", excerpt(text), def.label))?,
+            .ok_or_else(|| {
+                format!(
+                    "invalid value {:?} in the {} field",
+                    excerpt(text),
+                    def.label
+                )
+            })?,
     };
     if !(def.min..=def.max).contains(&value) {
         return Err(format!(
@@ -351,15 +379,15 @@ fn render(fields: &CronFields) -> Vec<[String; 5]> {
     let dom = |bits: Bits| render_field(bits, DAY_OF_MONTH.min, DAY_OF_MONTH.max, true);
     // Quartz numbers Sunday as 1 and EventBridge allows no `/` in the day-of-week field.
     let dow = |bits: Bits| render_field(bits << 1, 1, 7, false);
-    let with_days = |dom: String, dow: String| [minute.clone(), hour.clone(), dom, month.clone(), dow];
+    let with_days =
+        |dom: String, dow: String| [minute.clone(), hour.clone(), dom, month.clone(), dow];
     match fields.days {
         DayRule::Every => vec![with_days("*".into(), "?".into())],
         DayRule::DayOfMonth(bits) => vec![with_days(dom(bits), "?".into())],
         DayRule::DayOfWeek(bits) => vec![with_days("?".into(), dow(bits))],
-        DayRule::Either { dom: d, dow: w } => vec![
-            with_days(dom(d), "?".into()),
-            with_days("?".into(), dow(w)),
-        ],
+        DayRule::Either { dom: d, dow: w } => {
+            vec![with_days(dom(d), "?".into()), with_days("?".into(), dow(w))]
+        }
     }
 }
 
@@ -410,12 +438,20 @@ pub(super) mod internals {
 
     use super::*;
 
-    pub(in crate::schedule) fn render_one(bits: Bits, min: u32, max: u32, allow_step: bool) -> String {
+    pub(in crate::schedule) fn render_one(
+        bits: Bits,
+        min: u32,
+        max: u32,
+        allow_step: bool,
+    ) -> String {
         render_field(bits, min, max, allow_step)
     }
 
     /// The `cron` crate expressions built for a parsed spec.
     pub(in crate::schedule) fn quartz_sources(spec: &CronSpec) -> Vec<String> {
-        spec.rendered.iter().map(|r| r.quartz.source().to_owned()).collect()
+        spec.rendered
+            .iter()
+            .map(|r| r.quartz.source().to_owned())
+            .collect()
     }
 }

@@ -49,7 +49,9 @@ pub fn validate_eventbridge_expression(expr: &str) -> Result<(), String> {
 }
 
 fn strip_call<'a>(expr: &'a str, name: &str) -> Option<&'a str> {
-    expr.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')')
+    expr.strip_prefix(name)?
+        .strip_prefix('(')?
+        .strip_suffix(')')
 }
 
 #[derive(Clone, Copy)]
@@ -156,7 +158,9 @@ fn validate_day_of_week(text: &str) -> Result<(), String> {
         value(day, DAY_OF_WEEK)?;
         return match number(nth) {
             Some(1..=5) => Ok(()),
-            _ => Err(format!("invalid occurrence {nth:?} after '#' in day-of-week")),
+            _ => Err(format!(
+                "invalid occurrence {nth:?} after '#' in day-of-week"
+            )),
         };
     }
     validate_list(text, DAY_OF_WEEK)
@@ -176,7 +180,12 @@ fn validate_list(text: &str, field: Field) -> Result<(), String> {
             let max_step = field.max.min(field.max - field.min + 1);
             match number(step) {
                 Some(n) if (1..=max_step).contains(&n) => {}
-                _ => return Err(format!("invalid increment {step:?} in the {} field", field.label)),
+                _ => {
+                    return Err(format!(
+                        "invalid increment {step:?} in the {} field",
+                        field.label
+                    ));
+                }
             }
         }
         if base == "*" {
@@ -184,7 +193,10 @@ fn validate_list(text: &str, field: Field) -> Result<(), String> {
         }
         if let Some((a, b)) = base.split_once('-') {
             if value(a, field)? > value(b, field)? {
-                return Err(format!("reversed range {base:?} in the {} field", field.label));
+                return Err(format!(
+                    "reversed range {base:?} in the {} field",
+                    field.label
+                ));
             }
         } else {
             value(base, field)?;
@@ -230,10 +242,16 @@ fn validate_rate(body: &str) -> Result<(), String> {
     let singular = match unit {
         "minute" | "hour" | "day" => true,
         "minutes" | "hours" | "days" => false,
-        _ => return Err(format!("invalid rate unit {unit:?} (minute(s), hour(s) or day(s))")),
+        _ => {
+            return Err(format!(
+                "invalid rate unit {unit:?} (minute(s), hour(s) or day(s))"
+            ));
+        }
     };
     if singular != (count == 1) {
-        return Err(format!("rate unit {unit:?} does not agree with value {count}"));
+        return Err(format!(
+            "rate unit {unit:?} does not agree with value {count}"
+        ));
     }
     Ok(())
 }

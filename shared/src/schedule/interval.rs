@@ -46,7 +46,9 @@ impl IntervalSpec {
         }
         // At most 7 digits keeps the product far from overflow; anything longer is too large.
         let count: u64 = if digits.len() <= 7 {
-            digits.parse().map_err(|_| invalid("count is too large".into()))?
+            digits
+                .parse()
+                .map_err(|_| invalid("count is too large".into()))?
         } else {
             return Err(invalid("interval is longer than 365 days".into()));
         };
@@ -69,7 +71,11 @@ impl IntervalSpec {
     }
 
     /// `previous + k * interval` for the smallest `k >= 1` that is strictly after `now`.
-    pub(super) fn next_after(self, previous: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub(super) fn next_after(
+        self,
+        previous: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
         let period = i64::from(self.seconds);
         let previous = previous.timestamp();
         let now = now.timestamp();

@@ -54,7 +54,11 @@ pub enum ScheduleType {
 
 impl ScheduleType {
     /// All schedule types, in declaration order.
-    pub const ALL: [ScheduleType; 3] = [ScheduleType::Cron, ScheduleType::Interval, ScheduleType::Once];
+    pub const ALL: [ScheduleType; 3] = [
+        ScheduleType::Cron,
+        ScheduleType::Interval,
+        ScheduleType::Once,
+    ];
 
     /// The wire name: `"cron"`, `"interval"` or `"once"`.
     pub fn as_str(self) -> &'static str {
@@ -157,7 +161,8 @@ impl<'de> Deserialize<'de> for Timezone {
             }
 
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Timezone, E> {
-                Timezone::parse(v).map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                Timezone::parse(v)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
             }
         }
         deserializer.deserialize_str(Visitor)
@@ -171,7 +176,7 @@ impl<'de> Deserialize<'de> for Timezone {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
     /// The schedule type is not `cron`, `interval` or `once`.
-    #[error("must be one of: cron, interval, once")]
+    #[error("is not included in the list (cron, interval, once)")]
     InvalidScheduleType,
     /// The cron expression is malformed, unsupported or can never fire.
     #[error("is not a valid cron expression: {reason}")]
@@ -208,7 +213,9 @@ impl ScheduleError {
     /// The user-facing API message.
     pub fn message(&self) -> &'static str {
         match self {
-            ScheduleError::InvalidScheduleType => "must be one of: cron, interval, once",
+            ScheduleError::InvalidScheduleType => {
+                "is not included in the list (cron, interval, once)"
+            }
             ScheduleError::InvalidCron { .. } => "is not a valid cron expression",
             ScheduleError::InvalidInterval { .. } => "is not a valid interval",
             ScheduleError::InvalidDatetime { .. } => "must be a valid ISO 8601 datetime",
@@ -232,8 +239,8 @@ impl ScheduleError {
 
 /// A parsed, immutable job schedule.
 ///
-/// Equality compares the defining triple (kind, text, timezone).
-#[derive(Clone, Debug)]
+/// Equality compares the defining triple (kind, text, timezone); so does `Debug` print.
+#[derive(Clone)]
 pub struct Schedule {
     text: String,
     timezone: Timezone,
@@ -254,6 +261,16 @@ impl PartialEq for Schedule {
 }
 
 impl Eq for Schedule {}
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Schedule")
+            .field("kind", &self.kind())
+            .field("text", &self.text)
+            .field("timezone", &self.timezone)
+            .finish()
+    }
+}
 
 impl Schedule {
     /// Parses a schedule. `text` is kept verbatim (see [`Schedule::text`]).

@@ -8,7 +8,9 @@
 use std::fmt::Write as _;
 
 use chrono::offset::LocalResult;
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
+};
 
 use super::{EventBridgeSchedules, ScheduleError, Timezone};
 
@@ -191,7 +193,8 @@ fn parse_iso8601(text: &str) -> Result<Parsed, &'static str> {
             if hours > 23 || minutes > 59 {
                 return Err("offset is out of range");
             }
-            let seconds = i32::try_from(hours * 3_600 + minutes * 60).map_err(|_| "offset is out of range")?;
+            let seconds = i32::try_from(hours * 3_600 + minutes * 60)
+                .map_err(|_| "offset is out of range")?;
             Some(if sign == b'-' { -seconds } else { seconds })
         }
         Some(_) => return Err("unexpected characters after the time"),

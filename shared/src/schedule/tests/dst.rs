@@ -6,7 +6,12 @@ use super::{run_strings, runs, schedule, utc};
 use crate::schedule::ScheduleType;
 
 /// (zone, expression, start, expected fire times after start)
-type Case = (&'static str, &'static str, &'static str, &'static [&'static str]);
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
 
 fn check(cases: &[Case]) {
     for (zone, expr, from, expected) in cases {
@@ -27,7 +32,11 @@ fn a_daily_job_inside_the_spring_forward_gap_is_skipped_that_day() {
             "America/New_York",
             "30 2 * * *",
             "2025-03-07T12:00:00Z",
-            &["2025-03-08T07:30:00Z", "2025-03-10T06:30:00Z", "2025-03-11T06:30:00Z"],
+            &[
+                "2025-03-08T07:30:00Z",
+                "2025-03-10T06:30:00Z",
+                "2025-03-11T06:30:00Z",
+            ],
         ),
         // Berlin 2025-03-30: 02:00 CET -> 03:00 CEST.
         (
@@ -62,14 +71,22 @@ fn a_daily_job_inside_the_spring_forward_gap_is_skipped_that_day() {
             "Australia/Lord_Howe",
             "45 2 * * *",
             "2025-10-03T00:00:00Z",
-            &["2025-10-03T16:15:00Z", "2025-10-04T15:45:00Z", "2025-10-05T15:45:00Z"],
+            &[
+                "2025-10-03T16:15:00Z",
+                "2025-10-04T15:45:00Z",
+                "2025-10-05T15:45:00Z",
+            ],
         ),
         // Kolkata has no DST: 02:30 IST every day.
         (
             "Asia/Kolkata",
             "30 2 * * *",
             "2025-03-08T00:00:00Z",
-            &["2025-03-08T21:00:00Z", "2025-03-09T21:00:00Z", "2025-03-10T21:00:00Z"],
+            &[
+                "2025-03-08T21:00:00Z",
+                "2025-03-09T21:00:00Z",
+                "2025-03-10T21:00:00Z",
+            ],
         ),
     ]);
 }
@@ -103,7 +120,11 @@ fn a_daily_job_inside_the_repeated_hour_fires_once_at_the_first_occurrence() {
             "Australia/Sydney",
             "30 2 * * *",
             "2025-04-04T00:00:00Z",
-            &["2025-04-04T15:30:00Z", "2025-04-05T15:30:00Z", "2025-04-06T16:30:00Z"],
+            &[
+                "2025-04-04T15:30:00Z",
+                "2025-04-05T15:30:00Z",
+                "2025-04-06T16:30:00Z",
+            ],
         ),
         // Lord Howe 2025-04-06: 02:00 +11 -> 01:30 +10:30; 01:45 occurs at 14:45Z and 15:15Z.
         (
@@ -117,7 +138,11 @@ fn a_daily_job_inside_the_repeated_hour_fires_once_at_the_first_occurrence() {
             "Australia/Lord_Howe",
             "15 1 * * *",
             "2025-04-04T00:00:00Z",
-            &["2025-04-04T14:15:00Z", "2025-04-05T14:15:00Z", "2025-04-06T14:45:00Z"],
+            &[
+                "2025-04-04T14:15:00Z",
+                "2025-04-05T14:15:00Z",
+                "2025-04-06T14:45:00Z",
+            ],
         ),
     ]);
 }

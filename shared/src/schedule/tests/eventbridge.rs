@@ -86,7 +86,10 @@ fn the_validator_rejects_expressions_eventbridge_does_not_accept() {
         "at(2030-01-15T24:00:00)",
         "at(2030-01-15T10:00:00Z)",
     ] {
-        assert!(validate_eventbridge_expression(bad).is_err(), "{bad:?} should be rejected");
+        assert!(
+            validate_eventbridge_expression(bad).is_err(),
+            "{bad:?} should be rejected"
+        );
     }
     let too_long = format!("cron({} * * * ? *)", vec!["1"; 200].join(","));
     assert!(validate_eventbridge_expression(&too_long).is_err());
@@ -104,13 +107,23 @@ fn fields_render_compactly() {
         (&[1, 15], 0, 59, true, "1,15"),
         (&[0, 5, 10], 0, 59, true, "0,5,10"),
         (&[1, 2, 3, 10, 11, 12, 20], 0, 59, true, "1-3,10-12,20"),
-        (&[1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31], 1, 31, true, "*/2"),
+        (
+            &[1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31],
+            1,
+            31,
+            true,
+            "*/2",
+        ),
         (&[1, 2, 3, 4, 5, 6, 7], 1, 7, false, "*"),
         (&[1, 3, 5, 7], 1, 7, false, "1,3,5,7"),
         (&[2, 3, 4, 5, 6], 1, 7, false, "2-6"),
     ];
     for (values, min, max, steps, expected) in cases {
-        assert_eq!(render_one(bits(values), *min, *max, *steps), *expected, "{values:?}");
+        assert_eq!(
+            render_one(bits(values), *min, *max, *steps),
+            *expected,
+            "{values:?}"
+        );
     }
 }
 

@@ -30,8 +30,13 @@ pub(super) const ZONES: &[&str] = &[
     "America/St_Johns",
 ];
 
-/// Proptest settings: modest case counts (debug builds) and no regression files.
+/// Proptest settings: modest case counts (debug builds; `PROPTEST_CASES` overrides them for
+/// deeper runs) and no regression files.
 pub(super) fn config(cases: u32) -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
     Config {
         cases,
         failure_persistence: None,

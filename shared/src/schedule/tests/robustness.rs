@@ -12,7 +12,13 @@ fn exercise(text: &str, zone_name: &str) -> Result<(), TestCaseError> {
             Ok(s) => {
                 prop_assert_eq!(s.text(), text);
                 for e in &s.eventbridge().expressions {
-                    prop_assert_eq!(validate_eventbridge_expression(e), Ok(()), "{:?} -> {}", text, e);
+                    prop_assert_eq!(
+                        validate_eventbridge_expression(e),
+                        Ok(()),
+                        "{:?} -> {}",
+                        text,
+                        e
+                    );
                 }
                 let from = utc("2025-06-01T00:00:00Z");
                 if let Some(first) = s.first_run(from) {

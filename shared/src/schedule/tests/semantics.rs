@@ -170,8 +170,15 @@ fn schedules_are_equal_when_kind_text_and_zone_are_equal() {
     let a = schedule(ScheduleType::Cron, "0 9 * * *", "UTC");
     assert_eq!(a, a.clone());
     assert_eq!(a, schedule(ScheduleType::Cron, "0 9 * * *", "UTC"));
-    assert_ne!(a, schedule(ScheduleType::Cron, "0 9 * * *", "Europe/Berlin"));
+    assert_ne!(
+        a,
+        schedule(ScheduleType::Cron, "0 9 * * *", "Europe/Berlin")
+    );
     assert_ne!(a, schedule(ScheduleType::Cron, "00 9 * * *", "UTC"));
+    assert_eq!(
+        format!("{a:?}"),
+        r#"Schedule { kind: Cron, text: "0 9 * * *", timezone: Timezone(UTC) }"#
+    );
 }
 
 #[test]

@@ -9,7 +9,10 @@ use crate::schedule::{Schedule, ScheduleError, ScheduleType, Timezone};
 
 fn parse_error(kind: ScheduleType, text: &str, zone_name: &str) -> ScheduleError {
     match Schedule::parse(kind, text, zone(zone_name)) {
-        Ok(s) => panic!("{kind} {text:?} should be rejected, parsed as {:?}", s.eventbridge()),
+        Ok(s) => panic!(
+            "{kind} {text:?} should be rejected, parsed as {:?}",
+            s.eventbridge()
+        ),
         Err(err) => err,
     }
 }
@@ -22,9 +25,22 @@ fn schedule_types_parse_from_exact_lowercase_names_only() {
         assert_eq!(kind.as_str().parse::<ScheduleType>(), Ok(kind));
         assert_eq!(kind.to_string(), kind.as_str());
     }
-    for bad in ["", "Cron", "CRON", " cron", "cron ", "intervals", "one", "once\n"] {
+    for bad in [
+        "",
+        "Cron",
+        "CRON",
+        " cron",
+        "cron ",
+        "intervals",
+        "one",
+        "once\n",
+    ] {
         let err = bad.parse::<ScheduleType>().expect_err(bad);
         assert_eq!(err, ScheduleError::InvalidScheduleType);
+        assert_eq!(
+            err.message(),
+            "is not included in the list (cron, interval, once)"
+        );
         assert_eq!(err.field(), "schedule_type");
     }
 }
@@ -250,8 +266,14 @@ fn every_cron_field_form_renders_to_the_expected_eventbridge_expressions() {
         // Both day fields restricted: POSIX OR, one schedule per day field.
         ("0 0 1 * MON", &["cron(0 0 1 * ? *)", "cron(0 0 ? * 2 *)"]),
         ("0 0 13 * FRI", &["cron(0 0 13 * ? *)", "cron(0 0 ? * 6 *)"]),
-        ("0 0 */2 * MON", &["cron(0 0 */2 * ? *)", "cron(0 0 ? * 2 *)"]),
-        ("0 0 1 * */2", &["cron(0 0 1 * ? *)", "cron(0 0 ? * 1,3,5,7 *)"]),
+        (
+            "0 0 */2 * MON",
+            &["cron(0 0 */2 * ? *)", "cron(0 0 ? * 2 *)"],
+        ),
+        (
+            "0 0 1 * */2",
+            &["cron(0 0 1 * ? *)", "cron(0 0 ? * 1,3,5,7 *)"],
+        ),
         // ... unless one side already covers every day, or the day-of-month side never fires.
         ("0 0 1-31 * MON", &["cron(0 0 * * ? *)"]),
         ("0 0 15 * 0-6", &["cron(0 0 * * ? *)"]),
@@ -491,16 +513,70 @@ fn unsupported_or_impossible_cron_expressions_are_rejected_with_the_cron_message
 fn once_datetimes_parse_in_every_supported_form() {
     // (text, zone, instant, rendered at(), rendering zone)
     let cases: &[(&str, &str, &str, &str, &str)] = &[
-        ("2030-01-15T10:00:00Z", "UTC", "2030-01-15T10:00:00Z", "at(2030-01-15T10:00:00)", "UTC"),
-        ("2030-01-15t10:00:00z", "UTC", "2030-01-15T10:00:00Z", "at(2030-01-15T10:00:00)", "UTC"),
-        ("2030-01-15T10:00:00+02:00", "UTC", "2030-01-15T08:00:00Z", "at(2030-01-15T08:00:00)", "UTC"),
-        ("2030-01-15T10:00:00-05:30", "UTC", "2030-01-15T15:30:00Z", "at(2030-01-15T15:30:00)", "UTC"),
-        ("2030-01-15T10:00:00+0100", "UTC", "2030-01-15T09:00:00Z", "at(2030-01-15T09:00:00)", "UTC"),
-        ("2030-01-15T10:00:00+01", "UTC", "2030-01-15T09:00:00Z", "at(2030-01-15T09:00:00)", "UTC"),
-        ("2030-01-15T10:00Z", "UTC", "2030-01-15T10:00:00Z", "at(2030-01-15T10:00:00)", "UTC"),
+        (
+            "2030-01-15T10:00:00Z",
+            "UTC",
+            "2030-01-15T10:00:00Z",
+            "at(2030-01-15T10:00:00)",
+            "UTC",
+        ),
+        (
+            "2030-01-15t10:00:00z",
+            "UTC",
+            "2030-01-15T10:00:00Z",
+            "at(2030-01-15T10:00:00)",
+            "UTC",
+        ),
+        (
+            "2030-01-15T10:00:00+02:00",
+            "UTC",
+            "2030-01-15T08:00:00Z",
+            "at(2030-01-15T08:00:00)",
+            "UTC",
+        ),
+        (
+            "2030-01-15T10:00:00-05:30",
+            "UTC",
+            "2030-01-15T15:30:00Z",
+            "at(2030-01-15T15:30:00)",
+            "UTC",
+        ),
+        (
+            "2030-01-15T10:00:00+0100",
+            "UTC",
+            "2030-01-15T09:00:00Z",
+            "at(2030-01-15T09:00:00)",
+            "UTC",
+        ),
+        (
+            "2030-01-15T10:00:00+01",
+            "UTC",
+            "2030-01-15T09:00:00Z",
+            "at(2030-01-15T09:00:00)",
+            "UTC",
+        ),
+        (
+            "2030-01-15T10:00Z",
+            "UTC",
+            "2030-01-15T10:00:00Z",
+            "at(2030-01-15T10:00:00)",
+            "UTC",
+        ),
         // Fractional seconds are truncated.
-        ("2030-01-15T10:00:00.999Z", "UTC", "2030-01-15T10:00:00Z", "at(2030-01-15T10:00:00)", "UTC"),
-        ("2030-01-15T10:00:59,5+00:00", "UTC", "2030-01-15T10:00:59Z", "at(2030-01-15T10:00:59)", "UTC"),
+        (
+            "2030-01-15T10:00:00.999Z",
+            "UTC",
+            "2030-01-15T10:00:00Z",
+            "at(2030-01-15T10:00:00)",
+            "UTC",
+        ),
+        (
+            "2030-01-15T10:00:59,5+00:00",
+            "UTC",
+            "2030-01-15T10:00:59Z",
+            "at(2030-01-15T10:00:59)",
+            "UTC",
+        ),
         // With an offset the zone only affects the rendering.
         (
             "2030-01-15T10:00:00Z",
@@ -538,7 +614,13 @@ fn once_datetimes_parse_in_every_supported_form() {
             "at(2030-07-15T10:00:00)",
             "America/New_York",
         ),
-        ("2028-02-29T12:00:00", "UTC", "2028-02-29T12:00:00Z", "at(2028-02-29T12:00:00)", "UTC"),
+        (
+            "2028-02-29T12:00:00",
+            "UTC",
+            "2028-02-29T12:00:00Z",
+            "at(2028-02-29T12:00:00)",
+            "UTC",
+        ),
         // An ambiguous local time means its first occurrence; it is rendered in UTC so AWS
         // cannot pick the other one.
         (
@@ -583,7 +665,11 @@ fn once_local_times_in_a_dst_gap_do_not_exist_in_the_jobs_timezone() {
         ("2025-10-05T02:15:00", "Australia/Lord_Howe"),
     ] {
         let err = parse_error(ScheduleType::Once, text, zone_name);
-        assert_eq!(err.message(), "does not exist in the job's timezone", "{text}");
+        assert_eq!(
+            err.message(),
+            "does not exist in the job's timezone",
+            "{text}"
+        );
         assert_eq!(err.field(), "schedule");
     }
 }
@@ -624,7 +710,11 @@ fn malformed_once_datetimes_are_rejected_with_the_iso_message() {
         "２０３０-01-15T10:00:00",
     ] {
         let err = parse_error(ScheduleType::Once, bad, "UTC");
-        assert_eq!(err.message(), "must be a valid ISO 8601 datetime", "{bad:?}");
+        assert_eq!(
+            err.message(),
+            "must be a valid ISO 8601 datetime",
+            "{bad:?}"
+        );
         assert_eq!(err.field(), "schedule", "{bad:?}");
     }
 }
@@ -644,7 +734,10 @@ fn error_messages_are_the_api_messages() {
             ScheduleError::InvalidDatetime { reason: "x".into() },
             "must be a valid ISO 8601 datetime",
         ),
-        (ScheduleError::InvalidTimezone, "is not a valid IANA timezone"),
+        (
+            ScheduleError::InvalidTimezone,
+            "is not a valid IANA timezone",
+        ),
         (
             ScheduleError::NonexistentLocalTime {
                 local: utc("2025-03-09T02:30:00Z").naive_utc(),

@@ -1,0 +1,255 @@
+//! The real `krafter` binary: the operator commands, and a `kill -9` in the middle of a
+//! burst of due runs.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderMap;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_krafter");
+
+fn krafter(args: &[&str], db: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env("KRAFTER_LOG", "warn")
+        .output()
+        .expect("krafter runs")
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    bootstrap_key: Option<String>,
+}
+
+/// Starts `krafter serve` on port 0 and reads its address (stderr) and key (stdout).
+fn serve(db: &Path, env: &[(&str, &str)]) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+        .arg(db)
+        .envs(env.iter().copied())
+        .env("KRAFTER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("krafter serve starts");
+    let mut stderr_lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut base = None;
+    for line in stderr_lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.strip_prefix("krafter: serving ") {
+            base = Some(rest.split("/api/").next().unwrap().to_owned());
+            break;
+        }
+    }
+    let base = base.expect("krafter prints the address it serves");
+    // Keep reading stderr, as a terminal would.
+    std::thread::spawn(move || for _ in stderr_lines {});
+    let mut bootstrap_key = None;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("kr_live_")) {
+            bootstrap_key = Some(k.to_owned());
+            break;
+        }
+    }
+    Server {
+        child,
+        base,
+        bootstrap_key,
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn keys_are_created_listed_and_revoked_by_the_operator_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let out = krafter(
+        &["keys", "create", "--team", "acme", "--scope", "cron:read", "--scope", "cron:write"],
+        &db,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let key = stdout.lines().last().unwrap().to_owned();
+    assert!(key.starts_with("kr_live_") && key.len() == 51, "{key}");
+
+    let out = krafter(&["keys", "list"], &db);
+    let listing = String::from_utf8(out.stdout).unwrap();
+    assert!(listing.contains(&key[..12]) && listing.contains("acme"), "{listing}");
+    assert!(!listing.contains(&key), "the secret is never shown again");
+    assert!(listing.contains("active"));
+
+    let out = krafter(&["keys", "revoke", &key[..12]], &db);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = String::from_utf8(krafter(&["keys", "list"], &db).stdout).unwrap();
+    assert!(listing.contains("revoked"), "{listing}");
+
+    let bad = krafter(&["keys", "create", "--team", "acme", "--scope", "cron:admin"], &db);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope"));
+    let bad = krafter(&["keys", "revoke", "kr_live_zzzz"], &db);
+    assert!(!bad.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_creates_a_first_key_and_a_revoked_key_stops_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let server = serve(&db, &[]);
+    let key = server.bootstrap_key.clone().expect("a key for an empty store");
+    let client = reqwest::Client::new();
+    let jobs = format!("{}/api/v1/cron/jobs", server.base);
+    let r = client.get(&jobs).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let out = krafter(&["keys", "revoke", &key[..12]], &db);
+    assert!(out.status.success());
+    let r = client.get(&jobs).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    drop(server);
+    let again = serve(&db, &[]);
+    assert!(again.bootstrap_key.is_none(), "only an empty store gets a first key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(&dir.path().join("k.db"), &[]);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "exit 0 on SIGTERM, got {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still running after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// (job id, attempt) → how many times the receiver saw it.
+type Seen = Arc<Mutex<HashMap<(String, String), u32>>>;
+
+async fn counting_receiver(delay: Duration) -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let state = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let state = state.clone();
+        async move {
+            let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            *state
+                .lock()
+                .unwrap()
+                .entry((h("x-krafter-job-id"), h("x-krafter-attempt")))
+                .or_default() += 1;
+            tokio::time::sleep(delay).await;
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/burst", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_a_burst_loses_no_run_and_sends_no_attempt_twice() {
+    const JOBS: usize = 300;
+    let (url, seen) = counting_receiver(Duration::from_millis(1500)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let env = [
+        ("KRAFTER_RATE_LIMIT", "100000"),
+        ("KRAFTER_RETRY_BACKOFF_MS", "100"),
+        ("KRAFTER_CONCURRENCY", "64"),
+    ];
+    let mut server = serve(&db, &env);
+    let key = server.bootstrap_key.clone().unwrap();
+    let client = reqwest::Client::new();
+    let due = chrono::Utc::now() + chrono::Duration::seconds(4);
+    let mut ids = Vec::new();
+    for i in 0..JOBS {
+        let r = client
+            .post(format!("{}/api/v1/cron/jobs", server.base))
+            .bearer_auth(&key)
+            .json(&json!({
+                "name": format!("burst {i}"),
+                "schedule_type": "once",
+                "schedule": due.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "url": url,
+                "max_retries": 3,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await.unwrap();
+        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    // Kill while attempts are in flight and runs are still queued (64 at a time, 1.5 s each).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < 64 {
+        assert!(Instant::now() < deadline, "the burst did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let before = seen.lock().unwrap().len();
+    assert!(before < JOBS, "killed mid-burst ({before} of {JOBS} sent)");
+    drop(server);
+
+    let server = serve(&db, &env);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut missing = ids.clone();
+    while !missing.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} runs never succeeded after the restart",
+            missing.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut still = Vec::new();
+        for id in missing {
+            let r = client
+                .get(format!("{}/api/v1/cron/jobs/{id}", server.base))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = r.json().await.unwrap();
+            if body["data"]["last_status"] != "success" {
+                still.push(id);
+            }
+        }
+        missing = still;
+    }
+    let seen = seen.lock().unwrap();
+    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(doubled.is_empty(), "attempts sent twice: {doubled:?}");
+    for id in &ids {
+        assert!(
+            seen.contains_key(&(id.clone(), "1".to_owned())),
+            "run of {id} never sent"
+        );
+    }
+}
