@@ -157,7 +157,10 @@ async fn serve(args: ServeArgs) -> Result<(), AnyError> {
     };
     let app = Embedded::start(config).await?;
     let base = format!("http://{}", app.local_addr());
-    say(format_args!("krafter: serving {base}/api/v1/cron (data in {})", args.db.db.display()));
+    say(format_args!(
+        "krafter: serving {base}/api/v1/cron (data in {})",
+        args.db.db.display()
+    ));
     if let Some(key) = app.bootstrap_key() {
         println!(
             "A cron:write key for team \"default\" was created. It is shown only this once:\n\n  \
@@ -171,7 +174,9 @@ async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         );
     }
     shutdown_signal().await;
-    say(format_args!("krafter: stopping (letting attempts in flight finish)"));
+    say(format_args!(
+        "krafter: stopping (letting attempts in flight finish)"
+    ));
     app.shutdown().await;
     Ok(())
 }
@@ -213,14 +218,14 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
             let scopes = scopes
                 .iter()
                 .map(|s| {
-                    Scope::parse(s).ok_or_else(|| {
-                        format!("unknown scope {s:?} (use cron:read or cron:write)")
-                    })
+                    Scope::parse(s)
+                        .ok_or_else(|| format!("unknown scope {s:?} (use cron:read or cron:write)"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let keys = key_store(&db)?;
             let expires = expires_in_days.map(|d| chrono::Duration::days(i64::from(d)));
-            let (plain, key) = create_key(keys.as_ref(), team, Scopes::new(scopes), expires).await?;
+            let (plain, key) =
+                create_key(keys.as_ref(), team, Scopes::new(scopes), expires).await?;
             say(format_args!(
                 "created key {} for team {} ({}){}; it is shown only this once:",
                 key.prefix.as_str(),
@@ -235,7 +240,9 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
         KeysCommand::List { team, db } => {
             let team = team.map(|t| TeamId::parse(&t)).transpose()?;
             let keys = key_store(&db)?.list(team.as_ref()).await?;
-            println!("PREFIX        TEAM                 SCOPES                CREATED               EXPIRES               STATE");
+            println!(
+                "PREFIX        TEAM                 SCOPES                CREATED               EXPIRES               STATE"
+            );
             for k in &keys {
                 print_key(k);
             }
@@ -251,7 +258,11 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
                 return Err(format!("no key starts with {}", prefix.as_str()).into());
             }
             for k in &revoked {
-                say(format_args!("revoked {} (team {})", k.prefix.as_str(), k.team));
+                say(format_args!(
+                    "revoked {} (team {})",
+                    k.prefix.as_str(),
+                    k.team
+                ));
             }
         }
     }
@@ -273,7 +284,9 @@ fn print_key(k: &ApiKey) {
         k.team.as_str(),
         k.scopes.to_text(),
         time::format(k.created_at),
-        k.expires_at.map(time::format).unwrap_or_else(|| "never".into()),
+        k.expires_at
+            .map(time::format)
+            .unwrap_or_else(|| "never".into()),
         state
     );
 }

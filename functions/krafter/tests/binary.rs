@@ -85,26 +85,49 @@ fn keys_are_created_listed_and_revoked_by_the_operator_command() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     let out = krafter(
-        &["keys", "create", "--team", "acme", "--scope", "cron:read", "--scope", "cron:write"],
+        &[
+            "keys",
+            "create",
+            "--team",
+            "acme",
+            "--scope",
+            "cron:read",
+            "--scope",
+            "cron:write",
+        ],
         &db,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let key = stdout.lines().last().unwrap().to_owned();
     assert!(key.starts_with("kr_live_") && key.len() == 51, "{key}");
 
     let out = krafter(&["keys", "list"], &db);
     let listing = String::from_utf8(out.stdout).unwrap();
-    assert!(listing.contains(&key[..12]) && listing.contains("acme"), "{listing}");
+    assert!(
+        listing.contains(&key[..12]) && listing.contains("acme"),
+        "{listing}"
+    );
     assert!(!listing.contains(&key), "the secret is never shown again");
     assert!(listing.contains("active"));
 
     let out = krafter(&["keys", "revoke", &key[..12]], &db);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listing = String::from_utf8(krafter(&["keys", "list"], &db).stdout).unwrap();
     assert!(listing.contains("revoked"), "{listing}");
 
-    let bad = krafter(&["keys", "create", "--team", "acme", "--scope", "cron:admin"], &db);
+    let bad = krafter(
+        &["keys", "create", "--team", "acme", "--scope", "cron:admin"],
+        &db,
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope"));
     let bad = krafter(&["keys", "revoke", "kr_live_zzzz"], &db);
@@ -116,7 +139,10 @@ async fn serve_creates_a_first_key_and_a_revoked_key_stops_working() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     let server = serve(&db, &[]);
-    let key = server.bootstrap_key.clone().expect("a key for an empty store");
+    let key = server
+        .bootstrap_key
+        .clone()
+        .expect("a key for an empty store");
     let client = reqwest::Client::new();
     let jobs = format!("{}/api/v1/cron/jobs", server.base);
     let r = client.get(&jobs).bearer_auth(&key).send().await.unwrap();
@@ -127,7 +153,10 @@ async fn serve_creates_a_first_key_and_a_revoked_key_stops_working() {
     assert_eq!(r.status(), 401);
     drop(server);
     let again = serve(&db, &[]);
-    assert!(again.bootstrap_key.is_none(), "only an empty store gets a first key");
+    assert!(
+        again.bootstrap_key.is_none(),
+        "only an empty store gets a first key"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +164,13 @@ async fn sigterm_stops_the_server_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve(&dir.path().join("k.db"), &[]);
     let pid = server.child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {
@@ -156,7 +191,13 @@ async fn counting_receiver(delay: Duration) -> (String, Seen) {
     let app = axum::Router::new().fallback(move |headers: HeaderMap| {
         let state = state.clone();
         async move {
-            let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let h = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
             *state
                 .lock()
                 .unwrap()

@@ -75,11 +75,9 @@ impl ApiError {
                 "Validation failed",
                 "validation_failed",
             ),
-            Self::RateLimited { .. } => (
-                S::TOO_MANY_REQUESTS,
-                "Rate limit exceeded",
-                "rate_limited",
-            ),
+            Self::RateLimited { .. } => {
+                (S::TOO_MANY_REQUESTS, "Rate limit exceeded", "rate_limited")
+            }
             Self::JobPaused => (S::CONFLICT, "Job is paused", "job_paused"),
             Self::NoFutureRun => (
                 S::CONFLICT,

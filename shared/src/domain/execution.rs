@@ -82,9 +82,7 @@ impl AttemptOutcome {
             status: RunStatus::Failed,
             http_status: None,
             response_body: None,
-            error: Some(
-                "interrupted: the executor stopped before the attempt finished".to_owned(),
-            ),
+            error: Some("interrupted: the executor stopped before the attempt finished".to_owned()),
             duration_ms: (now - started_at).num_milliseconds().max(0) as u64,
             finished_at: super::time::whole_seconds(now),
         }

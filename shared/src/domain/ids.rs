@@ -142,7 +142,10 @@ mod tests {
             RunId::scheduled(job, at),
             RunId::scheduled(job, at + chrono::Duration::seconds(1))
         );
-        assert_ne!(RunId::scheduled(job, at), RunId::scheduled(JobId::new(), at));
+        assert_ne!(
+            RunId::scheduled(job, at),
+            RunId::scheduled(JobId::new(), at)
+        );
     }
 
     #[test]

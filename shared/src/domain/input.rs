@@ -20,7 +20,10 @@ pub struct FieldErrors(BTreeMap<String, Vec<String>>);
 
 impl FieldErrors {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.entry(field.to_owned()).or_default().push(message.into());
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -138,7 +141,11 @@ fn parse(
     };
 
     let tz = match timezone {
-        Some(t) => ok_or_add(Timezone::parse(t).map_err(|e| e.message()), "timezone", &mut errs),
+        Some(t) => ok_or_add(
+            Timezone::parse(t).map_err(|e| e.message()),
+            "timezone",
+            &mut errs,
+        ),
         None => Some(base.map_or(Timezone::UTC, |b| b.schedule.timezone())),
     };
     let kind = match schedule_type {
@@ -152,7 +159,11 @@ fn parse(
     };
     let schedule_text = match schedule {
         Some(s) => Some(s.to_owned()),
-        None => required(base.map(|b| b.schedule.text().to_owned()), "schedule", &mut errs),
+        None => required(
+            base.map(|b| b.schedule.text().to_owned()),
+            "schedule",
+            &mut errs,
+        ),
     };
     let schedule_changed =
         base.is_none() || schedule_type.is_some() || schedule.is_some() || timezone.is_some();
@@ -411,7 +422,10 @@ mod tests {
                 "url"
             ]
         );
-        assert_eq!(e.get("schedule").unwrap(), ["is not a valid cron expression"]);
+        assert_eq!(
+            e.get("schedule").unwrap(),
+            ["is not a valid cron expression"]
+        );
         assert_eq!(e.get("timezone").unwrap(), ["is not a valid IANA timezone"]);
         assert_eq!(e.get("method").unwrap(), ["is invalid"]);
         assert_eq!(e.get("colour").unwrap(), ["is not a known field"]);
@@ -465,9 +479,12 @@ mod tests {
             &spec,
             now(),
         ));
-        assert_eq!(e.get("schedule").unwrap(), ["is not a valid cron expression"]);
-        let p = parse_job_patch(&obj(json!({"body": "x", "method": "POST"})), &spec, now())
-            .unwrap();
+        assert_eq!(
+            e.get("schedule").unwrap(),
+            ["is not a valid cron expression"]
+        );
+        let p =
+            parse_job_patch(&obj(json!({"body": "x", "method": "POST"})), &spec, now()).unwrap();
         assert_eq!(p.spec.request.body.as_ref().unwrap().as_str(), "x");
         let p = parse_job_patch(&obj(json!({"body": null})), &p.spec, now()).unwrap();
         assert_eq!(p.spec.request.body, None);

@@ -149,7 +149,9 @@ impl HeaderList {
                 continue;
             }
             if Self::TRANSPORT_OWNED.contains(&lower.as_str()) {
-                errors.push(format!("must not set {name} (it is managed by the connection)"));
+                errors.push(format!(
+                    "must not set {name} (it is managed by the connection)"
+                ));
             } else if Self::KRAFTER_OWNED.contains(&lower.as_str())
                 || lower.starts_with("x-krafter-")
             {
@@ -326,7 +328,9 @@ mod tests {
         assert!(dup.is_err());
         let bad_value = HeaderList::parse(vec![("X-A".to_owned(), "a\nb".to_owned())]);
         assert!(bad_value.is_err());
-        let many = (0..51).map(|i| (format!("X-{i}"), "v".to_owned())).collect();
+        let many = (0..51)
+            .map(|i| (format!("X-{i}"), "v".to_owned()))
+            .collect();
         assert_eq!(
             HeaderList::parse(many).unwrap_err(),
             vec!["has too many entries (maximum is 50)".to_owned()]

@@ -52,7 +52,11 @@ impl Scopes {
     }
     /// `cron:read cron:write`
     pub fn to_text(&self) -> String {
-        self.0.iter().map(Scope::as_str).collect::<Vec<_>>().join(" ")
+        self.0
+            .iter()
+            .map(Scope::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
     pub fn from_text(s: &str) -> Option<Self> {
         s.split_whitespace()

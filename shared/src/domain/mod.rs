@@ -10,7 +10,7 @@ pub mod time;
 
 pub use execution::{AttemptOutcome, Execution, RunMessage, RunStatus, Trigger};
 pub use ids::{ExecutionId, JobId, RunId, TeamId};
-pub use input::{FieldErrors, InputError, JobPatch, parse_new_job, parse_job_patch};
+pub use input::{FieldErrors, InputError, JobPatch, parse_job_patch, parse_new_job};
 pub use job::{
     Body, HeaderList, HttpMethod, Job, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs,
     WebhookSpec,

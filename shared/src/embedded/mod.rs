@@ -25,8 +25,7 @@ use crate::adapters::sqlite::{
 use crate::api::{ApiState, router};
 use crate::domain::{ApiKey, PlainKey, Scope, Scopes, TeamId};
 use crate::executor::{
-    Executor, LogNotifier, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
-    WebhookNotifier,
+    Executor, LogNotifier, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig, WebhookNotifier,
 };
 use crate::ports::{Clock, ExecutionStore, KeyStore, Notifier, StoreError, SystemClock};
 use crate::service::JobService;

@@ -85,7 +85,10 @@ pub(crate) async fn run(
             break;
         }
         let now = clock.now();
-        match queue.claim_due_jobs(now, CLAIM_BATCH, planner.clone()).await {
+        match queue
+            .claim_due_jobs(now, CLAIM_BATCH, planner.clone())
+            .await
+        {
             Ok((_, due)) if due == CLAIM_BATCH => continue,
             Ok(_) => {}
             Err(e) => {
@@ -98,7 +101,10 @@ pub(crate) async fn run(
             }
         }
         let wait = match queue.next_job_due_at().await {
-            Ok(Some(t)) => (t - clock.now()).to_std().unwrap_or_default().min(MAX_SLEEP),
+            Ok(Some(t)) => (t - clock.now())
+                .to_std()
+                .unwrap_or_default()
+                .min(MAX_SLEEP),
             Ok(None) => MAX_SLEEP,
             Err(e) => {
                 error!(error = %e, "the scheduler could not read the next due time");

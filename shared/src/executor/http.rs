@@ -64,7 +64,10 @@ impl WebhookClient for ReqwestWebhookClient {
                 headers.insert(n, v);
             }
         }
-        headers.insert(reqwest::header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
+        headers.insert(
+            reqwest::header::USER_AGENT,
+            HeaderValue::from_static(USER_AGENT),
+        );
         let ids = [
             ("x-krafter-job-id", call.job.id.to_string()),
             ("x-krafter-execution-id", call.execution_id.to_string()),
@@ -104,20 +107,32 @@ impl WebhookClient for ReqwestWebhookClient {
             Ok(Ok((code, retry_after, body))) => {
                 let ok = (200..300).contains(&code);
                 (
-                    if ok { RunStatus::Success } else { RunStatus::Failed },
+                    if ok {
+                        RunStatus::Success
+                    } else {
+                        RunStatus::Failed
+                    },
                     Some(code),
                     Some(String::from_utf8_lossy(&body).into_owned()),
                     (!ok).then(|| format!("HTTP {code}")),
                     retry_after,
                 )
             }
-            Ok(Err(e)) if e.is_timeout() => {
-                (RunStatus::Failed, None, None, Some(format!("timeout after {timeout_ms} ms")), None)
-            }
+            Ok(Err(e)) if e.is_timeout() => (
+                RunStatus::Failed,
+                None,
+                None,
+                Some(format!("timeout after {timeout_ms} ms")),
+                None,
+            ),
             Ok(Err(e)) => (RunStatus::Failed, None, None, Some(describe(&e)), None),
-            Err(_) => {
-                (RunStatus::Failed, None, None, Some(format!("timeout after {timeout_ms} ms")), None)
-            }
+            Err(_) => (
+                RunStatus::Failed,
+                None,
+                None,
+                Some(format!("timeout after {timeout_ms} ms")),
+                None,
+            ),
         };
         WebhookResponse {
             outcome: AttemptOutcome {
@@ -170,7 +185,10 @@ fn describe(e: &reqwest::Error) -> String {
         }
         let text = s.to_string();
         if text.contains("dns error") || text.contains("failed to lookup address") {
-            return format!("dns lookup failed: {}", e.url().and_then(|u| u.host_str()).unwrap_or("?"));
+            return format!(
+                "dns lookup failed: {}",
+                e.url().and_then(|u| u.host_str()).unwrap_or("?")
+            );
         }
         innermost = text;
         source = s.source();

@@ -129,7 +129,14 @@ impl Executor {
         }
         let follow_ups: Vec<_> = done
             .iter()
-            .map(|(s, r)| (s.job.clone(), s.message.clone(), r.outcome.clone(), r.retry_after))
+            .map(|(s, r)| {
+                (
+                    s.job.clone(),
+                    s.message.clone(),
+                    r.outcome.clone(),
+                    r.retry_after,
+                )
+            })
             .collect();
         self.follow_up(&follow_ups, true).await
     }
@@ -149,8 +156,7 @@ impl Executor {
                 Step::Settled(d) => dispositions.push(d),
             }
         }
-        let responses =
-            futures_util::future::join_all(sends.iter().map(|s| self.perform(s))).await;
+        let responses = futures_util::future::join_all(sends.iter().map(|s| self.perform(s))).await;
         let done: Vec<_> = sends.into_iter().zip(responses).collect();
         self.finish(&done).await?;
         Ok(dispositions)

@@ -57,7 +57,9 @@ impl Notifier for WebhookNotifier {
                     info!(job_id = %notice.job_id, event = ?notice.event, "notice sent");
                     return;
                 }
-                Ok(r) => warn!(job_id = %notice.job_id, status = r.status().as_u16(), attempt, "notice refused"),
+                Ok(r) => {
+                    warn!(job_id = %notice.job_id, status = r.status().as_u16(), attempt, "notice refused")
+                }
                 Err(e) => warn!(job_id = %notice.job_id, error = %e, attempt, "notice failed"),
             }
             tokio::time::sleep(Duration::from_millis(500 * attempt)).await;

@@ -87,25 +87,49 @@ mod tests {
     #[test]
     fn client_errors_are_final_except_408_and_429() {
         for code in [400, 401, 403, 404, 410, 422] {
-            assert_eq!(P.next_delay(&outcome(RunStatus::Failed, Some(code)), 1, 3, None), None);
+            assert_eq!(
+                P.next_delay(&outcome(RunStatus::Failed, Some(code)), 1, 3, None),
+                None
+            );
         }
         for code in [408, 429, 500, 502, 503] {
-            assert!(P.next_delay(&outcome(RunStatus::Failed, Some(code)), 1, 3, None).is_some());
+            assert!(
+                P.next_delay(&outcome(RunStatus::Failed, Some(code)), 1, 3, None)
+                    .is_some()
+            );
         }
-        assert!(P.next_delay(&outcome(RunStatus::Failed, None), 1, 3, None).is_some());
+        assert!(
+            P.next_delay(&outcome(RunStatus::Failed, None), 1, 3, None)
+                .is_some()
+        );
     }
 
     #[test]
     fn a_longer_retry_after_is_honoured_and_capped() {
         let busy = outcome(RunStatus::Failed, Some(503));
-        assert_eq!(P.next_delay(&busy, 1, 3, Some(120)), Some(Duration::from_secs(120)));
-        assert_eq!(P.next_delay(&busy, 1, 3, Some(5)), Some(Duration::from_secs(15)));
-        assert_eq!(P.next_delay(&busy, 1, 3, Some(99_999)), Some(Duration::from_secs(3600)));
+        assert_eq!(
+            P.next_delay(&busy, 1, 3, Some(120)),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            P.next_delay(&busy, 1, 3, Some(5)),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(
+            P.next_delay(&busy, 1, 3, Some(99_999)),
+            Some(Duration::from_secs(3600))
+        );
     }
 
     #[test]
     fn success_and_zero_retries_end_the_run() {
-        assert_eq!(P.next_delay(&outcome(RunStatus::Success, Some(200)), 1, 3, None), None);
-        assert_eq!(P.next_delay(&outcome(RunStatus::Failed, Some(500)), 1, 0, None), None);
+        assert_eq!(
+            P.next_delay(&outcome(RunStatus::Success, Some(200)), 1, 3, None),
+            None
+        );
+        assert_eq!(
+            P.next_delay(&outcome(RunStatus::Failed, Some(500)), 1, 0, None),
+            None
+        );
     }
 }

@@ -55,23 +55,41 @@ async fn a_read_key_reads_but_cannot_write() {
     let job = app.create_job(health_check("https://example.com/")).await;
     let id = job["id"].as_str().unwrap();
     let read = app.new_key("alpha", &[Scope::Read]).await;
-    for path in ["/jobs".to_owned(), format!("/jobs/{id}"), format!("/jobs/{id}/executions")] {
+    for path in [
+        "/jobs".to_owned(),
+        format!("/jobs/{id}"),
+        format!("/jobs/{id}/executions"),
+    ] {
         let r = app.call_as(Some(&read), Method::GET, &path, None).await;
         assert_eq!(r.status, 200, "{path}");
     }
     let writes = [
-        (Method::POST, "/jobs".to_owned(), Some(health_check("https://example.com/"))),
-        (Method::PATCH, format!("/jobs/{id}"), Some(json!({"name": "x"}))),
+        (
+            Method::POST,
+            "/jobs".to_owned(),
+            Some(health_check("https://example.com/")),
+        ),
+        (
+            Method::PATCH,
+            format!("/jobs/{id}"),
+            Some(json!({"name": "x"})),
+        ),
         (Method::DELETE, format!("/jobs/{id}"), None),
         (Method::POST, format!("/jobs/{id}/trigger"), None),
         (Method::POST, format!("/jobs/{id}/pause"), None),
         (Method::POST, format!("/jobs/{id}/resume"), None),
     ];
     for (method, path, body) in writes {
-        let r = app.call_as(Some(&read), method.clone(), &path, body.as_ref()).await;
+        let r = app
+            .call_as(Some(&read), method.clone(), &path, body.as_ref())
+            .await;
         r.assert_error(403, "Insufficient scope");
     }
-    assert_eq!(app.get(&format!("/jobs/{id}")).await.body["data"], job, "nothing changed");
+    assert_eq!(
+        app.get(&format!("/jobs/{id}")).await.body["data"],
+        job,
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +102,11 @@ async fn a_team_never_sees_or_touches_another_teams_jobs() {
     assert_eq!(r.body["data"], json!([]));
     for (method, path, body) in [
         (Method::GET, format!("/jobs/{id}"), None),
-        (Method::PATCH, format!("/jobs/{id}"), Some(json!({"name": "stolen"}))),
+        (
+            Method::PATCH,
+            format!("/jobs/{id}"),
+            Some(json!({"name": "stolen"})),
+        ),
         (Method::DELETE, format!("/jobs/{id}"), None),
         (Method::POST, format!("/jobs/{id}/trigger"), None),
         (Method::POST, format!("/jobs/{id}/pause"), None),
@@ -96,7 +118,9 @@ async fn a_team_never_sees_or_touches_another_teams_jobs() {
             None,
         ),
     ] {
-        let r = app.call_as(Some(&other), method, &path, body.as_ref()).await;
+        let r = app
+            .call_as(Some(&other), method, &path, body.as_ref())
+            .await;
         r.assert_error(404, "Not found");
     }
     assert_eq!(app.get(&format!("/jobs/{id}")).await.body["data"], job);
@@ -122,7 +146,10 @@ async fn the_rate_limit_is_per_team_with_headers_and_retry_after() {
         let r = app.get("/jobs").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.header("x-ratelimit-limit"), Some("3"));
-        assert_eq!(r.header("x-ratelimit-remaining"), Some(remaining.to_string().as_str()));
+        assert_eq!(
+            r.header("x-ratelimit-remaining"),
+            Some(remaining.to_string().as_str())
+        );
         let reset: u32 = r.header("x-ratelimit-reset").unwrap().parse().unwrap();
         assert!((1..=60).contains(&reset));
     }
@@ -131,7 +158,9 @@ async fn the_rate_limit_is_per_team_with_headers_and_retry_after() {
     let retry_after: u32 = r.header("retry-after").unwrap().parse().unwrap();
     assert_eq!(r.body["retry_after"], retry_after);
     assert_eq!(r.header("x-ratelimit-remaining"), Some("0"));
-    let r = app.post("/jobs", &health_check("https://example.com/")).await;
+    let r = app
+        .post("/jobs", &health_check("https://example.com/"))
+        .await;
     assert_eq!(r.status, 429, "a refused request changes nothing");
     let r = app.call_as(Some(&other), Method::GET, "/jobs", None).await;
     assert_eq!(r.status, 200, "another team has its own budget");

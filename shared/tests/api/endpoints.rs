@@ -83,7 +83,9 @@ async fn jobs_page_with_limit_and_cursor() {
 async fn a_job_is_read_by_id() {
     let app = TestApp::spawn().await;
     let job = app.create_job(health_check("https://example.com/")).await;
-    let r = app.get(&format!("/jobs/{}", job["id"].as_str().unwrap())).await;
+    let r = app
+        .get(&format!("/jobs/{}", job["id"].as_str().unwrap()))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body["data"], job);
 }
@@ -117,7 +119,14 @@ async fn patch_changes_only_the_given_fields() {
     assert_eq!(updated["timeout_ms"], 5000);
     assert_eq!(updated["max_retries"], 0);
     assert_eq!(updated["failure_notify"], true);
-    for unchanged in ["schedule", "schedule_type", "timezone", "url", "next_run_at", "created_at"] {
+    for unchanged in [
+        "schedule",
+        "schedule_type",
+        "timezone",
+        "url",
+        "next_run_at",
+        "created_at",
+    ] {
         assert_eq!(updated[unchanged], job[unchanged], "{unchanged}");
     }
     assert_eq!(app.get(&format!("/jobs/{id}")).await.body["data"], *updated);
@@ -136,8 +145,11 @@ async fn patching_the_schedule_recomputes_the_next_run() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let next: chrono::DateTime<chrono::Utc> =
-        r.body["data"]["next_run_at"].as_str().unwrap().parse().unwrap();
+    let next: chrono::DateTime<chrono::Utc> = r.body["data"]["next_run_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let local = next.with_timezone(&chrono_tz::Europe::Berlin);
     use chrono::{Datelike, Timelike};
     assert_eq!((local.hour(), local.minute()), (9, 0));
@@ -150,12 +162,20 @@ async fn patch_with_enabled_pauses_and_resumes() {
     let job = app.create_job(health_check("https://example.com/")).await;
     let id = job["id"].as_str().unwrap();
     let r = app
-        .call(Method::PATCH, &format!("/jobs/{id}"), Some(&json!({"enabled": false})))
+        .call(
+            Method::PATCH,
+            &format!("/jobs/{id}"),
+            Some(&json!({"enabled": false})),
+        )
         .await;
     assert_eq!(r.body["data"]["enabled"], false);
     assert_eq!(r.body["data"]["next_run_at"], Value::Null);
     let r = app
-        .call(Method::PATCH, &format!("/jobs/{id}"), Some(&json!({"enabled": true})))
+        .call(
+            Method::PATCH,
+            &format!("/jobs/{id}"),
+            Some(&json!({"enabled": true})),
+        )
         .await;
     assert_eq!(r.body["data"]["enabled"], true);
     assert!(r.body["data"]["next_run_at"].is_string());
@@ -180,9 +200,15 @@ async fn pause_and_resume_are_idempotent_and_resume_restarts_the_interval() {
         assert_eq!(r.body["data"]["enabled"], true);
     }
     let resumed = app.get(&format!("/jobs/{id}")).await.body["data"].clone();
-    let next: chrono::DateTime<chrono::Utc> = resumed["next_run_at"].as_str().unwrap().parse().unwrap();
-    let updated: chrono::DateTime<chrono::Utc> = resumed["updated_at"].as_str().unwrap().parse().unwrap();
-    assert_eq!(next - updated, chrono::Duration::minutes(5), "counted from the resume");
+    let next: chrono::DateTime<chrono::Utc> =
+        resumed["next_run_at"].as_str().unwrap().parse().unwrap();
+    let updated: chrono::DateTime<chrono::Utc> =
+        resumed["updated_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        next - updated,
+        chrono::Duration::minutes(5),
+        "counted from the resume"
+    );
     assert_ne!(resumed["next_run_at"], job["next_run_at"]);
 }
 
@@ -202,7 +228,9 @@ async fn a_deleted_job_is_gone_and_never_runs_again() {
     let r = app.call(Method::DELETE, &format!("/jobs/{id}"), None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, json!({"ok": true}));
-    app.get(&format!("/jobs/{id}")).await.assert_error(404, "Not found");
+    app.get(&format!("/jobs/{id}"))
+        .await
+        .assert_error(404, "Not found");
     app.call(Method::DELETE, &format!("/jobs/{id}"), None)
         .await
         .assert_error(404, "Not found");
@@ -212,7 +240,12 @@ async fn a_deleted_job_is_gone_and_never_runs_again() {
     app.get(&format!("/jobs/{id}/executions"))
         .await
         .assert_error(404, "Not found");
-    assert!(app.get("/jobs").await.body["data"].as_array().unwrap().is_empty());
+    assert!(
+        app.get("/jobs").await.body["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     tokio::time::sleep(Duration::from_secs(31)).await;
     assert!(receiver.received("/deleted").is_empty());
 }
@@ -234,9 +267,14 @@ async fn executions_are_listed_newest_first_and_page() {
     let job = app.create_job(health_check(&receiver.url("/many"))).await;
     let id = job["id"].as_str().unwrap();
     for _ in 0..5 {
-        assert_eq!(app.post_empty(&format!("/jobs/{id}/trigger")).await.status, 202);
+        assert_eq!(
+            app.post_empty(&format!("/jobs/{id}/trigger")).await.status,
+            202
+        );
     }
-    let all = app.wait_for_executions(id, 5, Duration::from_secs(10)).await;
+    let all = app
+        .wait_for_executions(id, 5, Duration::from_secs(10))
+        .await;
     assert_eq!(all.len(), 5);
     let ids: Vec<&str> = all.iter().map(|e| e["id"].as_str().unwrap()).collect();
     let mut sorted = ids.clone();
@@ -244,7 +282,11 @@ async fn executions_are_listed_newest_first_and_page() {
     assert_eq!(ids, sorted, "newest first");
 
     let r = app.get(&format!("/jobs/{id}/executions")).await;
-    assert_eq!(r.body["data"].as_array().unwrap().len(), 5, "default limit 20");
+    assert_eq!(
+        r.body["data"].as_array().unwrap().len(),
+        5,
+        "default limit 20"
+    );
     let mut seen = Vec::new();
     let mut path = format!("/jobs/{id}/executions?limit=2");
     loop {
@@ -278,7 +320,9 @@ async fn executions_are_listed_newest_first_and_page() {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_json() {
     let app = TestApp::spawn().await;
-    app.get("/nothing-here").await.assert_error(404, "Not found");
+    app.get("/nothing-here")
+        .await
+        .assert_error(404, "Not found");
     app.call(Method::PUT, "/jobs", None)
         .await
         .assert_error(405, "Method not allowed");
@@ -292,5 +336,11 @@ async fn a_team_at_its_quota_cannot_create_more_jobs() {
     }
     let r = app.post("/jobs", &idle_job("https://example.com/")).await;
     r.assert_error(422, "Job quota exceeded");
-    assert_eq!(app.get("/jobs").await.body["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        app.get("/jobs").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }

@@ -51,7 +51,10 @@ async fn the_request_carries_method_headers_body_and_krafter_headers() {
     assert_eq!(r.headers["x-krafter-job-id"], id);
     assert_eq!(r.headers["x-krafter-attempt"], "1");
     let e = &runs(&app, id, 1, Duration::from_secs(5)).await[0];
-    assert_eq!(r.headers["x-krafter-execution-id"], e["id"].as_str().unwrap());
+    assert_eq!(
+        r.headers["x-krafter-execution-id"],
+        e["id"].as_str().unwrap()
+    );
 }
 
 #[tokio::test]
@@ -60,18 +63,26 @@ async fn a_failing_run_is_retried_with_linear_backoff_and_every_attempt_is_recor
     let app = TestApp::spawn().await; // backoff base 200 ms
     receiver.script(
         "/flaky",
-        vec![Scripted::status(500), Scripted::status(502), Scripted::status(200)],
+        vec![
+            Scripted::status(500),
+            Scripted::status(502),
+            Scripted::status(200),
+        ],
     );
     let created = app.create_job(job(&receiver.url("/flaky"))).await;
     let id = created["id"].as_str().unwrap();
     trigger(&app, id).await;
     let e = runs(&app, id, 3, Duration::from_secs(10)).await;
     assert_eq!(
-        e.iter().map(|e| e["attempt"].as_u64().unwrap()).collect::<Vec<_>>(),
+        e.iter()
+            .map(|e| e["attempt"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
         [1, 2, 3]
     );
     assert_eq!(
-        e.iter().map(|e| e["status"].as_str().unwrap()).collect::<Vec<_>>(),
+        e.iter()
+            .map(|e| e["status"].as_str().unwrap())
+            .collect::<Vec<_>>(),
         ["failed", "failed", "success"]
     );
     assert_eq!(e[0]["error"], "HTTP 500");
@@ -84,7 +95,10 @@ async fn a_failing_run_is_retried_with_linear_backoff_and_every_attempt_is_recor
     let gap1 = got[1].at - got[0].at;
     let gap2 = got[2].at - got[1].at;
     assert!(gap1 >= chrono::Duration::milliseconds(200), "{gap1}");
-    assert!(gap2 >= chrono::Duration::milliseconds(400), "{gap2}: 2 × base");
+    assert!(
+        gap2 >= chrono::Duration::milliseconds(400),
+        "{gap2}: 2 × base"
+    );
     assert_eq!(got[1].headers["x-krafter-attempt"], "2");
     let job = app.get(&format!("/jobs/{id}")).await.body["data"].clone();
     assert_eq!(job["last_status"], "success");
@@ -102,7 +116,11 @@ async fn a_run_stops_after_max_retries() {
     trigger(&app, id).await;
     let e = runs(&app, id, 3, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(receiver.received("/down").len(), 3, "max_retries 2: three attempts");
+    assert_eq!(
+        receiver.received("/down").len(),
+        3,
+        "max_retries 2: three attempts"
+    );
     assert_eq!(e.len(), 3);
     assert_eq!(
         app.get(&format!("/jobs/{id}")).await.body["data"]["last_status"],
@@ -120,7 +138,13 @@ async fn client_errors_are_final_but_408_and_429_are_retried() {
     let busy = app.create_job(job(&receiver.url("/busy"))).await;
     trigger(&app, gone["id"].as_str().unwrap()).await;
     trigger(&app, busy["id"].as_str().unwrap()).await;
-    let e = runs(&app, busy["id"].as_str().unwrap(), 3, Duration::from_secs(10)).await;
+    let e = runs(
+        &app,
+        busy["id"].as_str().unwrap(),
+        3,
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(e[2]["status"], "success");
     let g = app.executions(gone["id"].as_str().unwrap()).await;
     assert_eq!(g.len(), 1);
@@ -141,7 +165,9 @@ async fn a_longer_retry_after_is_honoured() {
     );
     let created = app.create_job(job(&receiver.url("/later"))).await;
     trigger(&app, created["id"].as_str().unwrap()).await;
-    let got = receiver.wait_for("/later", 2, Duration::from_secs(10)).await;
+    let got = receiver
+        .wait_for("/later", 2, Duration::from_secs(10))
+        .await;
     let gap = got[1].at - got[0].at;
     assert!(gap >= chrono::Duration::milliseconds(1900), "waited {gap}");
 }
@@ -164,14 +190,26 @@ async fn timeouts_and_connection_errors_are_failures_without_a_status() {
     let refused = app.create_job(refused).await;
     trigger(&app, slow["id"].as_str().unwrap()).await;
     trigger(&app, refused["id"].as_str().unwrap()).await;
-    let s = &runs(&app, slow["id"].as_str().unwrap(), 1, Duration::from_secs(10)).await[0];
+    let s = &runs(
+        &app,
+        slow["id"].as_str().unwrap(),
+        1,
+        Duration::from_secs(10),
+    )
+    .await[0];
     assert_eq!(s["status"], "failed");
     assert_eq!(s["error"], "timeout after 1000 ms");
     assert_eq!(s["http_status"], Value::Null);
     assert_eq!(s["response_body"], Value::Null);
     let d = s["duration_ms"].as_u64().unwrap();
     assert!((1000..2500).contains(&d), "{d}");
-    let c = &runs(&app, refused["id"].as_str().unwrap(), 1, Duration::from_secs(10)).await[0];
+    let c = &runs(
+        &app,
+        refused["id"].as_str().unwrap(),
+        1,
+        Duration::from_secs(10),
+    )
+    .await[0];
     assert_eq!(c["status"], "failed");
     assert_eq!(c["error"], "connection refused");
     assert_eq!(c["http_status"], Value::Null);
@@ -190,7 +228,13 @@ async fn only_the_first_16_kib_of_a_response_is_kept() {
     );
     let created = app.create_job(job(&receiver.url("/big"))).await;
     trigger(&app, created["id"].as_str().unwrap()).await;
-    let e = &runs(&app, created["id"].as_str().unwrap(), 1, Duration::from_secs(10)).await[0];
+    let e = &runs(
+        &app,
+        created["id"].as_str().unwrap(),
+        1,
+        Duration::from_secs(10),
+    )
+    .await[0];
     assert_eq!(e["response_body"].as_str().unwrap().len(), 16 * 1024);
 }
 
@@ -198,17 +242,29 @@ async fn only_the_first_16_kib_of_a_response_is_kept() {
 async fn pausing_lets_an_attempt_in_flight_finish_and_drops_its_retries() {
     let receiver = Receiver::start().await;
     let app = TestApp::spawn().await;
-    receiver.script("/inflight", vec![Scripted::slow(500, Duration::from_millis(1500))]);
+    receiver.script(
+        "/inflight",
+        vec![Scripted::slow(500, Duration::from_millis(1500))],
+    );
     let created = app.create_job(job(&receiver.url("/inflight"))).await;
     let id = created["id"].as_str().unwrap();
     trigger(&app, id).await;
-    receiver.wait_for("/inflight", 1, Duration::from_secs(5)).await;
+    receiver
+        .wait_for("/inflight", 1, Duration::from_secs(5))
+        .await;
     let r = app.post_empty(&format!("/jobs/{id}/pause")).await;
     assert_eq!(r.status, 200);
     let e = runs(&app, id, 1, Duration::from_secs(5)).await;
-    assert_eq!(e[0]["error"], "HTTP 500", "the attempt in flight finished and was recorded");
+    assert_eq!(
+        e[0]["error"], "HTTP 500",
+        "the attempt in flight finished and was recorded"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(receiver.received("/inflight").len(), 1, "no retry after the pause");
+    assert_eq!(
+        receiver.received("/inflight").len(),
+        1,
+        "no retry after the pause"
+    );
     assert_eq!(app.executions(id).await.len(), 1);
 }
 
@@ -227,7 +283,10 @@ async fn pausing_a_job_drops_its_queued_runs() {
         .await;
     runs(&app, a["id"].as_str().unwrap(), 1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(receiver.received("/b").is_empty(), "the queued run was dropped");
+    assert!(
+        receiver.received("/b").is_empty(),
+        "the queued run was dropped"
+    );
     assert!(app.executions(b["id"].as_str().unwrap()).await.is_empty());
 }
 
@@ -243,7 +302,9 @@ async fn failure_notices_are_sent_after_the_last_retry_and_once_on_recovery() {
     let created = app.create_job(body).await;
     let id = created["id"].as_str().unwrap();
     trigger(&app, id).await;
-    let notices = receiver.wait_for("/notices", 1, Duration::from_secs(10)).await;
+    let notices = receiver
+        .wait_for("/notices", 1, Duration::from_secs(10))
+        .await;
     let n: Value = serde_json::from_str(&notices[0].body).unwrap();
     assert_eq!(n["event"], "job_failed");
     assert_eq!(n["job_id"], id);
@@ -252,11 +313,18 @@ async fn failure_notices_are_sent_after_the_last_retry_and_once_on_recovery() {
     assert_eq!(receiver.received("/fails").len(), 2);
 
     trigger(&app, id).await;
-    let notices = receiver.wait_for("/notices", 2, Duration::from_secs(10)).await;
+    let notices = receiver
+        .wait_for("/notices", 2, Duration::from_secs(10))
+        .await;
     let n: Value = serde_json::from_str(&notices[1].body).unwrap();
     assert_eq!(n["event"], "job_recovered");
     trigger(&app, id).await;
-    app.wait_for_executions(id, 4, Duration::from_secs(10)).await;
+    app.wait_for_executions(id, 4, Duration::from_secs(10))
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(receiver.received("/notices").len(), 2, "recovery is announced once");
+    assert_eq!(
+        receiver.received("/notices").len(),
+        2,
+        "recovery is announced once"
+    );
 }

@@ -96,7 +96,8 @@ impl TestApp {
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
-        self.call_as(Some(&self.key.clone()), method, path, body).await
+        self.call_as(Some(&self.key.clone()), method, path, body)
+            .await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -117,13 +118,20 @@ impl TestApp {
     }
 
     pub async fn executions(&self, job_id: &str) -> Vec<Value> {
-        let r = self.get(&format!("/jobs/{job_id}/executions?limit=100")).await;
+        let r = self
+            .get(&format!("/jobs/{job_id}/executions?limit=100"))
+            .await;
         assert_eq!(r.status, 200, "{}", r.body);
         r.body["data"].as_array().unwrap().clone()
     }
 
     /// Waits until the job has at least `n` finished executions.
-    pub async fn wait_for_executions(&self, job_id: &str, n: usize, within: Duration) -> Vec<Value> {
+    pub async fn wait_for_executions(
+        &self,
+        job_id: &str,
+        n: usize,
+        within: Duration,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + within;
         loop {
             let e = self.executions(job_id).await;
@@ -160,8 +168,9 @@ impl Reply {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| panic!("a JSON body, got {:?}", String::from_utf8_lossy(&bytes)))
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("a JSON body, got {:?}", String::from_utf8_lossy(&bytes))
+            })
         };
         Self {
             status,

@@ -13,7 +13,10 @@ fn keys(v: &Value) -> Vec<&str> {
 
 fn ts(v: &Value) -> DateTime<chrono::Utc> {
     let s = v.as_str().unwrap();
-    assert!(s.ends_with('Z') && s.len() == 20, "RFC 3339 whole seconds with Z: {s}");
+    assert!(
+        s.ends_with('Z') && s.len() == 20,
+        "RFC 3339 whole seconds with Z: {s}"
+    );
     s.parse().unwrap()
 }
 
@@ -135,12 +138,11 @@ async fn the_quickstart_works_as_published() {
 async fn the_status_fields_follow_the_last_finished_run() {
     let receiver = Receiver::start().await;
     let app = TestApp::spawn().await;
-    let job = app
-        .create_job(health_check(&receiver.url("/ok")))
-        .await;
+    let job = app.create_job(health_check(&receiver.url("/ok"))).await;
     let id = job["id"].as_str().unwrap();
     app.post_empty(&format!("/jobs/{id}/trigger")).await;
-    app.wait_for_executions(id, 1, Duration::from_secs(10)).await;
+    app.wait_for_executions(id, 1, Duration::from_secs(10))
+        .await;
     let job = app.get(&format!("/jobs/{id}")).await.body["data"].clone();
     assert_eq!(job["last_status"], "success");
     assert!(ts(&job["last_run_at"]) >= ts(&job["created_at"]));

@@ -68,12 +68,18 @@ async fn every_30s_really_fires_every_thirty_seconds() {
         .await;
     let id = job["id"].as_str().unwrap();
     let first = at(&job["next_run_at"]);
-    assert_eq!(first - at(&job["created_at"]), chrono::Duration::seconds(30));
+    assert_eq!(
+        first - at(&job["created_at"]),
+        chrono::Duration::seconds(30)
+    );
     let got = receiver.wait_for("/30s", 2, Duration::from_secs(70)).await;
     for (i, r) in got.iter().take(2).enumerate() {
         let planned = first + chrono::Duration::seconds(30 * i as i64);
         let late = lateness_ms(r.at, planned);
-        assert!((0..1000).contains(&late), "run {i} fired {late} ms after its time");
+        assert!(
+            (0..1000).contains(&late),
+            "run {i} fired {late} ms after its time"
+        );
     }
     let e = app.wait_for_executions(id, 2, Duration::from_secs(5)).await;
     let mut planned: Vec<DateTime<Utc>> = e.iter().map(|e| at(&e["scheduled_at"])).collect();
@@ -121,15 +127,24 @@ async fn a_run_due_while_the_server_was_stopped_fires_once_after_restart() {
     let path = app.dir.path().join("krafter.db");
     app.shutdown().await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(receiver.received("/restart").is_empty(), "stopped: nothing fired");
+    assert!(
+        receiver.received("/restart").is_empty(),
+        "stopped: nothing fired"
+    );
 
     let mut config = quiet_config();
     config.database = Database::File(path);
     let restarted = Embedded::start(config).await.unwrap();
     let base = format!("http://{}", restarted.local_addr());
-    receiver.wait_for("/restart", 1, Duration::from_secs(10)).await;
+    receiver
+        .wait_for("/restart", 1, Duration::from_secs(10))
+        .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(receiver.received("/restart").len(), 1, "once, not lost and not doubled");
+    assert_eq!(
+        receiver.received("/restart").len(),
+        1,
+        "once, not lost and not doubled"
+    );
     let r = reqwest::Client::new()
         .get(format!("{base}/api/v1/cron/jobs/{id}/executions"))
         .bearer_auth(&key)
@@ -137,7 +152,11 @@ async fn a_run_due_while_the_server_was_stopped_fires_once_after_restart() {
         .await
         .unwrap();
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["data"].as_array().unwrap().len(), 1, "the key and job survived");
+    assert_eq!(
+        body["data"].as_array().unwrap().len(),
+        1,
+        "the key and job survived"
+    );
     restarted.shutdown().await;
 }
 

@@ -33,23 +33,47 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
     let mut cases = vec![
         (without("name"), "name", "can't be blank".to_owned()),
         (with("name", json!("")), "name", "can't be blank".to_owned()),
-        (with("name", json!("   ")), "name", "can't be blank".to_owned()),
+        (
+            with("name", json!("   ")),
+            "name",
+            "can't be blank".to_owned(),
+        ),
         (
             with("name", json!(long(201))),
             "name",
             "is too long (maximum is 200 characters)".to_owned(),
         ),
-        (without("schedule_type"), "schedule_type", "can't be blank".to_owned()),
+        (
+            without("schedule_type"),
+            "schedule_type",
+            "can't be blank".to_owned(),
+        ),
         (
             with("schedule_type", json!("weekly")),
             "schedule_type",
             "is not included in the list (cron, interval, once)".to_owned(),
         ),
         (without("schedule"), "schedule", "can't be blank".to_owned()),
-        (with("schedule", json!("every_5x")), "schedule", "is not a valid interval".to_owned()),
-        (with("schedule", json!("every_0m")), "schedule", "is not a valid interval".to_owned()),
-        (with("schedule", json!("every_366d")), "schedule", "is not a valid interval".to_owned()),
-        (with("schedule", json!("every_45s")), "schedule", "is not a valid interval".to_owned()),
+        (
+            with("schedule", json!("every_5x")),
+            "schedule",
+            "is not a valid interval".to_owned(),
+        ),
+        (
+            with("schedule", json!("every_0m")),
+            "schedule",
+            "is not a valid interval".to_owned(),
+        ),
+        (
+            with("schedule", json!("every_366d")),
+            "schedule",
+            "is not a valid interval".to_owned(),
+        ),
+        (
+            with("schedule", json!("every_45s")),
+            "schedule",
+            "is not a valid interval".to_owned(),
+        ),
         (
             with("timezone", json!("Mars/Olympus_Mons")),
             "timezone",
@@ -71,8 +95,16 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
             "url",
             "is too long (maximum is 2048 characters)".to_owned(),
         ),
-        (with("method", json!("FETCH")), "method", "is invalid".to_owned()),
-        (with("method", json!("get")), "method", "is invalid".to_owned()),
+        (
+            with("method", json!("FETCH")),
+            "method",
+            "is invalid".to_owned(),
+        ),
+        (
+            with("method", json!("get")),
+            "method",
+            "is invalid".to_owned(),
+        ),
         (
             with("headers", json!({"Host": "evil"})),
             "headers",
@@ -131,12 +163,32 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
             "max_retries",
             "must be between 0 and 10".to_owned(),
         ),
-        (with("colour", json!("blue")), "colour", "is not a known field".to_owned()),
+        (
+            with("colour", json!("blue")),
+            "colour",
+            "is not a known field".to_owned(),
+        ),
         (with("id", json!("x")), "id", "is read-only".to_owned()),
-        (with("next_run_at", json!(null)), "next_run_at", "is read-only".to_owned()),
-        (once("2020-01-01T00:00:00Z"), "schedule", "must be in the future".to_owned()),
-        (once("tomorrow"), "schedule", "must be a valid ISO 8601 datetime".to_owned()),
-        (once("2030-13-01T00:00:00"), "schedule", "must be a valid ISO 8601 datetime".to_owned()),
+        (
+            with("next_run_at", json!(null)),
+            "next_run_at",
+            "is read-only".to_owned(),
+        ),
+        (
+            once("2020-01-01T00:00:00Z"),
+            "schedule",
+            "must be in the future".to_owned(),
+        ),
+        (
+            once("tomorrow"),
+            "schedule",
+            "must be a valid ISO 8601 datetime".to_owned(),
+        ),
+        (
+            once("2030-13-01T00:00:00"),
+            "schedule",
+            "must be a valid ISO 8601 datetime".to_owned(),
+        ),
     ];
     for bad in [
         "* * * *",
@@ -155,7 +207,11 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
         "@reboot",
         "",
     ] {
-        cases.push((cron(bad), "schedule", "is not a valid cron expression".to_owned()));
+        cases.push((
+            cron(bad),
+            "schedule",
+            "is not a valid cron expression".to_owned(),
+        ));
     }
     cases
 }
@@ -175,7 +231,12 @@ async fn every_invalid_field_is_refused_with_its_message_and_nothing_is_stored()
             r.body["details"]
         );
     }
-    assert!(app.get("/jobs").await.body["data"].as_array().unwrap().is_empty());
+    assert!(
+        app.get("/jobs").await.body["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -202,7 +263,15 @@ async fn every_bad_field_of_one_request_is_named() {
     fields.sort_unstable();
     assert_eq!(
         fields,
-        ["max_retries", "method", "name", "schedule", "timeout_ms", "timezone", "url"]
+        [
+            "max_retries",
+            "method",
+            "name",
+            "schedule",
+            "timeout_ms",
+            "timezone",
+            "url"
+        ]
     );
 }
 
@@ -237,7 +306,12 @@ async fn wrong_json_types_are_invalid_json_with_details() {
     assert!(body["details"]["body"][0].is_string());
     let r = app.post("/jobs", &json!([1, 2])).await;
     r.assert_error(400, "Invalid JSON");
-    assert!(app.get("/jobs").await.body["data"].as_array().unwrap().is_empty());
+    assert!(
+        app.get("/jobs").await.body["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -247,7 +321,12 @@ async fn a_body_over_256_kib_is_too_large() {
     app.post("/jobs", &big)
         .await
         .assert_error(413, "Payload too large");
-    assert!(app.get("/jobs").await.body["data"].as_array().unwrap().is_empty());
+    assert!(
+        app.get("/jobs").await.body["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -289,12 +368,18 @@ async fn optional_fields_take_their_values() {
         }))
         .await;
     assert_eq!(job["timezone"], "America/New_York");
-    assert_eq!(job["headers"], json!({"Authorization": "Bearer t", "X-Trace": "1"}));
+    assert_eq!(
+        job["headers"],
+        json!({"Authorization": "Bearer t", "X-Trace": "1"})
+    );
     assert_eq!(job["body"], "{\"a\":1}");
     assert_eq!(job["enabled"], false);
     assert_eq!(job["next_run_at"], Value::Null, "created paused");
     assert_eq!(job["max_retries"], 10);
     let r = app.post("/jobs", &with("body", Value::Null)).await;
     assert_eq!(r.status, 201);
-    assert!(r.body["data"].get("body").is_none(), "no body: the field is left out");
+    assert!(
+        r.body["data"].get("body").is_none(),
+        "no body: the field is left out"
+    );
 }

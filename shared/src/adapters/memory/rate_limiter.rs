@@ -64,7 +64,10 @@ mod tests {
         assert!(l.hit("team:a", t).await.unwrap().allowed);
         let refused = l.hit("team:a", t).await.unwrap();
         assert_eq!((refused.allowed, refused.remaining), (false, 0));
-        assert!(l.hit("team:b", t).await.unwrap().allowed, "buckets are separate");
+        assert!(
+            l.hit("team:b", t).await.unwrap().allowed,
+            "buckets are separate"
+        );
         let next = t + chrono::Duration::seconds(50);
         assert!(l.hit("team:a", next).await.unwrap().allowed);
     }

@@ -24,9 +24,8 @@ const EXECUTION_COLUMNS: &str = "id, team, job_id, run_id, trigger, scheduled_at
 
 fn execution_from_row(r: &Row<'_>) -> StoreResult<Execution> {
     let id: String = r.get(0)?;
-    let bad = |field: &str, e: &dyn std::fmt::Display| {
-        corrupt(&format!("execution {id} {field}"), e)
-    };
+    let bad =
+        |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("execution {id} {field}"), e);
     let trigger: String = r.get(4)?;
     let status: Option<String> = r.get(8)?;
     let outcome = match status {
@@ -43,8 +42,14 @@ fn execution_from_row(r: &Row<'_>) -> StoreResult<Execution> {
     Ok(Execution {
         id: id.parse().map_err(|e| bad("id", &e))?,
         team: TeamId::parse(&r.get::<_, String>(1)?).map_err(|e| bad("team", &e))?,
-        job_id: r.get::<_, String>(2)?.parse().map_err(|e| bad("job_id", &e))?,
-        run_id: r.get::<_, String>(3)?.parse().map_err(|e| bad("run_id", &e))?,
+        job_id: r
+            .get::<_, String>(2)?
+            .parse()
+            .map_err(|e| bad("job_id", &e))?,
+        run_id: r
+            .get::<_, String>(3)?
+            .parse()
+            .map_err(|e| bad("run_id", &e))?,
         trigger: Trigger::parse(&trigger).ok_or_else(|| bad("trigger", &trigger))?,
         scheduled_at: from_unix(r.get(5)?),
         attempt: r.get::<_, i64>(6)? as u32,
@@ -195,7 +200,8 @@ impl ExecutionStore for SqliteExecutionStore {
                     .prepare_cached(
                         "DELETE FROM executions WHERE status IS NOT NULL AND started_at < ?1 \
                          AND id NOT IN (SELECT k.id FROM executions k \
-                            WHERE k.job_id = executions.job_id ORDER BY k.id DESC LIMIT ?2)",
+                            WHERE k.job_id = executions.job_id AND k.status IS NOT NULL \
+                            ORDER BY k.id DESC LIMIT ?2)",
                     )?
                     .execute(params![older_than.timestamp(), keep_latest])?;
                 Ok(n as u64)

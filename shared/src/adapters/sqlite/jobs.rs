@@ -6,9 +6,7 @@ use crate::domain::{
     Body, HeaderList, HttpMethod, Job, JobId, JobName, JobSpec, MaxRetries, RunStatus, TargetUrl,
     TeamId, TimeoutMs, WebhookSpec, time::from_unix,
 };
-use crate::ports::{
-    JobStore, Page, PageRequest, RunResult, StoreResult, UpdateOutcome,
-};
+use crate::ports::{JobStore, Page, PageRequest, RunResult, StoreResult, UpdateOutcome};
 use crate::schedule::{Schedule, ScheduleType, Timezone};
 
 pub struct SqliteJobStore {
@@ -44,14 +42,12 @@ pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
         team: TeamId::parse(&team).map_err(|e| bad("team", &e))?,
         spec: JobSpec {
             name: JobName::parse(&r.get::<_, String>(2)?).map_err(|e| bad("name", &e))?,
-            schedule: Schedule::parse(kind, &schedule_text, tz)
-                .map_err(|e| bad("schedule", &e))?,
+            schedule: Schedule::parse(kind, &schedule_text, tz).map_err(|e| bad("schedule", &e))?,
             request: WebhookSpec {
                 url: TargetUrl::parse(&r.get::<_, String>(6)?).map_err(|e| bad("url", &e))?,
                 method: HttpMethod::parse(&r.get::<_, String>(7)?)
                     .map_err(|e| bad("method", &e))?,
-                headers: HeaderList::parse(headers)
-                    .map_err(|e| bad("headers", &e.join(", ")))?,
+                headers: HeaderList::parse(headers).map_err(|e| bad("headers", &e.join(", ")))?,
                 body: r
                     .get::<_, Option<String>>(9)?
                     .map(Body::parse)
@@ -77,8 +73,9 @@ pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
 }
 
 pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Option<Job>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND team = ?2"))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND team = ?2"
+    ))?;
     let mut rows = stmt.query(params![id, team])?;
     match rows.next()? {
         Some(r) => Ok(Some(job_from_row(r)?)),

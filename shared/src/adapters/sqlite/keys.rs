@@ -61,8 +61,9 @@ impl KeyStore for SqliteKeyStore {
         let hash = hash.to_hex();
         self.db
             .read(move |c| {
-                let mut stmt =
-                    c.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"))?;
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"
+                ))?;
                 let mut rows = stmt.query([hash])?;
                 match rows.next()? {
                     Some(r) => Ok(Some(key_from_row(r)?)),
@@ -98,8 +99,9 @@ impl KeyStore for SqliteKeyStore {
                     "UPDATE api_keys SET revoked_at = ?2 WHERE prefix = ?1 AND revoked_at IS NULL",
                 )?
                 .execute(params![prefix, at.timestamp()])?;
-                let mut stmt = tx
-                    .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"))?;
+                let mut stmt = tx.prepare_cached(&format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys WHERE prefix = ?1"
+                ))?;
                 let mut rows = stmt.query([prefix])?;
                 let mut out = Vec::new();
                 while let Some(r) = rows.next()? {

@@ -113,7 +113,11 @@ impl SqliteDb {
                 let conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
                 return f(&conn);
             };
-            let pooled = inner.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
             let conn = match pooled {
                 Some(c) => c,
                 None => {

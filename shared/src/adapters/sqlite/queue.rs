@@ -287,14 +287,21 @@ fn insert_messages<'a>(
 
 fn delivery_from_row(r: &Row<'_>) -> StoreResult<Delivery> {
     let seq: i64 = r.get(0)?;
-    let bad = |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("queued run {seq} {field}"), e);
+    let bad =
+        |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("queued run {seq} {field}"), e);
     let trigger: String = r.get(4)?;
     Ok(Delivery {
         seq,
         message: RunMessage {
             team: TeamId::parse(&r.get::<_, String>(1)?).map_err(|e| bad("team", &e))?,
-            job_id: r.get::<_, String>(2)?.parse().map_err(|e| bad("job_id", &e))?,
-            run_id: r.get::<_, String>(3)?.parse().map_err(|e| bad("run_id", &e))?,
+            job_id: r
+                .get::<_, String>(2)?
+                .parse()
+                .map_err(|e| bad("job_id", &e))?,
+            run_id: r
+                .get::<_, String>(3)?
+                .parse()
+                .map_err(|e| bad("run_id", &e))?,
             trigger: Trigger::parse(&trigger).ok_or_else(|| bad("trigger", &trigger))?,
             scheduled_at: from_unix(r.get(5)?),
             attempt: r.get::<_, i64>(6)? as u32,

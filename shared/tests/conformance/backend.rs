@@ -1,0 +1,113 @@
+//! The backends the suite runs against. A backend is the set of store ports one deployment
+//! wires together (they share one database), plus a test-only probe to read the run queue,
+//! whose port can only write.
+//!
+//! To add an adapter (DynamoDB/SQS), write an `async fn` that returns a [`Backend`] and add
+//! one `conformance_suite!` line in `main.rs`.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use krafter_shared::adapters::sqlite::{
+    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue,
+};
+use krafter_shared::domain::RunMessage;
+use krafter_shared::ports::{ExecutionStore, JobStore, KeyStore, RunQueue, StoreResult};
+use tempfile::TempDir;
+
+/// Reads the run queue back in tests (the `RunQueue` port only enqueues).
+#[async_trait]
+pub trait QueueProbe: Send + Sync {
+    /// Takes and acknowledges every message deliverable at `now`, in any order. A backend
+    /// whose queue runs on the wall clock (SQS) may ignore `now`: every fixture time is past.
+    async fn drain(&self, now: DateTime<Utc>) -> StoreResult<Vec<RunMessage>>;
+}
+
+/// One backend under test: every store port, sharing one database.
+pub struct Backend {
+    pub jobs: Arc<dyn JobStore>,
+    pub executions: Arc<dyn ExecutionStore>,
+    pub keys: Arc<dyn KeyStore>,
+    pub queue: Arc<dyn RunQueue>,
+    pub probe: Arc<dyn QueueProbe>,
+    /// Whatever must live as long as the stores (a temporary directory, a server).
+    _resources: Option<Box<dyn Any + Send + Sync>>,
+}
+
+/// The embedded backend, with its concrete types for the SQLite-only tests.
+pub struct SqliteBackend {
+    pub db: SqliteDb,
+    pub jobs: Arc<SqliteJobStore>,
+    pub executions: Arc<SqliteExecutionStore>,
+    pub keys: Arc<SqliteKeyStore>,
+    pub queue: SqliteRunQueue,
+    /// The directory of a file database; `None` for `:memory:`.
+    pub dir: Option<TempDir>,
+}
+
+impl SqliteBackend {
+    /// A fresh database file in a new temporary directory.
+    pub async fn file() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let db = SqliteDb::open(&dir.path().join("krafter.db")).expect("open the database file");
+        Self::with(db, Some(dir))
+    }
+
+    /// A fresh private `:memory:` database.
+    pub async fn memory() -> Self {
+        let db = SqliteDb::open_in_memory().expect("open an in-memory database");
+        Self::with(db, None)
+    }
+
+    pub fn with(db: SqliteDb, dir: Option<TempDir>) -> Self {
+        Self {
+            jobs: Arc::new(SqliteJobStore::new(db.clone())),
+            executions: Arc::new(SqliteExecutionStore::new(db.clone())),
+            keys: Arc::new(SqliteKeyStore::new(db.clone())),
+            queue: SqliteRunQueue::new(db.clone()),
+            db,
+            dir,
+        }
+    }
+
+    pub fn into_backend(self) -> Backend {
+        let queue = Arc::new(self.queue);
+        Backend {
+            jobs: self.jobs,
+            executions: self.executions,
+            keys: self.keys,
+            queue: queue.clone(),
+            probe: queue_probe(queue),
+            _resources: self.dir.map(|d| Box::new(d) as Box<dyn Any + Send + Sync>),
+        }
+    }
+}
+
+fn queue_probe(queue: Arc<SqliteRunQueue>) -> Arc<dyn QueueProbe> {
+    struct Probe(Arc<SqliteRunQueue>);
+
+    #[async_trait]
+    impl QueueProbe for Probe {
+        async fn drain(&self, now: DateTime<Utc>) -> StoreResult<Vec<RunMessage>> {
+            let taken = self.0.dequeue(now, 10_000, Duration::from_secs(60)).await?;
+            let seqs: Vec<i64> = taken.iter().map(|d| d.seq).collect();
+            self.0.ack(&seqs).await?;
+            Ok(taken.into_iter().map(|d| d.message).collect())
+        }
+    }
+
+    Arc::new(Probe(queue))
+}
+
+/// SQLite on a temporary file (WAL, separate read connections).
+pub async fn sqlite_file() -> Backend {
+    SqliteBackend::file().await.into_backend()
+}
+
+/// SQLite `:memory:` (one connection).
+pub async fn sqlite_memory() -> Backend {
+    SqliteBackend::memory().await.into_backend()
+}

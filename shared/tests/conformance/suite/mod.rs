@@ -1,0 +1,7 @@
+//! The conformance suite: one module per store port, each test a `pub async fn(Backend)`
+//! that any adapter must pass. `main.rs` expands every test once per backend.
+
+pub mod executions;
+pub mod jobs;
+pub mod keys;
+pub mod queue;
