@@ -294,3 +294,29 @@ async fn kill_9_in_a_burst_loses_no_run_and_sends_no_attempt_twice() {
         );
     }
 }
+
+#[test]
+fn a_start_that_cannot_listen_fails_clearly_and_creates_no_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let out = Command::new(BIN)
+        .args(["serve", "--bind", &addr, "--db"])
+        .arg(&db)
+        .env("KRAFTER_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("could not listen on"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "no key printed"
+    );
+    let listing = krafter(&["keys", "list"], &db);
+    assert!(
+        String::from_utf8_lossy(&listing.stderr).contains("0 key(s)"),
+        "no key stored"
+    );
+}

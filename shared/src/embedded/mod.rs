@@ -142,6 +142,18 @@ impl Embedded {
         let keys: Arc<dyn KeyStore> = Arc::new(SqliteKeyStore::new(db.clone()));
         let changes = Arc::new(Notify::new());
 
+        // Listen before creating a first key, so that a key is never created and then lost
+        // to a start that fails.
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
         let bootstrap_key = if config.bootstrap_key && keys.is_empty().await? {
             let (plain, _) = create_key(
                 keys.as_ref(),
@@ -189,16 +201,6 @@ impl Embedded {
             clock: clock.clone(),
         });
 
-        let listener = tokio::net::TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.bind,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.bind,
-            source,
-        })?;
         let (stop, stop_rx) = watch::channel(false);
 
         let mut tasks = Vec::new();
