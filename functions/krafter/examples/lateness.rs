@@ -4,6 +4,8 @@
 //!     50 jobs (20 × `* * * * *`, 20 × every_30s, 10 × every_1m) for SECONDS (default 125).
 //! cargo run --release -p krafter --example lateness -- burst [JOBS]
 //!     JOBS `once` jobs (default 10000) all due in the same second.
+//! cargo run --release -p krafter --example lateness -- burst-cron [JOBS]
+//!     JOBS `* * * * *` jobs (default 10000): all fire at the next minute boundaries.
 //!
 //! Lateness = arrival at the sink − the run's scheduled time. Prints a table; asserts nothing.
 
@@ -52,7 +54,8 @@ async fn main() {
         client: reqwest::Client::new(),
     };
     match mode {
-        "burst" => burst(&api, &sink, &arrivals, n.unwrap_or(10_000)).await,
+        "burst" => burst(&api, &sink, &arrivals, n.unwrap_or(10_000), false).await,
+        "burst-cron" => burst(&api, &sink, &arrivals, n.unwrap_or(10_000), true).await,
         _ => light(&api, &sink, &arrivals, n.unwrap_or(125)).await,
     }
     app.shutdown().await;
@@ -155,15 +158,30 @@ async fn light(api: &Api, sink: &str, arrivals: &Arrivals, seconds: usize) {
     report("scheduled runs, light load", lateness, None);
 }
 
-async fn burst(api: &Api, sink: &str, arrivals: &Arrivals, n: usize) {
+async fn burst(api: &Api, sink: &str, arrivals: &Arrivals, n: usize, cron: bool) {
+    let lead = chrono::Duration::seconds(15 + (n / 1000) as i64);
+    let due = if cron {
+        // Create them just after a minute boundary, so they all fire at the next one.
+        let now = Utc::now().timestamp();
+        let boundary = now - now.rem_euclid(60) + 60;
+        let wait = DateTime::from_timestamp(boundary + 1, 0).unwrap() - Utc::now();
+        tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+        DateTime::from_timestamp(boundary + 60, 0).unwrap()
+    } else {
+        Utc::now() + lead
+    };
     let started = Instant::now();
-    let due = Utc::now() + chrono::Duration::seconds(15 + (n / 1000) as i64);
     let due_text = due.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let due: DateTime<Utc> = due_text.parse().unwrap();
     let bodies: Vec<Value> = (0..n)
         .map(|i| {
-            json!({"name": format!("burst {i}"), "schedule_type": "once",
-            "schedule": due_text, "url": sink})
+            if cron {
+                json!({"name": format!("burst {i}"), "schedule_type": "cron",
+                    "schedule": "* * * * *", "url": sink})
+            } else {
+                json!({"name": format!("burst {i}"), "schedule_type": "once",
+                    "schedule": due_text, "url": sink})
+            }
         })
         .collect();
     let mut created = 0;
@@ -172,14 +190,27 @@ async fn burst(api: &Api, sink: &str, arrivals: &Arrivals, n: usize) {
         created += chunk.len();
     }
     println!(
-        "burst: {created} once-jobs created in {:.1} s, all due at {due_text}",
+        "burst: {created} jobs created in {:.1} s, all due at {due_text}",
         started.elapsed().as_secs_f64()
     );
     let deadline = Instant::now() + Duration::from_secs(300);
-    while arrivals.lock().unwrap().len() < n && Instant::now() < deadline {
+    let count = |a: &Arrivals| {
+        let a = a.lock().unwrap();
+        a.iter()
+            .filter(|(_, _, at)| *at < due + chrono::Duration::seconds(59))
+            .count()
+    };
+    while count(arrivals) < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let arrived = arrivals.lock().unwrap().clone();
+    // Only the runs planned at `due` (a cron job fires again a minute later).
+    let arrived: Vec<_> = arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, _, at)| *at < due + chrono::Duration::seconds(59))
+        .cloned()
+        .collect();
     let lateness: Vec<i64> = arrived
         .iter()
         .map(|(_, _, at)| (*at - due).num_milliseconds())

@@ -1,5 +1,7 @@
+use std::sync::LazyLock;
+
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::{SqliteDb, corrupt};
 use crate::domain::{
@@ -83,46 +85,114 @@ pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Op
     }
 }
 
-fn headers_json(job: &Job) -> String {
-    let list: Vec<(&str, &str)> = job.spec.request.headers.iter().collect();
-    serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned())
+/// A job's column values, bound by name: one place for insert and update alike.
+struct JobValues {
+    id: String,
+    team: String,
+    name: String,
+    schedule_type: &'static str,
+    schedule: String,
+    timezone: &'static str,
+    url: String,
+    method: &'static str,
+    headers: String,
+    body: Option<String>,
+    timeout_ms: u32,
+    max_retries: u32,
+    failure_notify: bool,
+    enabled: bool,
+    generation: i64,
+    version: i64,
+    next_run_at: Option<i64>,
+    last_status: Option<&'static str>,
+    last_run_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl JobValues {
+    fn of(job: &Job) -> Self {
+        let s = &job.spec;
+        let headers: Vec<(&str, &str)> = s.request.headers.iter().collect();
+        Self {
+            id: job.id.to_string(),
+            team: job.team.as_str().to_owned(),
+            name: s.name.as_str().to_owned(),
+            schedule_type: s.schedule.kind().as_str(),
+            schedule: s.schedule.text().to_owned(),
+            timezone: s.schedule.timezone().name(),
+            url: s.request.url.as_str().to_owned(),
+            method: s.request.method.as_str(),
+            headers: serde_json::to_string(&headers).unwrap_or_else(|_| "[]".to_owned()),
+            body: s.request.body.as_ref().map(|b| b.as_str().to_owned()),
+            timeout_ms: s.request.timeout.get(),
+            max_retries: s.max_retries.get(),
+            failure_notify: s.failure_notify,
+            enabled: job.enabled,
+            generation: job.generation as i64,
+            version: job.version as i64,
+            next_run_at: job.next_run_at.map(|t| t.timestamp()),
+            last_status: job.last_status.map(|s| s.as_str()),
+            last_run_at: job.last_run_at.map(|t| t.timestamp()),
+            created_at: job.created_at.timestamp(),
+            updated_at: job.updated_at.timestamp(),
+        }
+    }
+
+    /// Executes `stmt` with the values it names (`:column`), plus `:expected_version`.
+    fn execute(
+        &self,
+        stmt: &mut rusqlite::CachedStatement<'_>,
+        expected_version: Option<i64>,
+    ) -> rusqlite::Result<usize> {
+        let all: [(&str, &dyn ToSql); 22] = [
+            (":id", &self.id),
+            (":team", &self.team),
+            (":name", &self.name),
+            (":schedule_type", &self.schedule_type),
+            (":schedule", &self.schedule),
+            (":timezone", &self.timezone),
+            (":url", &self.url),
+            (":method", &self.method),
+            (":headers", &self.headers),
+            (":body", &self.body),
+            (":timeout_ms", &self.timeout_ms),
+            (":max_retries", &self.max_retries),
+            (":failure_notify", &self.failure_notify),
+            (":enabled", &self.enabled),
+            (":generation", &self.generation),
+            (":version", &self.version),
+            (":next_run_at", &self.next_run_at),
+            (":last_status", &self.last_status),
+            (":last_run_at", &self.last_run_at),
+            (":created_at", &self.created_at),
+            (":updated_at", &self.updated_at),
+            (":expected_version", &expected_version),
+        ];
+        let mut used = Vec::with_capacity(all.len());
+        for (name, value) in all {
+            if stmt.parameter_index(name)?.is_some() {
+                used.push((name, value));
+            }
+        }
+        stmt.execute(used.as_slice())
+    }
 }
 
 #[async_trait]
 impl JobStore for SqliteJobStore {
     async fn insert(&self, job: &Job) -> StoreResult<()> {
-        let job = job.clone();
+        static INSERT: LazyLock<String> = LazyLock::new(|| {
+            let names: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!(":{c}")).collect();
+            format!(
+                "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({})",
+                names.join(", ")
+            )
+        });
+        let values = JobValues::of(job);
         self.db
             .write(move |tx| {
-                let s = &job.spec;
-                tx.prepare_cached(&format!(
-                    "INSERT INTO jobs ({JOB_COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                      ?17, ?18, ?19, ?20, ?21)"
-                ))?
-                .execute(params![
-                    job.id.to_string(),
-                    job.team.as_str(),
-                    s.name.as_str(),
-                    s.schedule.kind().as_str(),
-                    s.schedule.text(),
-                    s.schedule.timezone().name(),
-                    s.request.url.as_str(),
-                    s.request.method.as_str(),
-                    headers_json(&job),
-                    s.request.body.as_ref().map(|b| b.as_str()),
-                    s.request.timeout.get(),
-                    s.max_retries.get(),
-                    s.failure_notify,
-                    job.enabled,
-                    job.generation as i64,
-                    job.version as i64,
-                    job.next_run_at.map(|t| t.timestamp()),
-                    job.last_status.map(|s| s.as_str()),
-                    job.last_run_at.map(|t| t.timestamp()),
-                    job.created_at.timestamp(),
-                    job.updated_at.timestamp(),
-                ])?;
+                values.execute(&mut tx.prepare_cached(&INSERT)?, None)?;
                 Ok(())
             })
             .await
@@ -169,46 +239,26 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn update(&self, job: &Job, expected_version: u64) -> StoreResult<UpdateOutcome> {
-        let job = job.clone();
+        let values = JobValues::of(job);
         self.db
             .write(move |tx| {
-                let s = &job.spec;
-                let changed = tx
-                    .prepare_cached(
-                        "UPDATE jobs SET name = ?3, schedule_type = ?4, schedule = ?5, \
-                         timezone = ?6, url = ?7, method = ?8, headers = ?9, body = ?10, \
-                         timeout_ms = ?11, max_retries = ?12, failure_notify = ?13, \
-                         enabled = ?14, generation = ?15, version = ?16, next_run_at = ?17, \
-                         updated_at = ?18 \
-                         WHERE id = ?1 AND team = ?2 AND version = ?19",
-                    )?
-                    .execute(params![
-                        job.id.to_string(),
-                        job.team.as_str(),
-                        s.name.as_str(),
-                        s.schedule.kind().as_str(),
-                        s.schedule.text(),
-                        s.schedule.timezone().name(),
-                        s.request.url.as_str(),
-                        s.request.method.as_str(),
-                        headers_json(&job),
-                        s.request.body.as_ref().map(|b| b.as_str()),
-                        s.request.timeout.get(),
-                        s.max_retries.get(),
-                        s.failure_notify,
-                        job.enabled,
-                        job.generation as i64,
-                        job.version as i64,
-                        job.next_run_at.map(|t| t.timestamp()),
-                        job.updated_at.timestamp(),
-                        expected_version as i64,
-                    ])?;
+                // The run status fields and created_at are not written here.
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE jobs SET name = :name, schedule_type = :schedule_type, \
+                     schedule = :schedule, timezone = :timezone, url = :url, method = :method, \
+                     headers = :headers, body = :body, timeout_ms = :timeout_ms, \
+                     max_retries = :max_retries, failure_notify = :failure_notify, \
+                     enabled = :enabled, generation = :generation, version = :version, \
+                     next_run_at = :next_run_at, updated_at = :updated_at \
+                     WHERE id = :id AND team = :team AND version = :expected_version",
+                )?;
+                let changed = values.execute(&mut stmt, Some(expected_version as i64))?;
                 if changed == 1 {
                     return Ok(UpdateOutcome::Updated);
                 }
                 let exists: Option<i64> = tx
                     .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND team = ?2")?
-                    .query_row(params![job.id.to_string(), job.team.as_str()], |r| r.get(0))
+                    .query_row(params![values.id, values.team], |r| r.get(0))
                     .optional()?;
                 Ok(if exists.is_some() {
                     UpdateOutcome::Conflict

@@ -51,27 +51,22 @@ impl SqliteDb {
         }
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        Self::configure(&conn)?;
-        migrate(&conn)?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                writer: Mutex::new(conn),
-                readers: Mutex::new(Vec::new()),
-                path: Some(path.to_owned()),
-            }),
-        })
+        Self::with_writer(conn, Some(path.to_owned()))
     }
 
     /// A private in-memory database (tests, tooling).
     pub fn open_in_memory() -> StoreResult<Self> {
-        let conn = Connection::open_in_memory()?;
+        Self::with_writer(Connection::open_in_memory()?, None)
+    }
+
+    fn with_writer(conn: Connection, path: Option<PathBuf>) -> StoreResult<Self> {
         Self::configure(&conn)?;
         migrate(&conn)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
-                path: None,
+                path,
             }),
         })
     }
