@@ -7,6 +7,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tracing::{Instrument, debug, info, info_span};
 
 use super::{ApiError, ApiState};
 use crate::domain::{PlainKey, Scope, Scopes, TeamId};
@@ -19,7 +20,31 @@ pub struct Caller {
     pub scopes: Scopes,
 }
 
-pub async fn gate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+/// Every request runs in a span with a request id (returned as `x-request-id`), so each
+/// log line it causes can be found from what the client saw.
+pub async fn gate(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::new_v4();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let span = info_span!("request", %request_id, %method, %path, team = tracing::field::Empty);
+    let started = std::time::Instant::now();
+    let mut response = handle(state, request, next).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if method == Method::GET && status < 400 {
+            debug!(status, elapsed_ms, "request finished");
+        } else {
+            info!(status, elapsed_ms, "request finished");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&request_id.to_string()) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+async fn handle(state: ApiState, mut request: Request, next: Next) -> Response {
     let now = state.clock.now();
     let protected = request.uri().path().starts_with("/api/v1/cron");
     let caller = if protected {
@@ -48,6 +73,7 @@ pub async fn gate(State(state): State<ApiState>, mut request: Request, next: Nex
             }
             Ok(caller) => {
                 if let Some(c) = caller {
+                    tracing::Span::current().record("team", tracing::field::display(&c.team));
                     request.extensions_mut().insert(c);
                 }
                 next.run(request).await

@@ -38,6 +38,10 @@ async fn missing_malformed_unknown_revoked_and_expired_keys_are_refused() {
         let r = app.call_as(key, Method::GET, "/jobs", None).await;
         r.assert_error(401, "Invalid or missing API key");
         assert!(r.header("x-ratelimit-limit").is_some());
+        assert!(
+            r.header("x-request-id").is_some(),
+            "errors carry a request id too"
+        );
     }
     let r = app
         .client

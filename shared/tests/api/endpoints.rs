@@ -18,6 +18,8 @@ async fn health_answers_without_a_key() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().contains_key("x-ratelimit-limit"));
+    let request_id = r.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(request_id).is_ok(), "{request_id}");
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"ok": true}));
 }
 
