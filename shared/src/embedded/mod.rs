@@ -121,8 +121,8 @@ impl Embedded {
     pub async fn start(config: EmbeddedConfig) -> Result<Self, StartError> {
         let (db, lock) = match &config.database {
             Database::File(path) => {
-                let lock = lock(path)?;
-                (SqliteDb::open(path)?, Some(lock))
+                let db = SqliteDb::open(path)?;
+                (db, Some(lock(path)?))
             }
             Database::Memory => (SqliteDb::open_in_memory()?, None),
         };
@@ -302,14 +302,8 @@ pub async fn create_key(
 }
 
 /// One process per database file: a second `krafter serve` on the same file would fire
-/// every run twice.
+/// every run twice. (Called after the database is open, so its directory exists.)
 fn lock(db: &std::path::Path) -> Result<File, StartError> {
-    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|source| StartError::LockFile {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
     let mut path = db.as_os_str().to_owned();
     path.push(".lock");
     let path = PathBuf::from(path);

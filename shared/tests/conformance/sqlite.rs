@@ -562,3 +562,75 @@ async fn a_queued_run_survives_reopening_the_file() {
         .unwrap();
     assert!(record.and_then(|e| e.outcome).is_some());
 }
+
+/// One stored job that can no longer be read (written under rules an upgrade tightened, or
+/// edited by hand) must not stop the others: it is set aside, and its runs are dropped.
+#[tokio::test]
+async fn an_unreadable_job_is_set_aside_and_the_others_still_fire() {
+    let b = SqliteBackend::file().await;
+    let path = b.dir.as_ref().unwrap().path().join("krafter.db");
+    let good = stored_job(&b).await;
+    let bad = stored_job(&b).await;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute(
+        "UPDATE jobs SET schedule = 'every_fortnight' WHERE id = ?1",
+        [bad.id.to_string()],
+    )
+    .unwrap();
+
+    let (fired, due) = b
+        .queue
+        .claim_due_jobs(secs(305), 100, planner())
+        .await
+        .unwrap();
+    assert_eq!(due, 2);
+    assert_eq!(messages_of(&fired), vec![good.id]);
+    let next: Option<i64> = raw
+        .query_row(
+            "SELECT next_run_at FROM jobs WHERE id = ?1",
+            [bad.id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(next, None, "the unreadable job no longer comes due");
+    assert_eq!(b.queue.next_job_due_at().await.unwrap(), Some(mins(10)));
+
+    let outcomes = b
+        .executions
+        .begin_attempts(&[
+            start(scheduled_run(&bad, mins(5), 1), mins(5)),
+            start(scheduled_run(&good, mins(5), 1), mins(5)),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(
+        outcomes[0],
+        krafter_shared::ports::BeginOutcome::JobGone
+    ));
+    assert!(matches!(
+        outcomes[1],
+        krafter_shared::ports::BeginOutcome::Started(_)
+    ));
+}
+
+fn messages_of(fired: &[RunMessage]) -> Vec<krafter_shared::domain::JobId> {
+    fired.iter().map(|m| m.job_id).collect()
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_database_and_its_directory_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("krafter-data");
+    let path = data.join("krafter.db");
+    let db = SqliteDb::open(&path).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&path), 0o600);
+    drop(db);
+    // An existing file keeps the permissions its owner chose.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    drop(SqliteDb::open(&path).unwrap());
+    assert_eq!(mode(&path), 0o640);
+}

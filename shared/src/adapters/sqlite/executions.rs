@@ -7,7 +7,10 @@ use super::{SqliteDb, corrupt};
 use crate::domain::{
     AttemptOutcome, Execution, ExecutionId, JobId, RunStatus, TeamId, Trigger, time::from_unix,
 };
-use crate::ports::{AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreResult};
+use crate::ports::{
+    AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
+};
+use tracing::error;
 
 pub struct SqliteExecutionStore {
     db: SqliteDb,
@@ -75,7 +78,16 @@ impl ExecutionStore for SqliteExecutionStore {
                 for s in &starts {
                     let m = &s.message;
                     let run_id = m.run_id.to_string();
-                    let job = get_job(tx, m.team.as_str(), &m.job_id.to_string())?;
+                    let job = match get_job(tx, m.team.as_str(), &m.job_id.to_string()) {
+                        Ok(job) => job,
+                        // An unreadable job drops its run rather than every run of the batch.
+                        Err(e @ StoreError::Corrupt(_)) => {
+                            error!(job_id = %m.job_id, error = %e,
+                                "a stored job could not be read: its run is dropped");
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    };
                     let prior = {
                         let mut rows = existing.query(params![run_id, m.attempt])?;
                         match rows.next()? {

@@ -8,7 +8,9 @@ use crate::domain::{
     Body, HeaderList, HttpMethod, Job, JobId, JobName, JobSpec, MaxRetries, RunStatus, TargetUrl,
     TeamId, TimeoutMs, WebhookSpec, time::from_unix,
 };
-use crate::ports::{JobStore, Page, PageRequest, RunResult, StoreResult, UpdateOutcome};
+use crate::ports::{
+    JobStore, Page, PageRequest, RunResult, StoreError, StoreResult, UpdateOutcome,
+};
 use crate::schedule::{Schedule, ScheduleType, Timezone};
 
 pub struct SqliteJobStore {
@@ -25,8 +27,16 @@ pub(crate) const JOB_COLUMNS: &str = "id, team, name, schedule_type, schedule, t
     method, headers, body, timeout_ms, max_retries, failure_notify, enabled, generation, \
     version, next_run_at, last_status, last_run_at, created_at, updated_at";
 
-/// Reads a row selected with `JOB_COLUMNS`, checking every value again.
+/// Reads a row selected with `JOB_COLUMNS`, checking every value again. Any failure is
+/// `Corrupt`: reading a column of a fetched row involves no I/O.
 pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
+    decode_job(r).map_err(|e| match e {
+        StoreError::Backend(source) => corrupt("job row", source),
+        corrupt @ StoreError::Corrupt(_) => corrupt,
+    })
+}
+
+fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
     let id: String = r.get(0)?;
     let bad = |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("job {id} {field}"), e);
     let team: String = r.get(1)?;

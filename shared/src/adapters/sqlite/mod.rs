@@ -45,11 +45,21 @@ struct Inner {
 
 impl SqliteDb {
     /// Opens (creating if needed) the database file and brings its schema up to date.
+    /// A directory and file it creates are readable by their owner only: the database holds
+    /// the jobs' request headers, which often carry credentials.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+        {
             std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
+            restrict(dir, 0o700)?;
         }
+        let created = !path.exists();
         let conn = Connection::open(path)?;
+        if created {
+            // SQLite gives its -wal and -shm files the database file's permissions.
+            restrict(path, 0o600)?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         Self::with_writer(conn, Some(path.to_owned()))
     }
@@ -133,6 +143,18 @@ impl SqliteDb {
         })
         .await
     }
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> StoreResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(StoreError::backend)
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> StoreResult<()> {
+    Ok(())
 }
 
 async fn run_blocking<T: Send + 'static>(

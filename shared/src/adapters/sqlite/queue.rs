@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 use tokio::sync::Notify;
+use tracing::error;
 
 use super::executions::interrupt_in_flight;
 use super::jobs::{JOB_COLUMNS, job_from_row};
@@ -172,8 +173,22 @@ impl SqliteRunQueue {
                 ))?;
                 let mut rows = select.query(params![now_secs, limit as i64])?;
                 let mut due = Vec::new();
+                let mut unreadable = Vec::new();
                 while let Some(r) = rows.next()? {
-                    due.push(job_from_row(r)?);
+                    match job_from_row(r) {
+                        Ok(job) => due.push(job),
+                        Err(e) => unreadable.push((r.get::<_, String>(0)?, e)),
+                    }
+                }
+                drop(rows);
+                // One row that cannot be read (say, written under rules an upgrade tightened)
+                // must not stop every other job: it stops firing, loudly, until repaired.
+                let mut quarantine =
+                    tx.prepare_cached("UPDATE jobs SET next_run_at = NULL WHERE id = ?1")?;
+                for (id, e) in &unreadable {
+                    error!(job_id = %id, error = %e,
+                        "a stored job could not be read: it will not fire until it is repaired or deleted");
+                    quarantine.execute([id])?;
                 }
                 let mut advance = tx.prepare_cached(
                     "UPDATE jobs SET next_run_at = ?2, version = version + 1, \
@@ -202,7 +217,7 @@ impl SqliteRunQueue {
                     }
                 }
                 insert_messages(tx, fired.iter().map(|m| (m, now_ms)))?;
-                Ok((fired, due.len()))
+                Ok((fired, due.len() + unreadable.len()))
             })
             .await?;
         if !out.0.is_empty() {
