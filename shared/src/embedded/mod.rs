@@ -128,13 +128,14 @@ impl Embedded {
         };
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let queue = SqliteRunQueue::new(db.clone());
-        let recovery = queue.recover(clock.now()).await?;
+        let recovery = queue.recover(clock.now(), config.misfire_grace).await?;
         if recovery != Default::default() {
             warn!(
                 leases_released = recovery.leases_released,
                 attempts_interrupted = recovery.attempts_interrupted,
-                "recovered from an unclean stop: queued runs will be delivered, \
-                 interrupted attempts are not sent again"
+                missed_runs_skipped = recovery.missed_runs_skipped,
+                "recovered from a stop: queued runs will be delivered, interrupted attempts \
+                 are not sent again, scheduled runs missed while down are skipped"
             );
         }
         let jobs = Arc::new(SqliteJobStore::new(db.clone()));

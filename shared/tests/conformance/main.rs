@@ -123,6 +123,7 @@ macro_rules! sqlite_suite {
                     claiming_takes_the_earliest_due_jobs_up_to_the_limit,
                     recovery_releases_every_lease,
                     recovery_records_attempts_in_flight_as_interrupted,
+                    recovery_skips_scheduled_runs_missed_while_the_service_was_down,
                     deleting_a_job_drops_its_queued_runs,
                 ],
             }

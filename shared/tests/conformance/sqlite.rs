@@ -423,12 +423,13 @@ pub async fn recovery_releases_every_lease(b: SqliteBackend) {
             .is_empty()
     );
 
-    let found = b.queue.recover(mins(6)).await.unwrap();
+    let found = b.queue.recover(mins(6), GRACE).await.unwrap();
     assert_eq!(
         found,
         Recovery {
             leases_released: 1,
-            attempts_interrupted: 0
+            attempts_interrupted: 0,
+            missed_runs_skipped: 0,
         }
     );
     let again = b.queue.dequeue(mins(6), 10, LEASE).await.unwrap();
@@ -449,12 +450,13 @@ pub async fn recovery_records_attempts_in_flight_as_interrupted(b: SqliteBackend
         .unwrap();
 
     let now = secs(331);
-    let found = b.queue.recover(now).await.unwrap();
+    let found = b.queue.recover(now, GRACE).await.unwrap();
     assert_eq!(
         found,
         Recovery {
             leases_released: 0,
-            attempts_interrupted: 1
+            attempts_interrupted: 1,
+            missed_runs_skipped: 0,
         }
     );
 
@@ -482,10 +484,51 @@ pub async fn recovery_records_attempts_in_flight_as_interrupted(b: SqliteBackend
     let out = b.executions.begin_attempts(&[redelivered]).await.unwrap();
     assert_eq!(expect_already_recorded(&out[0]), &record);
     assert_eq!(
-        b.queue.recover(secs(400)).await.unwrap(),
+        b.queue.recover(secs(400), GRACE).await.unwrap(),
         Recovery::default(),
         "idempotent"
     );
+}
+
+pub async fn recovery_skips_scheduled_runs_missed_while_the_service_was_down(b: SqliteBackend) {
+    let j = stored_job(&b).await;
+    let missed = scheduled_run(&j, mins(5), 1);
+    let recent = scheduled_run(&j, mins(30), 1);
+    let retry = scheduled_run(&j, mins(5), 2);
+    let manual = RunMessage {
+        trigger: Trigger::Manual,
+        run_id: RunId::new(),
+        ..scheduled_run(&j, mins(5), 1)
+    };
+    let started = scheduled_run(&j, mins(6), 1);
+    b.queue
+        .enqueue(&[
+            (missed, mins(5)),
+            (recent.clone(), mins(30)),
+            (retry.clone(), mins(5)),
+            (manual.clone(), mins(5)),
+            (started.clone(), mins(6)),
+        ])
+        .await
+        .unwrap();
+    // `started` was in flight when the service stopped: it is settled, not skipped.
+    b.executions
+        .begin_attempts(&[start(started.clone(), mins(6))])
+        .await
+        .unwrap();
+
+    // Back up at 10:30:30: the 10:05 scheduled run was missed; the 10:30 one was not.
+    let found = b
+        .queue
+        .recover(mins(30) + chrono::Duration::seconds(30), GRACE)
+        .await
+        .unwrap();
+    assert_eq!(found.missed_runs_skipped, 1);
+    let mut left = messages(&b.queue.dequeue(mins(31), 10, LEASE).await.unwrap());
+    left.sort_by_key(|m| (m.scheduled_at, m.attempt, m.trigger.as_str()));
+    let mut expected = vec![manual, retry, started, recent];
+    expected.sort_by_key(|m| (m.scheduled_at, m.attempt, m.trigger.as_str()));
+    assert_eq!(left, expected);
 }
 
 pub async fn deleting_a_job_drops_its_queued_runs(b: SqliteBackend) {
@@ -545,10 +588,11 @@ async fn a_queued_run_survives_reopening_the_file() {
     let reopened = SqliteBackend::with(SqliteDb::open(&path).unwrap(), tempdir);
     assert_eq!(reopened.queue.len().await.unwrap(), 2);
     assert_eq!(
-        reopened.queue.recover(mins(6)).await.unwrap(),
+        reopened.queue.recover(mins(6), GRACE).await.unwrap(),
         Recovery {
             leases_released: 1,
-            attempts_interrupted: 1
+            attempts_interrupted: 1,
+            missed_runs_skipped: 0,
         }
     );
     let mut back = messages(&reopened.queue.dequeue(mins(6), 10, LEASE).await.unwrap());

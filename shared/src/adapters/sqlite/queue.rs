@@ -42,6 +42,7 @@ pub struct Delivery {
 pub struct Recovery {
     pub leases_released: usize,
     pub attempts_interrupted: usize,
+    pub missed_runs_skipped: usize,
 }
 
 #[derive(Clone)]
@@ -243,7 +244,15 @@ impl SqliteRunQueue {
     /// At start-up, before any worker runs: no lease and no attempt of the previous process
     /// can still be live. Leases are released and in-flight attempts recorded as interrupted,
     /// so their messages are redelivered and settled without sending the attempt twice.
-    pub async fn recover(&self, now: DateTime<Utc>) -> StoreResult<Recovery> {
+    /// Scheduled runs that were due more than `misfire_grace` ago and never started were missed
+    /// while the service was down: like runs the scheduler finds late, they are skipped, not
+    /// replayed. Retries of started runs and manual triggers are still delivered.
+    pub async fn recover(
+        &self,
+        now: DateTime<Utc>,
+        misfire_grace: Duration,
+    ) -> StoreResult<Recovery> {
+        let cutoff_ms = now.timestamp_millis() - misfire_grace.as_millis() as i64;
         self.db
             .write(move |tx| {
                 let leases_released = tx.execute(
@@ -251,9 +260,16 @@ impl SqliteRunQueue {
                     [],
                 )?;
                 let attempts_interrupted = interrupt_in_flight(tx, now)?;
+                let missed_runs_skipped = tx.execute(
+                    "DELETE FROM run_queue WHERE trigger = 'schedule' AND attempt = 1 \
+                     AND deliver_at_ms < ?1 AND NOT EXISTS (SELECT 1 FROM executions e \
+                        WHERE e.run_id = run_queue.run_id AND e.attempt = 1)",
+                    [cutoff_ms],
+                )?;
                 Ok(Recovery {
                     leases_released,
                     attempts_interrupted,
+                    missed_runs_skipped,
                 })
             })
             .await
