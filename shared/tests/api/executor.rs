@@ -202,7 +202,10 @@ async fn timeouts_and_connection_errors_are_failures_without_a_status() {
     assert_eq!(s["http_status"], Value::Null);
     assert_eq!(s["response_body"], Value::Null);
     let d = s["duration_ms"].as_u64().unwrap();
-    assert!((1000..2500).contains(&d), "{d}");
+    assert!(
+        d >= 1000,
+        "the timeout cannot end the attempt before 1000 ms: {d}"
+    );
     let c = &runs(
         &app,
         refused["id"].as_str().unwrap(),
