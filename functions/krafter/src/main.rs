@@ -45,22 +45,28 @@ struct ServeArgs {
     #[command(flatten)]
     db: DbArg,
     /// Base of the linear retry backoff, in ms (15000: retries after 15 s, 30 s, 45 s, ...).
-    #[arg(long, env = "KRAFTER_RETRY_BACKOFF_MS", default_value_t = 15_000)]
+    #[arg(long, env = "KRAFTER_RETRY_BACKOFF_MS", default_value_t = 15_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
     retry_backoff_ms: u64,
     /// API requests allowed per team (or per client address before authentication) per window.
-    #[arg(long, env = "KRAFTER_RATE_LIMIT", default_value_t = 100)]
+    #[arg(long, env = "KRAFTER_RATE_LIMIT", default_value_t = 100,
+        value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit: u32,
     /// The rate limit window, in seconds.
-    #[arg(long, env = "KRAFTER_RATE_LIMIT_WINDOW_SECS", default_value_t = 60)]
+    #[arg(long, env = "KRAFTER_RATE_LIMIT_WINDOW_SECS", default_value_t = 60,
+        value_parser = clap::value_parser!(u32).range(1..))]
     rate_limit_window_secs: u32,
     /// Most jobs one team may have.
-    #[arg(long, env = "KRAFTER_MAX_JOBS_PER_TEAM", default_value_t = 1_000)]
+    #[arg(long, env = "KRAFTER_MAX_JOBS_PER_TEAM", default_value_t = 1_000,
+        value_parser = clap::value_parser!(u64).range(1..))]
     max_jobs_per_team: u64,
     /// Webhook calls in flight at most.
-    #[arg(long, env = "KRAFTER_CONCURRENCY", default_value_t = 1_024)]
-    concurrency: usize,
+    #[arg(long, env = "KRAFTER_CONCURRENCY", default_value_t = 1_024,
+        value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    concurrency: u64,
     /// Executions older than this many days are deleted (each job keeps its latest 100).
-    #[arg(long, env = "KRAFTER_EXECUTION_RETENTION_DAYS", default_value_t = 30)]
+    #[arg(long, env = "KRAFTER_EXECUTION_RETENTION_DAYS", default_value_t = 30,
+        value_parser = clap::value_parser!(u32).range(1..))]
     execution_retention_days: u32,
     /// POST a JSON notice here when a job with failure_notify fails for good, and when it recovers.
     #[arg(long, env = "KRAFTER_NOTIFY_URL")]
@@ -74,18 +80,21 @@ struct ServeArgs {
 enum KeysCommand {
     /// Create a key; prints it (once) alone on the last line of stdout.
     Create {
+        /// The team the key belongs to: 1 to 64 of A-Z a-z 0-9 . _ - (created on first use).
         #[arg(long)]
         team: String,
         /// cron:read or cron:write (repeatable); cron:write also allows reads.
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
-        #[arg(long)]
+        /// The key stops working after this many days (default: never).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         expires_in_days: Option<u32>,
         #[command(flatten)]
         db: DbArg,
     },
     /// List keys (prefix, team, scopes, dates, state); never the secrets.
     List {
+        /// Only this team's keys.
         #[arg(long)]
         team: Option<String>,
         #[command(flatten)]
@@ -93,6 +102,7 @@ enum KeysCommand {
     },
     /// Revoke the key whose first 12 characters are PREFIX.
     Revoke {
+        /// The key's first 12 characters, as `keys list` shows them (kr_live_ + 4).
         prefix: String,
         #[command(flatten)]
         db: DbArg,
@@ -147,7 +157,7 @@ async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         rate_limit: args.rate_limit,
         rate_window_secs: args.rate_limit_window_secs,
         max_jobs_per_team: args.max_jobs_per_team,
-        concurrency: args.concurrency,
+        concurrency: args.concurrency as usize,
         execution_retention: Duration::from_secs(
             u64::from(args.execution_retention_days) * 24 * 3600,
         ),

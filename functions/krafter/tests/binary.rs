@@ -320,3 +320,28 @@ fn a_start_that_cannot_listen_fails_clearly_and_creates_no_key() {
         "no key stored"
     );
 }
+
+#[test]
+fn nonsense_settings_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    for (flag, env) in [
+        ("--rate-limit=0", ("KRAFTER_LOG", "off")),
+        ("--rate-limit=5", ("KRAFTER_CONCURRENCY", "0")),
+        ("--retry-backoff-ms=0", ("KRAFTER_LOG", "off")),
+    ] {
+        let out = Command::new(BIN)
+            .args(["serve", "--bind", "127.0.0.1:0", flag, "--db"])
+            .arg(&db)
+            .env(env.0, env.1)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} {env:?} was accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("invalid value"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(!db.exists(), "nothing was created");
+}
