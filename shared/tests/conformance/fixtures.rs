@@ -6,7 +6,7 @@ use krafter_shared::domain::{
     MaxRetries, PlainKey, RunId, RunMessage, RunStatus, Scope, Scopes, TeamId, Trigger,
     WebhookSpec, parse_new_job,
 };
-use krafter_shared::ports::{AttemptStart, BeginOutcome};
+use krafter_shared::ports::{AttemptStart, BeginOutcome, ExecutionStore};
 use krafter_shared::schedule::Schedule;
 use serde_json::{Value, json};
 
@@ -254,4 +254,13 @@ pub fn key(team: &TeamId, tag: &str, fill: char, created_at: DateTime<Utc>) -> (
 
 pub fn prefix(s: &str) -> KeyPrefix {
     KeyPrefix::parse(s).expect("a well-formed prefix")
+}
+
+/// The stored record of an attempt of `job`, if any.
+pub async fn record(
+    executions: &dyn ExecutionStore,
+    job: &Job,
+    id: krafter_shared::domain::ExecutionId,
+) -> Option<Execution> {
+    executions.get(&job.team, job.id, id).await.unwrap()
 }

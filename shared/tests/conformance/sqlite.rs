@@ -460,29 +460,23 @@ pub async fn recovery_records_attempts_in_flight_as_interrupted(b: SqliteBackend
         }
     );
 
-    let record = b
-        .executions
-        .get(&j.team, j.id, running.execution_id)
+    let interrupted = record(b.executions.as_ref(), &j, running.execution_id)
         .await
-        .unwrap()
         .unwrap();
-    let outcome = record.outcome.clone().expect("no longer in flight");
+    let outcome = interrupted.outcome.clone().expect("no longer in flight");
     assert_eq!(outcome, AttemptOutcome::interrupted(secs(301), now));
     assert_eq!(outcome.status, RunStatus::Failed);
     assert_eq!(outcome.duration_ms, 30_000);
     assert!(outcome.error.as_deref().unwrap().starts_with("interrupted"));
-    let untouched = b
-        .executions
-        .get(&j.team, j.id, done.execution_id)
+    let untouched = record(b.executions.as_ref(), &j, done.execution_id)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(untouched.outcome, Some(success(secs(321))));
 
     // The redelivered message never sends the attempt again.
     let redelivered = start(scheduled_run(&j, mins(5), 1), secs(340));
     let out = b.executions.begin_attempts(&[redelivered]).await.unwrap();
-    assert_eq!(expect_already_recorded(&out[0]), &record);
+    assert_eq!(expect_already_recorded(&out[0]), &interrupted);
     assert_eq!(
         b.queue.recover(secs(400), GRACE).await.unwrap(),
         Recovery::default(),

@@ -66,11 +66,7 @@ pub async fn beginning_an_attempt_records_it_in_flight_and_returns_the_stored_jo
     assert_eq!(view(expect_started(&out)), view(&current));
     assert_eq!(view(&current), view(&j));
 
-    let record = b
-        .executions
-        .get(&j.team, j.id, s.execution_id)
-        .await
-        .unwrap();
+    let record = record(b.executions.as_ref(), &j, s.execution_id).await;
     assert_eq!(record, Some(in_flight(&s)));
     assert!(
         all(&b, &j).await.is_empty(),
@@ -82,11 +78,8 @@ pub async fn a_manual_run_is_recorded_with_its_trigger(b: Backend) {
     let j = stored_job(&b, &team_a()).await;
     let s = start(manual_run(&j, secs(42)), secs(43));
     expect_started(&begin(&b, &s).await);
-    let record = b
-        .executions
-        .get(&j.team, j.id, s.execution_id)
+    let record = record(b.executions.as_ref(), &j, s.execution_id)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(record, in_flight(&s));
 }
@@ -101,10 +94,8 @@ pub async fn a_duplicate_attempt_is_recorded_once(b: Backend) {
     let out = begin(&b, &again).await;
     assert_eq!(expect_already_recorded(&out), &in_flight(&first));
     assert!(
-        b.executions
-            .get(&j.team, j.id, again.execution_id)
+        record(b.executions.as_ref(), &j, again.execution_id)
             .await
-            .unwrap()
             .is_none()
     );
 
@@ -129,10 +120,8 @@ pub async fn a_duplicate_within_one_batch_is_recorded_once(b: Backend) {
     expect_started(&out[0]);
     assert_eq!(expect_already_recorded(&out[1]), &in_flight(&first));
     assert!(
-        b.executions
-            .get(&j.team, j.id, twin.execution_id)
+        record(b.executions.as_ref(), &j, twin.execution_id)
             .await
-            .unwrap()
             .is_none()
     );
 }
@@ -161,11 +150,7 @@ pub async fn each_attempt_of_a_run_is_recorded_separately(b: Backend) {
     expect_started(&begin(&b, &two).await);
     expect_started(&begin(&b, &other_run).await);
     for s in [&one, &two, &other_run] {
-        let record = b
-            .executions
-            .get(&j.team, j.id, s.execution_id)
-            .await
-            .unwrap();
+        let record = record(b.executions.as_ref(), &j, s.execution_id).await;
         assert_eq!(record, Some(in_flight(s)));
     }
 }
@@ -186,10 +171,8 @@ pub async fn a_run_made_before_a_pause_is_dropped(b: Backend) {
     let s = start(queued.clone(), secs(300));
     expect_job_gone(&begin(&b, &s).await);
     assert!(
-        b.executions
-            .get(&j.team, j.id, s.execution_id)
+        record(b.executions.as_ref(), &j, s.execution_id)
             .await
-            .unwrap()
             .is_none()
     );
 
@@ -205,10 +188,8 @@ pub async fn a_run_made_before_a_pause_is_dropped(b: Backend) {
     let s = start(queued, secs(310));
     expect_job_gone(&begin(&b, &s).await);
     assert!(
-        b.executions
-            .get(&j.team, j.id, s.execution_id)
+        record(b.executions.as_ref(), &j, s.execution_id)
             .await
-            .unwrap()
             .is_none()
     );
 
@@ -223,10 +204,8 @@ pub async fn a_run_of_a_deleted_job_is_dropped(b: Backend) {
     let s = start(scheduled_run(&j, mins(5), 1), secs(300));
     expect_job_gone(&begin(&b, &s).await);
     assert!(
-        b.executions
-            .get(&j.team, j.id, s.execution_id)
+        record(b.executions.as_ref(), &j, s.execution_id)
             .await
-            .unwrap()
             .is_none()
     );
 }
@@ -308,11 +287,8 @@ pub async fn finishing_an_attempt_records_its_outcome(b: Backend) {
         ])
         .await
         .unwrap();
-    let ok_record = b
-        .executions
-        .get(&j.team, j.id, ok.execution_id)
+    let ok_record = record(b.executions.as_ref(), &j, ok.execution_id)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
         ok_record,
@@ -321,11 +297,8 @@ pub async fn finishing_an_attempt_records_its_outcome(b: Backend) {
             ..in_flight(&ok)
         }
     );
-    let bad_record = b
-        .executions
-        .get(&j.team, j.id, bad.execution_id)
+    let bad_record = record(b.executions.as_ref(), &j, bad.execution_id)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(
         bad_record,
@@ -349,11 +322,8 @@ pub async fn a_finished_attempt_is_never_overwritten(b: Backend) {
         .await
         .unwrap();
 
-    let record = b
-        .executions
-        .get(&j.team, j.id, s.execution_id)
+    let record = record(b.executions.as_ref(), &j, s.execution_id)
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(record.outcome, Some(success(secs(301))));
 }
@@ -365,13 +335,7 @@ pub async fn finishing_an_unknown_attempt_changes_nothing(b: Backend) {
         .finish_attempts(&[(unknown, success(secs(1)))])
         .await
         .unwrap();
-    assert!(
-        b.executions
-            .get(&j.team, j.id, unknown)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(record(b.executions.as_ref(), &j, unknown).await.is_none());
     assert!(all(&b, &j).await.is_empty());
     b.executions.finish_attempts(&[]).await.unwrap();
 }
@@ -498,10 +462,8 @@ pub async fn deleting_a_jobs_executions_leaves_the_others(b: Backend) {
     b.executions.delete_for_job(&team_a(), j.id).await.unwrap();
     assert!(all(&b, &j).await.is_empty());
     assert!(
-        b.executions
-            .get(&j.team, j.id, running.execution_id)
+        record(b.executions.as_ref(), &j, running.execution_id)
             .await
-            .unwrap()
             .is_none()
     );
     assert_eq!(all(&b, &sibling).await, vec![kept]);
@@ -531,10 +493,8 @@ pub async fn pruning_deletes_only_finished_executions_older_than_the_cutoff(b: B
     left.reverse();
     assert_eq!(all(&b, &j).await, left);
     assert!(
-        b.executions
-            .get(&j.team, j.id, running.execution_id)
+        record(b.executions.as_ref(), &j, running.execution_id)
             .await
-            .unwrap()
             .is_some()
     );
     assert_eq!(
@@ -586,11 +546,7 @@ pub async fn an_attempt_in_flight_does_not_take_the_place_of_a_kept_execution(b:
         all(&b, &j).await,
         vec![history[3].clone(), history[2].clone()]
     );
-    let record = b
-        .executions
-        .get(&j.team, j.id, running.execution_id)
-        .await
-        .unwrap();
+    let record = record(b.executions.as_ref(), &j, running.execution_id).await;
     assert_eq!(record.map(|e| e.outcome), Some(None), "still in flight");
     assert!(matches!(
         b.executions
