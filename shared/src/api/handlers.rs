@@ -3,7 +3,8 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
@@ -68,9 +69,9 @@ pub async fn list_jobs(
 pub async fn get_job(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> ApiResult {
-    let job = s.service.get(&caller.team, job_id(&id)?).await?;
+    let job = s.service.get(&caller.team, id).await?;
     Ok(Json(Data {
         data: JobView::from(&job),
     })
@@ -80,11 +81,10 @@ pub async fn get_job(
 pub async fn update_job(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let id = job_id(&id)?;
     let body = json_object(&headers, body).await?;
     let job = s.service.update(&caller.team, id, &body).await?;
     Ok(Json(Data {
@@ -96,27 +96,27 @@ pub async fn update_job(
 pub async fn delete_job(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> ApiResult {
-    s.service.delete(&caller.team, job_id(&id)?).await?;
+    s.service.delete(&caller.team, id).await?;
     Ok(Json(Ok { ok: true }).into_response())
 }
 
 pub async fn trigger_job(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> ApiResult {
-    s.service.trigger(&caller.team, job_id(&id)?).await?;
+    s.service.trigger(&caller.team, id).await?;
     Ok((StatusCode::ACCEPTED, Json(Ok { ok: true })).into_response())
 }
 
 pub async fn pause_job(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> ApiResult {
-    let job = s.service.pause(&caller.team, job_id(&id)?).await?;
+    let job = s.service.pause(&caller.team, id).await?;
     Ok(Json(Data {
         data: JobStateView::from(&job),
     })
@@ -126,9 +126,9 @@ pub async fn pause_job(
 pub async fn resume_job(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> ApiResult {
-    let job = s.service.resume(&caller.team, job_id(&id)?).await?;
+    let job = s.service.resume(&caller.team, id).await?;
     Ok(Json(Data {
         data: JobStateView::from(&job),
     })
@@ -138,10 +138,9 @@ pub async fn resume_job(
 pub async fn list_executions(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let id = job_id(&id)?;
     let page = page_request(&q, Some(20))?;
     let page = s
         .service
@@ -157,18 +156,49 @@ pub async fn list_executions(
 pub async fn get_execution(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Path((id, execution_id)): Path<(String, String)>,
+    ExecutionPath(id, execution_id): ExecutionPath,
 ) -> ApiResult {
-    let id = job_id(&id)?;
-    let execution_id: ExecutionId = execution_id.parse().map_err(|_| ApiError::NotFound)?;
     let execution = s.service.execution(&caller.team, id, execution_id).await?;
     let view = ExecutionView::of(&execution).ok_or(ApiError::NotFound)?;
     Ok(Json(Data { data: view }).into_response())
 }
 
-/// A path id that is not a UUID names no job: 404, like an unknown one.
-fn job_id(s: &str) -> Result<JobId, ApiError> {
-    s.parse().map_err(|_| ApiError::NotFound)
+/// `{id}` of `/jobs/{id}…`. A path id that is not a UUID (or not even UTF-8) names no job:
+/// 404, like an unknown one.
+pub struct JobPath(pub JobId);
+
+/// `{id}` and `{execution_id}` of `/jobs/{id}/executions/{execution_id}`.
+pub struct ExecutionPath(pub JobId, pub ExecutionId);
+
+async fn path_param<T: std::str::FromStr, S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    name: &str,
+) -> Result<T, ApiError> {
+    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::NotFound)?;
+    params
+        .get(name)
+        .and_then(|v| v.parse().ok())
+        .ok_or(ApiError::NotFound)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for JobPath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(path_param(parts, state, "id").await?))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ExecutionPath {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Ok(Self(
+            path_param(parts, state, "id").await?,
+            path_param(parts, state, "execution_id").await?,
+        ))
+    }
 }
 
 struct RawPage {

@@ -137,6 +137,8 @@ async fn unknown_and_malformed_ids_are_not_found() {
         format!("/jobs/{}", uuid::Uuid::new_v4()),
         "/jobs/123".to_owned(),
         "/jobs/not-a-uuid/executions".to_owned(),
+        "/jobs/%FF".to_owned(),
+        format!("/jobs/{}/executions/%FF", uuid::Uuid::new_v4()),
     ] {
         app.get(&path).await.assert_error(404, "Not found");
     }
