@@ -56,24 +56,7 @@ impl JobService {
         if self.jobs.count(team).await? >= self.max_jobs_per_team {
             return Err(ServiceError::QuotaExceeded(self.max_jobs_per_team));
         }
-        let next_run_at = if enabled {
-            spec.schedule.first_run(now)
-        } else {
-            None
-        };
-        let job = Job {
-            id: JobId::new(),
-            team: team.clone(),
-            spec,
-            enabled,
-            generation: 0,
-            version: 1,
-            next_run_at,
-            last_status: None,
-            last_run_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let job = Job::new(team.clone(), spec, enabled, now);
         self.jobs.insert(&job).await?;
         info!(job_id = %job.id, team = %team, "job created");
         self.sync(&job).await;

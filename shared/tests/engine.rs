@@ -11,8 +11,7 @@ use krafter_shared::adapters::sqlite::{
     SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteRunQueue,
 };
 use krafter_shared::domain::{
-    AttemptOutcome, ExecutionId, Job, JobId, RunId, RunMessage, RunStatus, TeamId, Trigger,
-    parse_new_job,
+    AttemptOutcome, ExecutionId, Job, RunId, RunMessage, RunStatus, TeamId, Trigger, parse_new_job,
 };
 use krafter_shared::executor::{Disposition, Executor, LogNotifier, RetryPolicy};
 use krafter_shared::ports::{
@@ -85,19 +84,7 @@ async fn world(status: u16) -> World {
     let body = json!({"name": "hook", "schedule_type": "interval", "schedule": "every_5m",
         "url": "https://example.com/hook", "max_retries": 2});
     let (spec, _) = parse_new_job(body.as_object().unwrap(), t0).unwrap();
-    let job = Job {
-        id: JobId::new(),
-        team: TeamId::parse("alpha").unwrap(),
-        spec,
-        enabled: true,
-        generation: 0,
-        version: 1,
-        next_run_at: None,
-        last_status: None,
-        last_run_at: None,
-        created_at: t0,
-        updated_at: t0,
-    };
+    let job = Job::new(TeamId::parse("alpha").unwrap(), spec, true, t0);
     jobs.insert(&job).await.unwrap();
     let client = Arc::new(CountingClient {
         calls: AtomicU32::new(0),

@@ -273,6 +273,31 @@ pub struct Job {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Job {
+    /// A job as it is created at `now`: a fresh id, no runs yet, and its first run planned
+    /// from `now` when it starts enabled.
+    pub fn new(team: TeamId, spec: JobSpec, enabled: bool, now: DateTime<Utc>) -> Self {
+        let next_run_at = if enabled {
+            spec.schedule.first_run(now)
+        } else {
+            None
+        };
+        Self {
+            id: JobId::new(),
+            team,
+            spec,
+            enabled,
+            generation: 0,
+            version: 1,
+            next_run_at,
+            last_status: None,
+            last_run_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,24 +41,7 @@ pub fn job(team: &TeamId, body: Value, now: DateTime<Utc>) -> Job {
         .clone();
     let (spec, enabled) =
         parse_new_job(&body, now).unwrap_or_else(|e| panic!("invalid fixture job: {e:?}"));
-    let next_run_at = if enabled {
-        spec.schedule.first_run(now)
-    } else {
-        None
-    };
-    Job {
-        id: JobId::new(),
-        team: team.clone(),
-        spec,
-        enabled,
-        generation: 0,
-        version: 1,
-        next_run_at,
-        last_status: None,
-        last_run_at: None,
-        created_at: now,
-        updated_at: now,
-    }
+    Job::new(team.clone(), spec, enabled, now)
 }
 
 /// The quickstart job: every 5 minutes, created at `t0` (first run at `t0 + 5 min`).
