@@ -246,7 +246,7 @@ pub struct WebhookSpec {
 }
 
 /// What a user defines: everything of a job that the API accepts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobSpec {
     pub name: JobName,
     pub schedule: Schedule,
@@ -256,7 +256,7 @@ pub struct JobSpec {
 }
 
 /// A stored job: its definition plus the state the service keeps.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
     pub id: JobId,
     pub team: TeamId,

@@ -2,12 +2,10 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use krafter_shared::domain::{
-    ApiKey, AttemptOutcome, Execution, ExecutionId, Job, JobId, JobName, JobSpec, KeyPrefix,
-    MaxRetries, PlainKey, RunId, RunMessage, RunStatus, Scope, Scopes, TeamId, Trigger,
-    WebhookSpec, parse_new_job,
+    ApiKey, AttemptOutcome, Execution, ExecutionId, Job, JobId, KeyPrefix, PlainKey, RunId,
+    RunMessage, RunStatus, Scope, Scopes, TeamId, Trigger, parse_new_job,
 };
 use krafter_shared::ports::{AttemptStart, BeginOutcome, ExecutionStore};
-use krafter_shared::schedule::Schedule;
 use serde_json::{Value, json};
 
 /// 2025-01-15T10:00:00Z: "now" when the fixtures are made.
@@ -61,67 +59,6 @@ pub fn named_job(team: &TeamId, name: &str, now: DateTime<Utc>) -> Job {
         }),
         now,
     )
-}
-
-/// Every field of a job, comparable (a `Job` is not `PartialEq`). Built by exhaustive
-/// destructuring: a new field fails to compile here until the suite covers it.
-#[derive(Debug, PartialEq)]
-pub struct JobView {
-    pub id: JobId,
-    pub team: TeamId,
-    pub name: JobName,
-    pub schedule: Schedule,
-    pub request: WebhookSpec,
-    pub max_retries: MaxRetries,
-    pub failure_notify: bool,
-    pub enabled: bool,
-    pub generation: u64,
-    pub version: u64,
-    pub next_run_at: Option<DateTime<Utc>>,
-    pub last_status: Option<RunStatus>,
-    pub last_run_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-pub fn view(job: &Job) -> JobView {
-    let Job {
-        id,
-        team,
-        spec:
-            JobSpec {
-                name,
-                schedule,
-                request,
-                max_retries,
-                failure_notify,
-            },
-        enabled,
-        generation,
-        version,
-        next_run_at,
-        last_status,
-        last_run_at,
-        created_at,
-        updated_at,
-    } = job.clone();
-    JobView {
-        id,
-        team,
-        name,
-        schedule,
-        request,
-        max_retries,
-        failure_notify,
-        enabled,
-        generation,
-        version,
-        next_run_at,
-        last_status,
-        last_run_at,
-        created_at,
-        updated_at,
-    }
 }
 
 pub fn ids(jobs: &[Job]) -> Vec<JobId> {

@@ -369,8 +369,8 @@ pub async fn jobs_without_a_next_run_are_never_claimed(b: SqliteBackend) {
         .await
         .unwrap();
     assert_eq!((fired.len(), due), (0, 0));
-    assert_eq!(view(&stored(&b, &paused).await), view(&paused), "untouched");
-    assert_eq!(view(&stored(&b, &future).await), view(&future), "untouched");
+    assert_eq!(&stored(&b, &paused).await, &paused, "untouched");
+    assert_eq!(&stored(&b, &future).await, &future, "untouched");
     assert_eq!(b.queue.next_job_due_at().await.unwrap(), Some(mins(105)));
 }
 
@@ -592,7 +592,7 @@ async fn a_queued_run_survives_reopening_the_file() {
     let mut back = messages(&reopened.queue.dequeue(mins(6), 10, LEASE).await.unwrap());
     back.sort_by_key(|m| m.attempt);
     assert_eq!(back, vec![pending, leased]);
-    assert_eq!(view(&stored(&reopened, &j).await), view(&j));
+    assert_eq!(&stored(&reopened, &j).await, &j);
     let record = reopened
         .executions
         .get(&j.team, j.id, running.execution_id)

@@ -63,8 +63,8 @@ pub async fn beginning_an_attempt_records_it_in_flight_and_returns_the_stored_jo
     let s = start(scheduled_run(&j, mins(5), 1), secs(301));
     let out = begin(&b, &s).await;
     let current = b.jobs.get(&j.team, j.id).await.unwrap().unwrap();
-    assert_eq!(view(expect_started(&out)), view(&current));
-    assert_eq!(view(&current), view(&j));
+    assert_eq!(expect_started(&out), &current);
+    assert_eq!(&current, &j);
 
     let record = record(b.executions.as_ref(), &j, s.execution_id).await;
     assert_eq!(record, Some(in_flight(&s)));
