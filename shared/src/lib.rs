@@ -8,6 +8,8 @@ pub mod domain;
 pub mod embedded;
 #[cfg(feature = "executor")]
 pub mod executor;
+#[cfg(feature = "aws")]
+pub mod hosted;
 pub mod ports;
 pub mod schedule;
 pub mod service;

@@ -59,6 +59,23 @@ pub struct Page<T, C> {
     pub next: Option<C>,
 }
 
+/// Trims the one extra item fetched to detect a following page, and names the cursor of
+/// the next page (the last item kept) when there is one.
+pub fn paginate<T, C>(
+    mut items: Vec<T>,
+    limit: Option<u32>,
+    cursor: impl Fn(&T) -> C,
+) -> Page<T, C> {
+    let next = match limit {
+        Some(l) if items.len() > l as usize => {
+            items.truncate(l as usize);
+            items.last().map(cursor)
+        }
+        _ => None,
+    };
+    Page { items, next }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpdateOutcome {
     Updated,
@@ -98,6 +115,12 @@ pub trait JobStore: Send + Sync {
         &self,
         results: &[RunResult],
     ) -> StoreResult<Vec<Option<Option<RunStatus>>>>;
+    /// Every job of every team, a page at a time, in an order of the store's choosing: for
+    /// maintenance passes (schedule reconciliation). `next` is set when more may follow.
+    async fn scan(
+        &self,
+        page: PageRequest<(TeamId, JobId)>,
+    ) -> StoreResult<Page<Job, (TeamId, JobId)>>;
 }
 
 /// What happened when the executor asked to start an attempt.
@@ -125,8 +148,9 @@ pub trait ExecutionStore: Send + Sync {
     /// For each start, atomically: check the job exists with the message's generation, and
     /// record the attempt as in flight unless (run, attempt) is recorded already.
     async fn begin_attempts(&self, starts: &[AttemptStart]) -> StoreResult<Vec<BeginOutcome>>;
-    /// Records how in-flight attempts ended. An attempt already finished is left as it is.
-    async fn finish_attempts(&self, done: &[(ExecutionId, AttemptOutcome)]) -> StoreResult<()>;
+    /// Records how in-flight attempts ended, each named by the start that began it. An
+    /// attempt already finished, or never begun, is left as it is.
+    async fn finish_attempts(&self, done: &[(AttemptStart, AttemptOutcome)]) -> StoreResult<()>;
     /// Finished attempts of a job, newest first (attempts in flight are not listed).
     async fn list(
         &self,
@@ -171,6 +195,27 @@ pub trait RunQueue: Send + Sync {
 pub trait ScheduleSync: Send + Sync {
     async fn job_changed(&self, job: &Job) -> StoreResult<()>;
     async fn job_deleted(&self, team: &TeamId, id: JobId) -> StoreResult<()>;
+}
+
+/// A scheduler whose schedules live outside the store (EventBridge Scheduler), where they
+/// can drift from the jobs: a failed call after a store write, a hand edit. The reconcile
+/// pass (`hosted::reconcile`) uses it to repair them.
+#[async_trait]
+pub trait ScheduleReconciler: Send + Sync {
+    /// The names of every schedule that exists now.
+    async fn existing(&self) -> StoreResult<std::collections::HashSet<String>>;
+    /// Makes these jobs' schedules what the jobs say. Returns how many schedules changed.
+    async fn repair(
+        &self,
+        jobs: &[Job],
+        existing: &std::collections::HashSet<String>,
+    ) -> StoreResult<u64>;
+    /// Deletes the existing schedules of jobs not in `known`. Returns how many.
+    async fn remove_orphans(
+        &self,
+        existing: &std::collections::HashSet<String>,
+        known: &std::collections::HashSet<JobId>,
+    ) -> StoreResult<u64>;
 }
 
 /// A rate limiter decision, for the `x-ratelimit-*` headers.

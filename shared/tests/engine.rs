@@ -13,7 +13,7 @@ use krafter_shared::adapters::sqlite::{
 use krafter_shared::domain::{
     AttemptOutcome, ExecutionId, Job, RunId, RunMessage, RunStatus, TeamId, Trigger, parse_new_job,
 };
-use krafter_shared::executor::{Disposition, Executor, LogNotifier, RetryPolicy};
+use krafter_shared::executor::{Disposition, Executor, LogNotifier, NoticeDelivery, RetryPolicy};
 use krafter_shared::ports::{
     AttemptStart, Clock, ExecutionStore, JobStore, PageRequest, WebhookCall, WebhookClient,
     WebhookResponse,
@@ -102,6 +102,7 @@ async fn world(status: u16) -> World {
             base: Duration::from_secs(15),
             ..RetryPolicy::default()
         },
+        notices: NoticeDelivery::Background,
     };
     World {
         executor,

@@ -103,3 +103,23 @@ pub struct Execution {
     pub started_at: DateTime<Utc>,
     pub outcome: Option<AttemptOutcome>,
 }
+
+/// A message on a run queue that carries text (SQS): what the executor is handed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QueuedMessage {
+    /// An attempt of a run, not to be started before `deliver_at` (a queue's own delay is
+    /// limited: SQS delays at most 15 minutes, so a longer wait takes several hops).
+    Run {
+        #[serde(flatten)]
+        run: RunMessage,
+        deliver_at: DateTime<Utc>,
+    },
+    /// A job's schedule fired (the input of an EventBridge Scheduler schedule): the executor
+    /// turns it into the run it stands for, if the job still fires then.
+    Tick {
+        team: TeamId,
+        job_id: JobId,
+        scheduled_at: DateTime<Utc>,
+    },
+}

@@ -6,9 +6,10 @@ mod ids;
 mod input;
 mod job;
 mod key;
+pub mod record;
 pub mod time;
 
-pub use execution::{AttemptOutcome, Execution, RunMessage, RunStatus, Trigger};
+pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
 pub use ids::{ExecutionId, JobId, RunId, TeamId};
 pub use input::{FieldErrors, InputError, JobPatch, parse_job_patch, parse_new_job};
 pub use job::{

@@ -25,7 +25,8 @@ use crate::adapters::sqlite::{
 use crate::api::{ApiState, router};
 use crate::domain::{ApiKey, PlainKey, Scope, Scopes, TeamId};
 use crate::executor::{
-    Executor, LogNotifier, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig, WebhookNotifier,
+    Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
+    WebhookNotifier,
 };
 use crate::ports::{Clock, ExecutionStore, KeyStore, Notifier, StoreError, SystemClock};
 use crate::service::JobService;
@@ -191,6 +192,7 @@ impl Embedded {
                 base: config.retry_backoff,
                 ..RetryPolicy::default()
             },
+            notices: NoticeDelivery::Background,
         };
         let api = router(ApiState {
             service,

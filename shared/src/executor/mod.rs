@@ -46,9 +46,31 @@ pub struct Started {
     pub started_at: DateTime<Utc>,
 }
 
+impl Started {
+    /// The start this attempt was recorded with.
+    pub fn attempt_start(&self) -> AttemptStart {
+        AttemptStart {
+            execution_id: self.execution_id,
+            message: self.message.clone(),
+            started_at: whole_seconds(self.started_at),
+        }
+    }
+}
+
 pub enum Step {
     Send(Started),
     Settled(Disposition),
+}
+
+/// How failure and recovery notices are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeDelivery {
+    /// On a background task, so that they never hold up recording other attempts: for a
+    /// long-running process (the embedded server).
+    Background,
+    /// Before `finish` returns: for a function that may be frozen as soon as it returns
+    /// (Lambda), where a background task would never run.
+    Awaited,
 }
 
 #[derive(Clone)]
@@ -60,6 +82,7 @@ pub struct Executor {
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
+    pub notices: NoticeDelivery,
 }
 
 /// How long past its timeout an attempt may stay "in flight" before a redelivered message
@@ -118,7 +141,7 @@ impl Executor {
     pub async fn finish(&self, done: &[(Started, WebhookResponse)]) -> StoreResult<()> {
         let records: Vec<_> = done
             .iter()
-            .map(|(s, r)| (s.execution_id, r.outcome.clone()))
+            .map(|(s, r)| (s.attempt_start(), r.outcome.clone()))
             .collect();
         self.executions.finish_attempts(&records).await?;
         for (s, r) in done {
@@ -184,8 +207,13 @@ impl Executor {
                     return Ok(Disposition::Later(wait));
                 }
                 let o = AttemptOutcome::interrupted(existing.started_at, now);
+                let start = AttemptStart {
+                    execution_id: existing.id,
+                    message: m.clone(),
+                    started_at: existing.started_at,
+                };
                 self.executions
-                    .finish_attempts(&[(existing.id, o.clone())])
+                    .finish_attempts(&[(start, o.clone())])
                     .await?;
                 warn!(job_id = %m.job_id, execution_id = %existing.id, attempt = m.attempt,
                     "attempt recorded as interrupted");
@@ -275,13 +303,16 @@ impl Executor {
             notices.push(notice);
         }
         if !notices.is_empty() {
-            // Notices never hold up recording other attempts.
             let notifier = self.notifier.clone();
-            tokio::spawn(async move {
+            let send = async move {
                 for notice in &notices {
                     notifier.notify(notice).await;
                 }
-            });
+            };
+            match self.notices {
+                NoticeDelivery::Background => drop(tokio::spawn(send)),
+                NoticeDelivery::Awaited => send.await,
+            }
         }
         Ok(())
     }

@@ -344,6 +344,22 @@ impl Schedule {
         }
     }
 
+    /// Whether a schedule firing at `at` (EventBridge's scheduled time) is a run of this
+    /// schedule, given the job's next run: not before it, and on its grid (the cron's
+    /// times, the interval's multiples from it, the `once` instant).
+    pub fn fires_at(&self, at: DateTime<Utc>, next_run_at: DateTime<Utc>) -> bool {
+        if at < next_run_at {
+            return false;
+        }
+        match &self.spec {
+            Spec::Once(_) => self.once_at() == Some(at),
+            Spec::Interval(interval) => {
+                (at - next_run_at).num_seconds() % i64::from(interval.seconds()) == 0
+            }
+            Spec::Cron(_) => self.first_run(at - chrono::Duration::seconds(1)) == Some(at),
+        }
+    }
+
     /// The period of an `interval` schedule, in seconds.
     pub fn interval_seconds(&self) -> Option<u32> {
         match &self.spec {

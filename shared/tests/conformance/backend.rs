@@ -111,3 +111,78 @@ pub async fn sqlite_file() -> Backend {
 pub async fn sqlite_memory() -> Backend {
     SqliteBackend::memory().await.into_backend()
 }
+
+/// DynamoDB and SQS on a moto server started by the tests (see `krafter-testkit`), each
+/// test with its own tables and queues.
+pub async fn dynamo() -> Backend {
+    use krafter_shared::adapters::dynamodb::DynamoStores;
+    use krafter_shared::adapters::sqs::SqsRunQueue;
+    use krafter_shared::ports::SystemClock;
+
+    let clients = krafter_testkit::clients().await;
+    let resources = krafter_testkit::provision(&clients).await;
+    let stores = DynamoStores::new(
+        clients.dynamodb.clone(),
+        &resources.tables,
+        Duration::from_secs(30 * 86_400),
+    );
+    let queue = SqsRunQueue::new(
+        clients.sqs.clone(),
+        &resources.run_queue_url,
+        Arc::new(SystemClock),
+    );
+    Backend {
+        jobs: Arc::new(stores.jobs),
+        executions: Arc::new(stores.executions),
+        keys: Arc::new(stores.keys),
+        queue: Arc::new(queue),
+        probe: Arc::new(SqsProbe {
+            client: clients.sqs,
+            url: resources.run_queue_url,
+        }),
+        _resources: None,
+    }
+}
+
+struct SqsProbe {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+#[async_trait]
+impl QueueProbe for SqsProbe {
+    async fn drain(&self, _now: DateTime<Utc>) -> StoreResult<Vec<RunMessage>> {
+        use krafter_shared::domain::QueuedMessage;
+        use krafter_shared::ports::StoreError;
+
+        let mut runs = Vec::new();
+        loop {
+            let out = self
+                .client
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .map_err(StoreError::backend)?;
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return Ok(runs);
+            }
+            for m in messages {
+                let body = m.body.unwrap_or_default();
+                match serde_json::from_str::<QueuedMessage>(&body) {
+                    Ok(QueuedMessage::Run { run, .. }) => runs.push(run),
+                    other => panic!("not a run message: {other:?} from {body}"),
+                }
+                self.client
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(m.receipt_handle.unwrap_or_default())
+                    .send()
+                    .await
+                    .map_err(StoreError::backend)?;
+            }
+        }
+    }
+}

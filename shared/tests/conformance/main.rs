@@ -56,6 +56,8 @@ macro_rules! conformance_suite {
                     a_run_result_for_a_deleted_job_returns_none,
                     a_run_result_naming_another_team_is_not_applied,
                     run_results_are_recorded_as_a_batch_in_order,
+                    scanning_visits_every_job_of_every_team_exactly_once,
+                    scanning_an_empty_store_finds_nothing,
                 ],
                 executions: [
                     beginning_an_attempt_records_it_in_flight_and_returns_the_stored_job,
@@ -133,7 +135,7 @@ macro_rules! sqlite_suite {
 
 conformance_suite!(sqlite_file, crate::backend::sqlite_file());
 conformance_suite!(sqlite_memory, crate::backend::sqlite_memory());
-// conformance_suite!(dynamo, crate::backend::dynamo());  <- the DynamoDB/SQS adapter, when it lands
+conformance_suite!(dynamo, crate::backend::dynamo());
 
 sqlite_suite!(sqlite_queue_file, crate::backend::SqliteBackend::file());
 sqlite_suite!(sqlite_queue_memory, crate::backend::SqliteBackend::memory());

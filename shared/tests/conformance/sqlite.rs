@@ -445,7 +445,7 @@ pub async fn recovery_records_attempts_in_flight_as_interrupted(b: SqliteBackend
         .await
         .unwrap();
     b.executions
-        .finish_attempts(&[(done.execution_id, success(secs(321)))])
+        .finish_attempts(&[(done.clone(), success(secs(321)))])
         .await
         .unwrap();
 

@@ -1,5 +1,8 @@
-//! In-process adapters for a single-process deployment.
+//! In-process adapters: for a single-process deployment, and per-instance caches in front
+//! of a shared store.
 
+mod key_cache;
 mod rate_limiter;
 
+pub use key_cache::CachedKeyStore;
 pub use rate_limiter::InMemoryRateLimiter;

@@ -2,13 +2,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 
-use super::jobs::{get_job, paginate};
+use super::jobs::get_job;
 use super::{SqliteDb, corrupt};
 use crate::domain::{
-    AttemptOutcome, Execution, ExecutionId, JobId, RunStatus, TeamId, Trigger, time::from_unix,
+    AttemptOutcome, Execution, ExecutionId, JobId, TeamId, record::ExecutionRecord, time::from_unix,
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
+    paginate,
 };
 use tracing::error;
 
@@ -26,39 +27,23 @@ const EXECUTION_COLUMNS: &str = "id, team, job_id, run_id, trigger, scheduled_at
     started_at, status, http_status, response_body, error, duration_ms, finished_at";
 
 fn execution_from_row(r: &Row<'_>) -> StoreResult<Execution> {
-    let id: String = r.get(0)?;
-    let bad =
-        |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("execution {id} {field}"), e);
-    let trigger: String = r.get(4)?;
-    let status: Option<String> = r.get(8)?;
-    let outcome = match status {
-        None => None,
-        Some(s) => Some(AttemptOutcome {
-            status: RunStatus::parse(&s).ok_or_else(|| bad("status", &s))?,
-            http_status: r.get::<_, Option<i64>>(9)?.map(|c| c as u16),
-            response_body: r.get(10)?,
-            error: r.get(11)?,
-            duration_ms: r.get::<_, Option<i64>>(12)?.unwrap_or(0) as u64,
-            finished_at: from_unix(r.get::<_, Option<i64>>(13)?.unwrap_or(0)),
-        }),
+    let record = ExecutionRecord {
+        id: r.get(0)?,
+        team: r.get(1)?,
+        job_id: r.get(2)?,
+        run_id: r.get(3)?,
+        trigger: r.get(4)?,
+        scheduled_at: r.get(5)?,
+        attempt: r.get(6)?,
+        started_at: r.get(7)?,
+        status: r.get(8)?,
+        http_status: r.get(9)?,
+        response_body: r.get(10)?,
+        error: r.get(11)?,
+        duration_ms: r.get::<_, Option<i64>>(12)?.map(|d| d.max(0) as u64),
+        finished_at: r.get(13)?,
     };
-    Ok(Execution {
-        id: id.parse().map_err(|e| bad("id", &e))?,
-        team: TeamId::parse(&r.get::<_, String>(1)?).map_err(|e| bad("team", &e))?,
-        job_id: r
-            .get::<_, String>(2)?
-            .parse()
-            .map_err(|e| bad("job_id", &e))?,
-        run_id: r
-            .get::<_, String>(3)?
-            .parse()
-            .map_err(|e| bad("run_id", &e))?,
-        trigger: Trigger::parse(&trigger).ok_or_else(|| bad("trigger", &trigger))?,
-        scheduled_at: from_unix(r.get(5)?),
-        attempt: r.get::<_, i64>(6)? as u32,
-        started_at: from_unix(r.get(7)?),
-        outcome,
-    })
+    Execution::try_from(record).map_err(|e| corrupt("execution row", e))
 }
 
 #[async_trait]
@@ -121,8 +106,11 @@ impl ExecutionStore for SqliteExecutionStore {
             .await
     }
 
-    async fn finish_attempts(&self, done: &[(ExecutionId, AttemptOutcome)]) -> StoreResult<()> {
-        let done = done.to_vec();
+    async fn finish_attempts(&self, done: &[(AttemptStart, AttemptOutcome)]) -> StoreResult<()> {
+        let done: Vec<(ExecutionId, AttemptOutcome)> = done
+            .iter()
+            .map(|(s, o)| (s.execution_id, o.clone()))
+            .collect();
         self.db
             .write(move |tx| {
                 let mut update = tx.prepare_cached(

@@ -4,14 +4,10 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::{SqliteDb, corrupt};
-use crate::domain::{
-    Body, HeaderList, HttpMethod, Job, JobId, JobName, JobSpec, MaxRetries, RunStatus, TargetUrl,
-    TeamId, TimeoutMs, WebhookSpec, time::from_unix,
-};
+use crate::domain::{Job, JobId, RunStatus, TeamId, record::JobRecord};
 use crate::ports::{
-    JobStore, Page, PageRequest, RunResult, StoreError, StoreResult, UpdateOutcome,
+    JobStore, Page, PageRequest, RunResult, StoreError, StoreResult, UpdateOutcome, paginate,
 };
-use crate::schedule::{Schedule, ScheduleType, Timezone};
 
 pub struct SqliteJobStore {
     db: SqliteDb,
@@ -37,51 +33,31 @@ pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
 }
 
 fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
-    let id: String = r.get(0)?;
-    let bad = |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("job {id} {field}"), e);
-    let team: String = r.get(1)?;
-    let kind: String = r.get(3)?;
-    let tz: String = r.get(5)?;
     let headers: String = r.get(8)?;
-    let headers: Vec<(String, String)> =
-        serde_json::from_str(&headers).map_err(|e| bad("headers", &e))?;
-    let last_status: Option<String> = r.get(17)?;
-    let kind: ScheduleType = kind.parse().map_err(|_| bad("schedule_type", &kind))?;
-    let tz = Timezone::parse(&tz).map_err(|e| bad("timezone", &e))?;
-    let schedule_text: String = r.get(4)?;
-    Ok(Job {
-        id: id.parse().map_err(|e| bad("id", &e))?,
-        team: TeamId::parse(&team).map_err(|e| bad("team", &e))?,
-        spec: JobSpec {
-            name: JobName::parse(&r.get::<_, String>(2)?).map_err(|e| bad("name", &e))?,
-            schedule: Schedule::parse(kind, &schedule_text, tz).map_err(|e| bad("schedule", &e))?,
-            request: WebhookSpec {
-                url: TargetUrl::parse(&r.get::<_, String>(6)?).map_err(|e| bad("url", &e))?,
-                method: HttpMethod::parse(&r.get::<_, String>(7)?)
-                    .map_err(|e| bad("method", &e))?,
-                headers: HeaderList::parse(headers).map_err(|e| bad("headers", &e.join(", ")))?,
-                body: r
-                    .get::<_, Option<String>>(9)?
-                    .map(Body::parse)
-                    .transpose()
-                    .map_err(|e| bad("body", &e))?,
-                timeout: TimeoutMs::parse(r.get(10)?).map_err(|e| bad("timeout_ms", &e))?,
-            },
-            max_retries: MaxRetries::parse(r.get(11)?).map_err(|e| bad("max_retries", &e))?,
-            failure_notify: r.get(12)?,
-        },
+    let record = JobRecord {
+        id: r.get(0)?,
+        team: r.get(1)?,
+        name: r.get(2)?,
+        schedule_type: r.get(3)?,
+        schedule: r.get(4)?,
+        timezone: r.get(5)?,
+        url: r.get(6)?,
+        method: r.get(7)?,
+        headers: serde_json::from_str(&headers).map_err(|e| corrupt("job headers", e))?,
+        body: r.get(9)?,
+        timeout_ms: r.get(10)?,
+        max_retries: r.get(11)?,
+        failure_notify: r.get(12)?,
         enabled: r.get(13)?,
         generation: r.get::<_, i64>(14)? as u64,
         version: r.get::<_, i64>(15)? as u64,
-        next_run_at: r.get::<_, Option<i64>>(16)?.map(from_unix),
-        last_status: match last_status {
-            Some(s) => Some(RunStatus::parse(&s).ok_or_else(|| bad("last_status", &s))?),
-            None => None,
-        },
-        last_run_at: r.get::<_, Option<i64>>(18)?.map(from_unix),
-        created_at: from_unix(r.get(19)?),
-        updated_at: from_unix(r.get(20)?),
-    })
+        next_run_at: r.get(16)?,
+        last_status: r.get(17)?,
+        last_run_at: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+    };
+    Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Option<Job>> {
@@ -97,56 +73,15 @@ pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Op
 
 /// A job's column values, bound by name: one place for insert and update alike.
 struct JobValues {
-    id: String,
-    team: String,
-    name: String,
-    schedule_type: &'static str,
-    schedule: String,
-    timezone: &'static str,
-    url: String,
-    method: &'static str,
+    r: JobRecord,
     headers: String,
-    body: Option<String>,
-    timeout_ms: u32,
-    max_retries: u32,
-    failure_notify: bool,
-    enabled: bool,
-    generation: i64,
-    version: i64,
-    next_run_at: Option<i64>,
-    last_status: Option<&'static str>,
-    last_run_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
 }
 
 impl JobValues {
     fn of(job: &Job) -> Self {
-        let s = &job.spec;
-        let headers: Vec<(&str, &str)> = s.request.headers.iter().collect();
-        Self {
-            id: job.id.to_string(),
-            team: job.team.as_str().to_owned(),
-            name: s.name.as_str().to_owned(),
-            schedule_type: s.schedule.kind().as_str(),
-            schedule: s.schedule.text().to_owned(),
-            timezone: s.schedule.timezone().name(),
-            url: s.request.url.as_str().to_owned(),
-            method: s.request.method.as_str(),
-            headers: serde_json::to_string(&headers).unwrap_or_else(|_| "[]".to_owned()),
-            body: s.request.body.as_ref().map(|b| b.as_str().to_owned()),
-            timeout_ms: s.request.timeout.get(),
-            max_retries: s.max_retries.get(),
-            failure_notify: s.failure_notify,
-            enabled: job.enabled,
-            generation: job.generation as i64,
-            version: job.version as i64,
-            next_run_at: job.next_run_at.map(|t| t.timestamp()),
-            last_status: job.last_status.map(|s| s.as_str()),
-            last_run_at: job.last_run_at.map(|t| t.timestamp()),
-            created_at: job.created_at.timestamp(),
-            updated_at: job.updated_at.timestamp(),
-        }
+        let r = JobRecord::from(job);
+        let headers = serde_json::to_string(&r.headers).unwrap_or_else(|_| "[]".to_owned());
+        Self { r, headers }
     }
 
     /// Executes `stmt` with the values it names (`:column`), plus `:expected_version`.
@@ -155,28 +90,30 @@ impl JobValues {
         stmt: &mut rusqlite::CachedStatement<'_>,
         expected_version: Option<i64>,
     ) -> rusqlite::Result<usize> {
+        let r = &self.r;
+        let (generation, version) = (r.generation as i64, r.version as i64);
         let all: [(&str, &dyn ToSql); 22] = [
-            (":id", &self.id),
-            (":team", &self.team),
-            (":name", &self.name),
-            (":schedule_type", &self.schedule_type),
-            (":schedule", &self.schedule),
-            (":timezone", &self.timezone),
-            (":url", &self.url),
-            (":method", &self.method),
+            (":id", &r.id),
+            (":team", &r.team),
+            (":name", &r.name),
+            (":schedule_type", &r.schedule_type),
+            (":schedule", &r.schedule),
+            (":timezone", &r.timezone),
+            (":url", &r.url),
+            (":method", &r.method),
             (":headers", &self.headers),
-            (":body", &self.body),
-            (":timeout_ms", &self.timeout_ms),
-            (":max_retries", &self.max_retries),
-            (":failure_notify", &self.failure_notify),
-            (":enabled", &self.enabled),
-            (":generation", &self.generation),
-            (":version", &self.version),
-            (":next_run_at", &self.next_run_at),
-            (":last_status", &self.last_status),
-            (":last_run_at", &self.last_run_at),
-            (":created_at", &self.created_at),
-            (":updated_at", &self.updated_at),
+            (":body", &r.body),
+            (":timeout_ms", &r.timeout_ms),
+            (":max_retries", &r.max_retries),
+            (":failure_notify", &r.failure_notify),
+            (":enabled", &r.enabled),
+            (":generation", &generation),
+            (":version", &version),
+            (":next_run_at", &r.next_run_at),
+            (":last_status", &r.last_status),
+            (":last_run_at", &r.last_run_at),
+            (":created_at", &r.created_at),
+            (":updated_at", &r.updated_at),
             (":expected_version", &expected_version),
         ];
         let mut used = Vec::with_capacity(all.len());
@@ -268,7 +205,7 @@ impl JobStore for SqliteJobStore {
                 }
                 let exists: Option<i64> = tx
                     .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND team = ?2")?
-                    .query_row(params![values.id, values.team], |r| r.get(0))
+                    .query_row(params![values.r.id, values.r.team], |r| r.get(0))
                     .optional()?;
                 Ok(if exists.is_some() {
                     UpdateOutcome::Conflict
@@ -334,20 +271,29 @@ impl JobStore for SqliteJobStore {
             })
             .await
     }
-}
 
-/// Trims the extra row fetched to detect a following page.
-pub(crate) fn paginate<T, C>(
-    mut items: Vec<T>,
-    limit: Option<u32>,
-    cursor: impl Fn(&T) -> C,
-) -> Page<T, C> {
-    let next = match limit {
-        Some(l) if items.len() > l as usize => {
-            items.truncate(l as usize);
-            items.last().map(cursor)
-        }
-        _ => None,
-    };
-    Page { items, next }
+    async fn scan(
+        &self,
+        page: PageRequest<(TeamId, JobId)>,
+    ) -> StoreResult<Page<Job, (TeamId, JobId)>> {
+        self.db
+            .read(move |c| {
+                let limit = page.limit.map_or(-1, |l| i64::from(l) + 1);
+                let (team, id) = match &page.after {
+                    Some((t, i)) => (Some(t.as_str().to_owned()), Some(i.to_string())),
+                    None => (None, None),
+                };
+                let mut stmt = c.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE ?1 IS NULL OR (team, id) > (?1, ?2) \
+                     ORDER BY team, id LIMIT ?3"
+                ))?;
+                let mut rows = stmt.query(params![team, id, limit])?;
+                let mut items = Vec::new();
+                while let Some(r) = rows.next()? {
+                    items.push(job_from_row(r)?);
+                }
+                Ok(paginate(items, page.limit, |j| (j.team.clone(), j.id)))
+            })
+            .await
+    }
 }

@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 
 use super::{SqliteDb, corrupt};
-use crate::domain::{ApiKey, KeyHash, KeyPrefix, Scopes, TeamId, time::from_unix};
+use crate::domain::{ApiKey, KeyHash, KeyPrefix, TeamId, record::KeyRecord};
 use crate::ports::{KeyStore, StoreResult};
 
 pub struct SqliteKeyStore {
@@ -19,19 +19,16 @@ impl SqliteKeyStore {
 const KEY_COLUMNS: &str = "hash, prefix, team, scopes, created_at, expires_at, revoked_at";
 
 fn key_from_row(r: &Row<'_>) -> StoreResult<ApiKey> {
-    let prefix: String = r.get(1)?;
-    let bad = |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("key {prefix} {field}"), e);
-    let hash: String = r.get(0)?;
-    let scopes: String = r.get(3)?;
-    Ok(ApiKey {
-        hash: KeyHash::from_hex(&hash).ok_or_else(|| bad("hash", &"not hex"))?,
-        prefix: KeyPrefix::parse(&prefix).ok_or_else(|| bad("prefix", &prefix))?,
-        team: TeamId::parse(&r.get::<_, String>(2)?).map_err(|e| bad("team", &e))?,
-        scopes: Scopes::from_text(&scopes).ok_or_else(|| bad("scopes", &scopes))?,
-        created_at: from_unix(r.get(4)?),
-        expires_at: r.get::<_, Option<i64>>(5)?.map(from_unix),
-        revoked_at: r.get::<_, Option<i64>>(6)?.map(from_unix),
-    })
+    let record = KeyRecord {
+        hash: r.get(0)?,
+        prefix: r.get(1)?,
+        team: r.get(2)?,
+        scopes: r.get(3)?,
+        created_at: r.get(4)?,
+        expires_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+    };
+    ApiKey::try_from(record).map_err(|e| corrupt("key row", e))
 }
 
 #[async_trait]

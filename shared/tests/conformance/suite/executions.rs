@@ -29,7 +29,7 @@ async fn finished(b: &Backend, job: &Job, at: DateTime<Utc>) -> Execution {
     expect_started(&begin(b, &s).await);
     let outcome = success(at + Duration::seconds(2));
     b.executions
-        .finish_attempts(&[(s.execution_id, outcome.clone())])
+        .finish_attempts(&[(s.clone(), outcome.clone())])
         .await
         .unwrap();
     Execution {
@@ -100,7 +100,7 @@ pub async fn a_duplicate_attempt_is_recorded_once(b: Backend) {
     );
 
     b.executions
-        .finish_attempts(&[(first.execution_id, success(secs(302)))])
+        .finish_attempts(&[(first.clone(), success(secs(302)))])
         .await
         .unwrap();
     let listed = all(&b, &j).await;
@@ -131,7 +131,7 @@ pub async fn a_duplicate_of_a_finished_attempt_returns_its_outcome(b: Backend) {
     let first = start(scheduled_run(&j, mins(5), 2), secs(300));
     expect_started(&begin(&b, &first).await);
     b.executions
-        .finish_attempts(&[(first.execution_id, failure(secs(301)))])
+        .finish_attempts(&[(first.clone(), failure(secs(301)))])
         .await
         .unwrap();
 
@@ -282,8 +282,8 @@ pub async fn finishing_an_attempt_records_its_outcome(b: Backend) {
 
     b.executions
         .finish_attempts(&[
-            (ok.execution_id, success(secs(301))),
-            (bad.execution_id, failure(secs(630))),
+            (ok.clone(), success(secs(301))),
+            (bad.clone(), failure(secs(630))),
         ])
         .await
         .unwrap();
@@ -314,11 +314,11 @@ pub async fn a_finished_attempt_is_never_overwritten(b: Backend) {
     let s = start(scheduled_run(&j, mins(5), 1), secs(300));
     expect_started(&begin(&b, &s).await);
     b.executions
-        .finish_attempts(&[(s.execution_id, success(secs(301)))])
+        .finish_attempts(&[(s.clone(), success(secs(301)))])
         .await
         .unwrap();
     b.executions
-        .finish_attempts(&[(s.execution_id, failure(secs(400)))])
+        .finish_attempts(&[(s.clone(), failure(secs(400)))])
         .await
         .unwrap();
 
@@ -330,12 +330,16 @@ pub async fn a_finished_attempt_is_never_overwritten(b: Backend) {
 
 pub async fn finishing_an_unknown_attempt_changes_nothing(b: Backend) {
     let j = stored_job(&b, &team_a()).await;
-    let unknown = ExecutionId::new();
+    let never_begun = start(scheduled_run(&j, mins(5), 1), secs(300));
     b.executions
-        .finish_attempts(&[(unknown, success(secs(1)))])
+        .finish_attempts(&[(never_begun.clone(), success(secs(1)))])
         .await
         .unwrap();
-    assert!(record(b.executions.as_ref(), &j, unknown).await.is_none());
+    assert!(
+        record(b.executions.as_ref(), &j, never_begun.execution_id)
+            .await
+            .is_none()
+    );
     assert!(all(&b, &j).await.is_empty());
     b.executions.finish_attempts(&[]).await.unwrap();
 }

@@ -622,3 +622,46 @@ pub async fn run_results_are_recorded_as_a_batch_in_order(b: Backend) {
     );
     assert!(b.jobs.record_run_results(&[]).await.unwrap().is_empty());
 }
+
+pub async fn scanning_visits_every_job_of_every_team_exactly_once(b: Backend) {
+    let mut stored = jobs_over_time(&team_a(), 5);
+    stored.extend(jobs_over_time(&team_b(), 4));
+    for j in &stored {
+        b.jobs.insert(j).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = b
+            .jobs
+            .scan(PageRequest {
+                limit: Some(2),
+                after,
+            })
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 2, "a page holds at most the limit");
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+        assert!(pages < 50, "the scan ends");
+    }
+    let mut seen_ids = ids(&seen);
+    let mut want = ids(&stored);
+    seen_ids.sort();
+    want.sort();
+    assert_eq!(seen_ids, want);
+    for j in &stored {
+        assert_eq!(seen.iter().find(|s| s.id == j.id), Some(j), "scanned whole");
+    }
+}
+
+pub async fn scanning_an_empty_store_finds_nothing(b: Backend) {
+    let page = b.jobs.scan(PageRequest::first(10)).await.unwrap();
+    assert!(page.items.is_empty());
+    assert!(page.next.is_none());
+}

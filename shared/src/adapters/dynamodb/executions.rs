@@ -1,0 +1,479 @@
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, DeleteRequest, Put, TransactWriteItem, WriteRequest,
+};
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use serde::{Deserialize, Serialize};
+use tracing::error;
+
+use super::{Item, backend, decode, is_condition_failed, n, number, s, string, to_item};
+use crate::domain::record::{ExecutionRecord, OutcomeRecord};
+use crate::domain::{AttemptOutcome, Execution, ExecutionId, Job, JobId, RunMessage, TeamId};
+use crate::ports::{
+    AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
+    paginate,
+};
+
+/// Executions: one item per attempt. The table's key is the job (`pk`) and the run's attempt
+/// (`sk`), so recording an attempt conditionally ("not there yet") is what makes a duplicate
+/// delivery find it. The local index `by_id` orders a job's attempts by execution id (UUIDv7:
+/// start order) for listing, with strongly consistent reads.
+///
+/// Every item carries a TTL (`expires_at`, `retention` after its start), so DynamoDB expires
+/// executions without a sweep. [`ExecutionStore::prune`] is the sweep that keeps each job's
+/// most recent executions past that: it clears the TTL of a job's newest `keep_latest`
+/// attempts when it is near, and deletes what the TTL did not.
+#[derive(Clone)]
+pub struct DynamoExecutionStore {
+    client: Client,
+    jobs_table: String,
+    table: String,
+    retention: Duration,
+}
+
+const BY_ID: &str = "by_id";
+/// Attempts begun at once (each is a small transaction).
+const CONCURRENCY: usize = 16;
+
+/// The item: the stored record plus the table's key and TTL.
+#[derive(Serialize, Deserialize)]
+struct ExecutionItem {
+    pk: String,
+    sk: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(flatten)]
+    record: ExecutionRecord,
+}
+
+fn pk(team: &TeamId, job: JobId) -> String {
+    format!("{}#{job}", team.as_str())
+}
+
+fn sk(m: &RunMessage) -> String {
+    format!("{}#{:010}", m.run_id, m.attempt)
+}
+
+fn decode_item(item: Item) -> StoreResult<Execution> {
+    let item: ExecutionItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+        .map_err(|e| StoreError::Corrupt(format!("execution item: {e}")))?;
+    Execution::try_from(item.record).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl DynamoExecutionStore {
+    pub fn new(client: Client, jobs_table: &str, table: &str, retention: Duration) -> Self {
+        Self {
+            client,
+            jobs_table: jobs_table.to_owned(),
+            table: table.to_owned(),
+            retention,
+        }
+    }
+
+    fn job_key(m: &RunMessage) -> Item {
+        Item::from([
+            ("team".to_owned(), s(m.team.as_str())),
+            ("id".to_owned(), s(m.job_id.to_string())),
+        ])
+    }
+
+    fn key(m: &RunMessage) -> Item {
+        Item::from([
+            ("pk".to_owned(), s(pk(&m.team, m.job_id))),
+            ("sk".to_owned(), s(sk(m))),
+        ])
+    }
+
+    async fn recorded(&self, m: &RunMessage) -> StoreResult<Option<Execution>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(m)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        out.item.map(decode_item).transpose()
+    }
+
+    async fn job(&self, m: &RunMessage) -> StoreResult<Option<Job>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.jobs_table)
+            .set_key(Some(Self::job_key(m)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        match out
+            .item
+            .map(decode::<crate::domain::record::JobRecord, Job>)
+        {
+            None => Ok(None),
+            Some(Ok(job)) => Ok(Some(job)),
+            // An unreadable job drops its run rather than every run of the batch.
+            Some(Err(e @ StoreError::Corrupt(_))) => {
+                error!(job_id = %m.job_id, error = %e, "a stored job could not be read: its run is dropped");
+                Ok(None)
+            }
+            Some(Err(e)) => Err(e),
+        }
+    }
+
+    async fn begin_one(&self, start: &AttemptStart) -> StoreResult<BeginOutcome> {
+        let m = &start.message;
+        // The job may change between reading it and recording the attempt; the transaction
+        // re-checks its generation, and a change means reading it again.
+        for _ in 0..3 {
+            let job = match self.job(m).await? {
+                Some(job) if job.generation == m.generation => job,
+                _ => {
+                    return Ok(match self.recorded(m).await? {
+                        Some(prior) => BeginOutcome::AlreadyRecorded(Box::new(prior)),
+                        None => BeginOutcome::JobGone,
+                    });
+                }
+            };
+            let execution = Execution {
+                id: start.execution_id,
+                team: m.team.clone(),
+                job_id: m.job_id,
+                run_id: m.run_id,
+                trigger: m.trigger,
+                scheduled_at: m.scheduled_at,
+                attempt: m.attempt,
+                started_at: start.started_at,
+                outcome: None,
+            };
+            let item = to_item(&ExecutionItem {
+                pk: pk(&m.team, m.job_id),
+                sk: sk(m),
+                expires_at: Some(start.started_at.timestamp() + self.retention.as_secs() as i64),
+                record: ExecutionRecord::from(&execution),
+            })?;
+            let check = ConditionCheck::builder()
+                .table_name(&self.jobs_table)
+                .set_key(Some(Self::job_key(m)))
+                .condition_expression("generation = :g")
+                .expression_attribute_values(":g", n(m.generation))
+                .build()
+                .map_err(StoreError::backend)?;
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(StoreError::backend)?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().condition_check(check).build())
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .send()
+                .await;
+            let reasons = match result {
+                Ok(_) => return Ok(BeginOutcome::Started(Box::new(job))),
+                Err(e) => match e.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect::<Vec<_>>(),
+                    _ => return Err(backend(e)),
+                },
+            };
+            match reasons[..] {
+                [_, true] => {
+                    if let Some(prior) = self.recorded(m).await? {
+                        return Ok(BeginOutcome::AlreadyRecorded(Box::new(prior)));
+                    }
+                }
+                [true, _] => continue,
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "attempt transaction cancelled for another reason: {reasons:?}"
+                    )));
+                }
+            }
+        }
+        Ok(BeginOutcome::JobGone)
+    }
+
+    async fn finish_one(&self, start: &AttemptStart, outcome: &AttemptOutcome) -> StoreResult<()> {
+        let o = to_item(&OutcomeRecord::from(outcome))?;
+        let (expr, names, values) = super::set_or_remove(
+            &o,
+            &[
+                "status",
+                "http_status",
+                "response_body",
+                "error",
+                "duration_ms",
+                "finished_at",
+            ],
+        );
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&start.message)))
+            .update_expression(expr)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":id", s(start.execution_id.to_string()))
+            .condition_expression("attribute_exists(pk) AND id = :id AND attribute_not_exists(#st)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Never begun, or finished already: left as it is.
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// Deletes items by key, 25 at a time, retrying what DynamoDB leaves unprocessed.
+    async fn delete_keys(&self, keys: Vec<Item>) -> StoreResult<()> {
+        for chunk in keys.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    DeleteRequest::builder()
+                        .set_key(Some(k.clone()))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(StoreError::backend)
+                })
+                .collect::<StoreResult<_>>()?;
+            for round in 0..8u32 {
+                if requests.is_empty() {
+                    break;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(50 << round)).await;
+                }
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Corrupt(
+                    "DynamoDB kept deletes unprocessed".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for DynamoExecutionStore {
+    async fn begin_attempts(&self, starts: &[AttemptStart]) -> StoreResult<Vec<BeginOutcome>> {
+        // Distinct attempts are begun concurrently; a repeat of an attempt within the batch
+        // waits for the first, so that the first one in order is the one started.
+        let mut seen = std::collections::HashSet::new();
+        let (firsts, repeats): (Vec<usize>, Vec<usize>) = (0..starts.len())
+            .partition(|&i| seen.insert((starts[i].message.run_id, starts[i].message.attempt)));
+        let mut out: Vec<Option<BeginOutcome>> = vec![None; starts.len()];
+        for chunk in firsts.chunks(CONCURRENCY) {
+            let done = join_all(chunk.iter().map(|&i| self.begin_one(&starts[i]))).await;
+            for (&i, r) in chunk.iter().zip(done) {
+                out[i] = Some(r?);
+            }
+        }
+        for i in repeats {
+            out[i] = Some(self.begin_one(&starts[i]).await?);
+        }
+        Ok(out
+            .into_iter()
+            .map(|o| o.expect("every start has an outcome"))
+            .collect())
+    }
+
+    async fn finish_attempts(&self, done: &[(AttemptStart, AttemptOutcome)]) -> StoreResult<()> {
+        for chunk in done.chunks(CONCURRENCY) {
+            for r in join_all(chunk.iter().map(|(s, o)| self.finish_one(s, o))).await {
+                r?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        page: PageRequest<ExecutionId>,
+    ) -> StoreResult<Page<Execution, ExecutionId>> {
+        let want = page.limit.map(|l| l as usize + 1);
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(BY_ID)
+                .consistent_read(true)
+                .scan_index_forward(false)
+                .expression_attribute_names("#st", "status")
+                .filter_expression("attribute_exists(#st)")
+                .expression_attribute_values(":pk", s(pk(team, job)))
+                .set_exclusive_start_key(start.take());
+            q = match page.after {
+                Some(after) => q
+                    .key_condition_expression("pk = :pk AND id < :after")
+                    .expression_attribute_values(":after", s(after.to_string())),
+                None => q.key_condition_expression("pk = :pk"),
+            };
+            if let Some(want) = want {
+                // The filter applies after the limit: attempts in flight are skipped, so
+                // ask for what is missing and go on while the page is short.
+                q = q.limit((want - items.len()) as i32);
+            }
+            let out = q.send().await.map_err(backend)?;
+            for item in out.items.unwrap_or_default() {
+                items.push(decode_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if want.is_none_or(|w| items.len() < w) => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(paginate(items, page.limit, |e| e.id))
+    }
+
+    async fn get(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        id: ExecutionId,
+    ) -> StoreResult<Option<Execution>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_ID)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND id = :id")
+            .expression_attribute_values(":pk", s(pk(team, job)))
+            .expression_attribute_values(":id", s(id.to_string()))
+            .send()
+            .await
+            .map_err(backend)?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(decode_item)
+            .transpose()
+    }
+
+    async fn delete_for_job(&self, team: &TeamId, job: JobId) -> StoreResult<()> {
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk(team, job)))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            self.delete_keys(out.items.unwrap_or_default()).await?;
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn prune(&self, older_than: DateTime<Utc>, keep_latest: u32) -> StoreResult<u64> {
+        // Every finished attempt, per job: (id, started_at, expires_at, key).
+        type Entry = (String, i64, Option<i64>, Item);
+        let mut per_job: HashMap<String, Vec<Entry>> = HashMap::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_names("#st", "status")
+                .filter_expression("attribute_exists(#st)")
+                .projection_expression("pk, sk, id, started_at, expires_at")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in out.items.unwrap_or_default() {
+                let (Some(pk), Some(sk), Some(id), Some(started)) = (
+                    string(&item, "pk"),
+                    string(&item, "sk"),
+                    string(&item, "id"),
+                    number(&item, "started_at"),
+                ) else {
+                    continue;
+                };
+                let key = Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]);
+                per_job.entry(pk.to_owned()).or_default().push((
+                    id.to_owned(),
+                    started,
+                    number(&item, "expires_at"),
+                    key,
+                ));
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        let cutoff = older_than.timestamp();
+        // A kept execution whose TTL falls before this would expire before the next sweep.
+        let soon = cutoff + self.retention.as_secs() as i64 + 2 * 86_400;
+        let mut doomed = Vec::new();
+        for entries in per_job.values_mut() {
+            entries.sort_by(|a, b| b.0.cmp(&a.0));
+            for (i, (_, started, expires, key)) in entries.drain(..).enumerate() {
+                if i < keep_latest as usize {
+                    if expires.is_some_and(|e| e < soon) {
+                        self.client
+                            .update_item()
+                            .table_name(&self.table)
+                            .set_key(Some(key))
+                            .update_expression("REMOVE expires_at")
+                            .send()
+                            .await
+                            .map_err(backend)?;
+                    }
+                } else if started < cutoff {
+                    doomed.push(key);
+                }
+            }
+        }
+        let n = doomed.len() as u64;
+        self.delete_keys(doomed).await?;
+        Ok(n)
+    }
+}

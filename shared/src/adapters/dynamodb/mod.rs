@@ -1,0 +1,155 @@
+//! DynamoDB adapters for the hosted backend. Each receives its client and table names; none
+//! builds a client. Items are the core's stored records (`domain::record`) through
+//! `serde_dynamo`, plus the key attributes each table needs. Every query is keyed by team.
+//!
+//! | table | key | holds |
+//! |---|---|---|
+//! | jobs | `team` + `id` | one item per job (job ids are UUIDv7: `id` order is creation order) |
+//! | executions | `pk` = `<team>#<job id>` + `sk` = `<run id>#<attempt>`; LSI `by_id` on `id` | one item per attempt; TTL `expires_at` |
+//! | keys | `hash` | one item per API key (SHA-256 of the secret) |
+//! | rate limits | `bucket` = `<caller>#<window start>` | one counter per window; TTL `expires_at` |
+
+mod executions;
+mod jobs;
+mod keys;
+mod rate_limiter;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use executions::DynamoExecutionStore;
+pub use jobs::DynamoJobStore;
+pub use keys::DynamoKeyStore;
+pub use rate_limiter::DynamoRateLimiter;
+
+use crate::domain::record::RecordError;
+use crate::ports::{StoreError, StoreResult};
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// The hosted store's table names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tables {
+    pub jobs: String,
+    pub executions: String,
+    pub keys: String,
+    pub rate_limits: String,
+}
+
+/// The DynamoDB stores, sharing one client.
+#[derive(Clone)]
+pub struct DynamoStores {
+    pub jobs: DynamoJobStore,
+    pub executions: DynamoExecutionStore,
+    pub keys: DynamoKeyStore,
+}
+
+impl DynamoStores {
+    /// `retention`: how long finished executions are kept (their TTL), see
+    /// [`DynamoExecutionStore`].
+    pub fn new(client: Client, tables: &Tables, retention: std::time::Duration) -> Self {
+        Self {
+            jobs: DynamoJobStore::new(client.clone(), &tables.jobs),
+            executions: DynamoExecutionStore::new(
+                client.clone(),
+                &tables.jobs,
+                &tables.executions,
+                retention,
+            ),
+            keys: DynamoKeyStore::new(client, &tables.keys),
+        }
+    }
+}
+
+/// An SDK failure, keeping its source (with the service's error code) for the logs.
+pub(crate) fn backend<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::backend(e)
+}
+
+/// Whether an SDK error is the service's `ConditionalCheckFailedException`.
+pub(crate) fn is_condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+pub(crate) fn to_item<T: Serialize>(value: &T) -> StoreResult<Item> {
+    serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(StoreError::backend)
+}
+
+/// Reads an item back into a stored record, then into a domain value.
+pub(crate) fn decode<R, T>(item: Item) -> StoreResult<T>
+where
+    R: DeserializeOwned,
+    T: TryFrom<R, Error = RecordError>,
+{
+    let record: R = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
+        .map_err(|e| StoreError::Corrupt(format!("item: {e}")))?;
+    T::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// A number attribute of an item, if present and numeric.
+pub(crate) fn number(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+pub(crate) fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// `SET #a = :a, ... REMOVE #b, ...` for the named attributes of `item`: those present are
+/// set, those absent removed. Returns the expression, its names and its values.
+pub(crate) fn set_or_remove(
+    item: &Item,
+    attributes: &[&str],
+) -> (String, HashMap<String, String>, Item) {
+    let mut set = Vec::new();
+    let mut remove = Vec::new();
+    let mut names = HashMap::new();
+    let mut values = HashMap::new();
+    for (i, a) in attributes.iter().enumerate() {
+        let name = format!("#a{i}");
+        names.insert(name.clone(), (*a).to_owned());
+        match item.get(*a) {
+            Some(v) if !matches!(v, AttributeValue::Null(_)) => {
+                let value = format!(":a{i}");
+                set.push(format!("{name} = {value}"));
+                values.insert(value, v.clone());
+            }
+            _ => remove.push(name),
+        }
+    }
+    let mut expr = String::new();
+    if !set.is_empty() {
+        expr.push_str("SET ");
+        expr.push_str(&set.join(", "));
+    }
+    if !remove.is_empty() {
+        expr.push_str(" REMOVE ");
+        expr.push_str(&remove.join(", "));
+    }
+    (expr, names, values)
+}

@@ -1,0 +1,294 @@
+//! Stored records: the flat, primitive form of jobs, executions and keys that every store
+//! adapter writes (SQLite columns, DynamoDB attributes). Writing one is infallible; reading
+//! one back checks every value again through the domain parsers, so a row or item edited by
+//! hand can never become a `Job` that the API would have refused. Times are Unix seconds.
+
+use std::fmt::Display;
+
+use serde::{Deserialize, Serialize};
+
+use super::time::from_unix;
+use super::{
+    ApiKey, AttemptOutcome, Body, Execution, HeaderList, HttpMethod, Job, JobName, JobSpec,
+    KeyHash, KeyPrefix, MaxRetries, RunStatus, Scopes, TargetUrl, TeamId, TimeoutMs, Trigger,
+    WebhookSpec,
+};
+use crate::schedule::{Schedule, ScheduleType, Timezone};
+
+/// A stored value that does not read back as a valid domain value.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {detail}")]
+pub struct RecordError {
+    pub what: String,
+    pub detail: String,
+}
+
+fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
+    RecordError {
+        what: format!("{kind} {id} {field}"),
+        detail: e.to_string(),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub team: String,
+    pub name: String,
+    pub schedule_type: String,
+    pub schedule: String,
+    pub timezone: String,
+    pub url: String,
+    pub method: String,
+    /// In order, as given.
+    pub headers: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    pub timeout_ms: i64,
+    pub max_retries: i64,
+    pub failure_notify: bool,
+    pub enabled: bool,
+    pub generation: u64,
+    pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<&Job> for JobRecord {
+    fn from(job: &Job) -> Self {
+        let s = &job.spec;
+        Self {
+            id: job.id.to_string(),
+            team: job.team.as_str().to_owned(),
+            name: s.name.as_str().to_owned(),
+            schedule_type: s.schedule.kind().as_str().to_owned(),
+            schedule: s.schedule.text().to_owned(),
+            timezone: s.schedule.timezone().name().to_owned(),
+            url: s.request.url.as_str().to_owned(),
+            method: s.request.method.as_str().to_owned(),
+            headers: s
+                .request
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            body: s.request.body.as_ref().map(|b| b.as_str().to_owned()),
+            timeout_ms: i64::from(s.request.timeout.get()),
+            max_retries: i64::from(s.max_retries.get()),
+            failure_notify: s.failure_notify,
+            enabled: job.enabled,
+            generation: job.generation,
+            version: job.version,
+            next_run_at: job.next_run_at.map(|t| t.timestamp()),
+            last_status: job.last_status.map(|s| s.as_str().to_owned()),
+            last_run_at: job.last_run_at.map(|t| t.timestamp()),
+            created_at: job.created_at.timestamp(),
+            updated_at: job.updated_at.timestamp(),
+        }
+    }
+}
+
+impl TryFrom<JobRecord> for Job {
+    type Error = RecordError;
+
+    fn try_from(r: JobRecord) -> Result<Job, RecordError> {
+        let bad = |field: &str, e: &dyn Display| bad("job", &r.id, field, e);
+        let kind: ScheduleType = r
+            .schedule_type
+            .parse()
+            .map_err(|_| bad("schedule_type", &r.schedule_type))?;
+        let tz = Timezone::parse(&r.timezone).map_err(|e| bad("timezone", &e))?;
+        Ok(Job {
+            id: r.id.parse().map_err(|e| bad("id", &e))?,
+            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            spec: JobSpec {
+                name: JobName::parse(&r.name).map_err(|e| bad("name", &e))?,
+                schedule: Schedule::parse(kind, &r.schedule, tz)
+                    .map_err(|e| bad("schedule", &e))?,
+                request: WebhookSpec {
+                    url: TargetUrl::parse(&r.url).map_err(|e| bad("url", &e))?,
+                    method: HttpMethod::parse(&r.method).map_err(|e| bad("method", &e))?,
+                    headers: HeaderList::parse(r.headers.clone())
+                        .map_err(|e| bad("headers", &e.join(", ")))?,
+                    body: r
+                        .body
+                        .clone()
+                        .map(Body::parse)
+                        .transpose()
+                        .map_err(|e| bad("body", &e))?,
+                    timeout: TimeoutMs::parse(r.timeout_ms).map_err(|e| bad("timeout_ms", &e))?,
+                },
+                max_retries: MaxRetries::parse(r.max_retries)
+                    .map_err(|e| bad("max_retries", &e))?,
+                failure_notify: r.failure_notify,
+            },
+            enabled: r.enabled,
+            generation: r.generation,
+            version: r.version,
+            next_run_at: r.next_run_at.map(from_unix),
+            last_status: match &r.last_status {
+                Some(s) => Some(RunStatus::parse(s).ok_or_else(|| bad("last_status", s))?),
+                None => None,
+            },
+            last_run_at: r.last_run_at.map(from_unix),
+            created_at: from_unix(r.created_at),
+            updated_at: from_unix(r.updated_at),
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub team: String,
+    pub job_id: String,
+    pub run_id: String,
+    pub trigger: String,
+    pub scheduled_at: i64,
+    pub attempt: u32,
+    pub started_at: i64,
+    /// `None` while the attempt is in flight; the outcome fields are set with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+}
+
+/// The outcome columns of an execution record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeRecord {
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub finished_at: i64,
+}
+
+impl From<&AttemptOutcome> for OutcomeRecord {
+    fn from(o: &AttemptOutcome) -> Self {
+        Self {
+            status: o.status.as_str().to_owned(),
+            http_status: o.http_status,
+            response_body: o.response_body.clone(),
+            error: o.error.clone(),
+            duration_ms: o.duration_ms,
+            finished_at: o.finished_at.timestamp(),
+        }
+    }
+}
+
+impl From<&Execution> for ExecutionRecord {
+    fn from(e: &Execution) -> Self {
+        let outcome = e.outcome.as_ref().map(OutcomeRecord::from);
+        Self {
+            id: e.id.to_string(),
+            team: e.team.as_str().to_owned(),
+            job_id: e.job_id.to_string(),
+            run_id: e.run_id.to_string(),
+            trigger: e.trigger.as_str().to_owned(),
+            scheduled_at: e.scheduled_at.timestamp(),
+            attempt: e.attempt,
+            started_at: e.started_at.timestamp(),
+            status: outcome.as_ref().map(|o| o.status.clone()),
+            http_status: outcome.as_ref().and_then(|o| o.http_status),
+            response_body: outcome.as_ref().and_then(|o| o.response_body.clone()),
+            error: outcome.as_ref().and_then(|o| o.error.clone()),
+            duration_ms: outcome.as_ref().map(|o| o.duration_ms),
+            finished_at: outcome.as_ref().map(|o| o.finished_at),
+        }
+    }
+}
+
+impl TryFrom<ExecutionRecord> for Execution {
+    type Error = RecordError;
+
+    fn try_from(r: ExecutionRecord) -> Result<Execution, RecordError> {
+        let bad = |field: &str, e: &dyn Display| bad("execution", &r.id, field, e);
+        let outcome = match &r.status {
+            None => None,
+            Some(s) => Some(AttemptOutcome {
+                status: RunStatus::parse(s).ok_or_else(|| bad("status", s))?,
+                http_status: r.http_status,
+                response_body: r.response_body.clone(),
+                error: r.error.clone(),
+                duration_ms: r.duration_ms.unwrap_or(0),
+                finished_at: from_unix(r.finished_at.unwrap_or(0)),
+            }),
+        };
+        Ok(Execution {
+            id: r.id.parse().map_err(|e| bad("id", &e))?,
+            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            job_id: r.job_id.parse().map_err(|e| bad("job_id", &e))?,
+            run_id: r.run_id.parse().map_err(|e| bad("run_id", &e))?,
+            trigger: Trigger::parse(&r.trigger).ok_or_else(|| bad("trigger", &r.trigger))?,
+            scheduled_at: from_unix(r.scheduled_at),
+            attempt: r.attempt,
+            started_at: from_unix(r.started_at),
+            outcome,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Hex SHA-256 of the key.
+    pub hash: String,
+    pub prefix: String,
+    pub team: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+}
+
+impl From<&ApiKey> for KeyRecord {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            hash: k.hash.to_hex(),
+            prefix: k.prefix.as_str().to_owned(),
+            team: k.team.as_str().to_owned(),
+            scopes: k.scopes.to_text(),
+            created_at: k.created_at.timestamp(),
+            expires_at: k.expires_at.map(|t| t.timestamp()),
+            revoked_at: k.revoked_at.map(|t| t.timestamp()),
+        }
+    }
+}
+
+impl TryFrom<KeyRecord> for ApiKey {
+    type Error = RecordError;
+
+    fn try_from(r: KeyRecord) -> Result<ApiKey, RecordError> {
+        let bad = |field: &str, e: &dyn Display| bad("key", &r.prefix, field, e);
+        Ok(ApiKey {
+            hash: KeyHash::from_hex(&r.hash).ok_or_else(|| bad("hash", &"not hex"))?,
+            prefix: KeyPrefix::parse(&r.prefix).ok_or_else(|| bad("prefix", &r.prefix))?,
+            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            scopes: Scopes::from_text(&r.scopes).ok_or_else(|| bad("scopes", &r.scopes))?,
+            created_at: from_unix(r.created_at),
+            expires_at: r.expires_at.map(from_unix),
+            revoked_at: r.revoked_at.map(from_unix),
+        })
+    }
+}

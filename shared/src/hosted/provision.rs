@@ -1,0 +1,202 @@
+//! Creates the hosted backend's AWS resources as `template.yaml` declares them (tables with
+//! their keys, index and TTL; the run queue with its dead-letter queue; the schedule group),
+//! for a local AWS emulator: the hosted-path tests and `krafter aws init` use it. In AWS the
+//! template creates them; `template_and_provisioning_declare_the_same_tables` keeps the two
+//! in step.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, LocalSecondaryIndex, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::{AwsClients, HostedResources};
+use crate::adapters::dynamodb::Tables;
+use crate::ports::{StoreError, StoreResult};
+
+/// One table as declared: key, optional local index on `pk` + another attribute, TTL.
+pub struct TableSpec {
+    pub hash: &'static str,
+    pub range: Option<&'static str>,
+    pub local_index: Option<(&'static str, &'static str)>,
+    pub ttl: Option<&'static str>,
+}
+
+pub const JOBS: TableSpec = TableSpec {
+    hash: "team",
+    range: Some("id"),
+    local_index: None,
+    ttl: None,
+};
+pub const EXECUTIONS: TableSpec = TableSpec {
+    hash: "pk",
+    range: Some("sk"),
+    local_index: Some(("by_id", "id")),
+    ttl: Some("expires_at"),
+};
+pub const KEYS: TableSpec = TableSpec {
+    hash: "hash",
+    range: None,
+    local_index: None,
+    ttl: None,
+};
+pub const RATE_LIMITS: TableSpec = TableSpec {
+    hash: "bucket",
+    range: None,
+    local_index: None,
+    ttl: Some("expires_at"),
+};
+
+/// The run queue's visibility timeout: 6 × the executor function's timeout (330 s).
+pub const RUN_QUEUE_VISIBILITY_SECS: u32 = 1980;
+/// Deliveries of a run message before it goes to the dead-letter queue.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+fn key(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(StoreError::backend)
+}
+
+fn string_attribute(name: &str) -> StoreResult<AttributeDefinition> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(StoreError::backend)
+}
+
+async fn create_table(
+    c: &aws_sdk_dynamodb::Client,
+    name: &str,
+    spec: &TableSpec,
+) -> StoreResult<()> {
+    let mut attributes = vec![string_attribute(spec.hash)?];
+    let mut req = c
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key(spec.hash, KeyType::Hash)?);
+    if let Some(range) = spec.range {
+        attributes.push(string_attribute(range)?);
+        req = req.key_schema(key(range, KeyType::Range)?);
+    }
+    if let Some((index, attribute)) = spec.local_index {
+        attributes.push(string_attribute(attribute)?);
+        req = req.local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(key(spec.hash, KeyType::Hash)?)
+                .key_schema(key(attribute, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(StoreError::backend)?,
+        );
+    }
+    req.set_attribute_definitions(Some(attributes))
+        .send()
+        .await
+        .map_err(StoreError::backend)?;
+    if let Some(ttl) = spec.ttl {
+        c.update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .attribute_name(ttl)
+                    .enabled(true)
+                    .build()
+                    .map_err(StoreError::backend)?,
+            )
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+    }
+    Ok(())
+}
+
+async fn create_queue(
+    c: &aws_sdk_sqs::Client,
+    name: &str,
+    attributes: &[(QueueAttributeName, String)],
+) -> StoreResult<(String, String)> {
+    let mut req = c.create_queue().queue_name(name);
+    for (k, v) in attributes {
+        req = req.attributes(k.clone(), v.clone());
+    }
+    let url = req
+        .send()
+        .await
+        .map_err(StoreError::backend)?
+        .queue_url
+        .ok_or_else(|| StoreError::Corrupt("CreateQueue returned no URL".into()))?;
+    let arn = c
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(StoreError::backend)?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| StoreError::Corrupt("the queue has no ARN".into()))?;
+    Ok((url, arn))
+}
+
+/// Creates every resource, named `<prefix>-jobs`, `<prefix>-runs`, ... Fails if one exists.
+pub async fn provision(clients: &AwsClients, prefix: &str) -> StoreResult<HostedResources> {
+    let tables = Tables {
+        jobs: format!("{prefix}-jobs"),
+        executions: format!("{prefix}-executions"),
+        keys: format!("{prefix}-keys"),
+        rate_limits: format!("{prefix}-rate-limits"),
+    };
+    for (name, spec) in [
+        (&tables.jobs, &JOBS),
+        (&tables.executions, &EXECUTIONS),
+        (&tables.keys, &KEYS),
+        (&tables.rate_limits, &RATE_LIMITS),
+    ] {
+        create_table(&clients.dynamodb, name, spec).await?;
+    }
+    let (dead_letter_queue_url, dead_letter_queue_arn) =
+        create_queue(&clients.sqs, &format!("{prefix}-dead-letters"), &[]).await?;
+    let redrive = format!(
+        r#"{{"deadLetterTargetArn":"{dead_letter_queue_arn}","maxReceiveCount":"{MAX_RECEIVE_COUNT}"}}"#
+    );
+    let (run_queue_url, run_queue_arn) = create_queue(
+        &clients.sqs,
+        &format!("{prefix}-runs"),
+        &[
+            (
+                QueueAttributeName::VisibilityTimeout,
+                RUN_QUEUE_VISIBILITY_SECS.to_string(),
+            ),
+            (QueueAttributeName::RedrivePolicy, redrive),
+        ],
+    )
+    .await?;
+    let schedule_group = format!("{prefix}-schedules");
+    clients
+        .scheduler
+        .create_schedule_group()
+        .name(&schedule_group)
+        .send()
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(HostedResources {
+        tables,
+        run_queue_url,
+        run_queue_arn,
+        dead_letter_queue_url,
+        dead_letter_queue_arn,
+        schedule_group,
+        // The emulator does not check roles; in AWS the template creates this one.
+        scheduler_role_arn: "arn:aws:iam::123456789012:role/krafter-scheduler".to_owned(),
+    })
+}

@@ -1,0 +1,136 @@
+//! Test support for the hosted backend: a real local AWS emulator (moto server, from PyPI),
+//! installed and started by the tests themselves on 127.0.0.1, and AWS clients pointed at
+//! it with dummy credentials.
+//!
+//! One moto server serves a whole test binary; tests share it without interfering because
+//! each creates its own uniquely named resources ([`provision`]). The server is stopped when
+//! the test process exits (a watchdog shell kills it when its parent is gone).
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use krafter_shared::hosted::{AwsClients, HostedResources};
+
+/// The moto version the tests run against.
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// The workspace's `target/tools`, where test tools are installed once per checkout.
+pub fn tools_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/tools");
+    std::fs::create_dir_all(&dir).expect("create target/tools");
+    dir.canonicalize().expect("target/tools")
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Installs moto server into `target/tools/moto-venv` unless it is there (under a file lock,
+/// so that test binaries running at once install it once). Returns the server's path.
+pub fn install_moto() -> PathBuf {
+    let dir = tools_dir();
+    let venv = dir.join("moto-venv");
+    let server = venv.join("bin/moto_server");
+    let script = format!(
+        r#"set -e
+if ! "$0/bin/python" -c 'import moto, sys; sys.exit(moto.__version__ != "{MOTO_VERSION}")' 2>/dev/null; then
+  rm -rf "$0"
+  python3 -m venv "$0"
+  "$0/bin/pip" install --quiet --disable-pip-version-check 'moto[server]=={MOTO_VERSION}'
+fi"#
+    );
+    run(
+        Command::new("flock")
+            .arg(dir.join("moto-venv.lock"))
+            .args(["bash", "-c", &script])
+            .arg(&venv),
+        "installing moto server from PyPI",
+    );
+    server
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free local port")
+        .port()
+}
+
+/// Starts a moto server on 127.0.0.1 that lives as long as this process. Returns its URL.
+pub fn start_moto() -> String {
+    let server = install_moto();
+    let port = free_port();
+    let log = tools_dir().join(format!("moto-{port}.log"));
+    // The watchdog shell stops the server when the test process (its parent) is gone.
+    let watchdog = r#"
+"$0" -H 127.0.0.1 -p "$1" >"$3" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+while kill -0 "$2" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done
+"#;
+    Command::new("bash")
+        .args(["-c", watchdog])
+        .arg(&server)
+        .arg(port.to_string())
+        .arg(std::process::id().to_string())
+        .arg(&log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto server");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto server did not start within 60 s; see {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
+}
+
+/// The moto server of this test process, started on first use.
+pub fn moto() -> &'static str {
+    static MOTO: OnceLock<String> = OnceLock::new();
+    MOTO.get_or_init(start_moto)
+}
+
+/// SDK configuration for the emulator at `endpoint`: dummy credentials, `us-east-1`.
+pub async fn sdk_config(endpoint: &str) -> aws_types::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+/// Clients for this process's moto server.
+pub async fn clients() -> AwsClients {
+    AwsClients::new(&sdk_config(moto()).await)
+}
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Fresh resources (tables, queues, schedule group) on this process's moto server.
+pub async fn provision(clients: &AwsClients) -> HostedResources {
+    krafter_shared::hosted::provision::provision(clients, &unique("t"))
+        .await
+        .expect("create the hosted resources on moto")
+}
