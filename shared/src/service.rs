@@ -234,3 +234,25 @@ fn resume(job: &mut Job, now: chrono::DateTime<chrono::Utc>) -> ServiceResult<()
     job.next_run_at = Some(next);
     Ok(())
 }
+
+/// Creates a key and stores its hash. The plain key is returned once, never stored.
+pub async fn create_key(
+    keys: &dyn crate::ports::KeyStore,
+    team: TeamId,
+    scopes: crate::domain::Scopes,
+    expires_in: Option<chrono::Duration>,
+) -> Result<(crate::domain::PlainKey, crate::domain::ApiKey), StoreError> {
+    let plain = crate::domain::PlainKey::generate();
+    let now = crate::domain::time::whole_seconds(chrono::Utc::now());
+    let key = crate::domain::ApiKey {
+        prefix: plain.prefix(),
+        hash: plain.hash(),
+        team,
+        scopes,
+        created_at: now,
+        expires_at: expires_in.map(|d| now + d),
+        revoked_at: None,
+    };
+    keys.insert(&key).await?;
+    Ok((plain, key))
+}

@@ -1,1 +1,26 @@
-fn main() {}
+//! The hosted reconcile function, run every few minutes by EventBridge Scheduler: repairs
+//! schedules that drifted from the store, removes the schedules of deleted jobs, prunes old
+//! executions. Returns what it did.
+
+use krafter_shared::hosted::{AwsClients, Hosted, process_env};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    krafter_shared::hosted::init_lambda_tracing();
+    let env = process_env();
+    let (resources, settings) = (env.resources()?, env.settings()?);
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let hosted = &Hosted::new(AwsClients::new(&config), resources, settings);
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
+        let r = hosted.reconcile().await?;
+        Ok::<Value, Error>(json!({
+            "jobs": r.jobs,
+            "schedules_repaired": r.schedules_repaired,
+            "orphans_removed": r.orphans_removed,
+            "executions_pruned": r.executions_pruned,
+        }))
+    }))
+    .await
+}

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -23,13 +22,14 @@ use crate::adapters::sqlite::{
     SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue,
 };
 use crate::api::{ApiState, router};
-use crate::domain::{ApiKey, PlainKey, Scope, Scopes, TeamId};
+use crate::domain::{PlainKey, Scope, Scopes, TeamId};
 use crate::executor::{
     Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
     WebhookNotifier,
 };
 use crate::ports::{Clock, ExecutionStore, KeyStore, Notifier, StoreError, SystemClock};
 use crate::service::JobService;
+pub use crate::service::create_key;
 
 /// Where the data lives.
 #[derive(Clone, Debug)]
@@ -280,28 +280,6 @@ impl Embedded {
         }
         info!("krafter stopped");
     }
-}
-
-/// Creates a key and stores its hash. The plain key is returned once, never stored.
-pub async fn create_key(
-    keys: &dyn KeyStore,
-    team: TeamId,
-    scopes: Scopes,
-    expires_in: Option<chrono::Duration>,
-) -> Result<(PlainKey, ApiKey), StoreError> {
-    let plain = PlainKey::generate();
-    let now = crate::domain::time::whole_seconds(Utc::now());
-    let key = ApiKey {
-        prefix: plain.prefix(),
-        hash: plain.hash(),
-        team,
-        scopes,
-        created_at: now,
-        expires_at: expires_in.map(|d| now + d),
-        revoked_at: None,
-    };
-    keys.insert(&key).await?;
-    Ok((plain, key))
 }
 
 /// One process per database file: a second `krafter serve` on the same file would fire

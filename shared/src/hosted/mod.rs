@@ -373,3 +373,39 @@ pub async fn reconcile(
     report.orphans_removed = schedules.remove_orphans(&existing, &known).await?;
     Ok(report)
 }
+
+/// Logs for CloudWatch: no colours, no timestamps (Lambda adds them), level from `RUST_LOG`
+/// (default `info`).
+pub fn init_lambda_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+/// The executor function's whole job for one SQS event: handle its records and report the
+/// ones that failed (`ReportBatchItemFailures`), so that only those come again.
+pub async fn handle_sqs_event(
+    handler: &RunHandler,
+    event: aws_lambda_events::event::sqs::SqsEvent,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let deliveries: Vec<Delivery> = event
+        .records
+        .into_iter()
+        .filter_map(|r| {
+            Some(Delivery {
+                id: r.message_id?,
+                body: r.body.unwrap_or_default(),
+            })
+        })
+        .collect();
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    for id in handler.handle(&deliveries).await {
+        response.add_failure(id);
+    }
+    response
+}

@@ -4,6 +4,7 @@ mod auth;
 mod endpoints;
 mod executor;
 mod helpers;
+mod hosted;
 mod quickstart;
 mod scheduling;
 mod validation;

@@ -1,0 +1,818 @@
+//! The hosted path end to end, on a moto server the tests start: the API router on the
+//! DynamoDB / EventBridge Scheduler / SQS adapters, served on port 0; schedules fired into
+//! SQS as EventBridge would (moto never fires them); the executor's SQS handler calling a
+//! real local webhook receiver; everything read back through the API.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_scheduler::types::{FlexibleTimeWindowMode, ScheduleState};
+use chrono::{DateTime, SubsecRound, Utc};
+use krafter_shared::adapters::eventbridge::schedule_names;
+use krafter_shared::domain::{JobId, RunId, Scope, Scopes, TeamId, time};
+use krafter_shared::hosted::{
+    AwsClients, Hosted, HostedResources, HostedSettings, RunHandler, handle_sqs_event,
+};
+use krafter_shared::ports::Clock;
+use krafter_shared::schedule::validate_eventbridge_expression;
+use krafter_shared::service::create_key;
+use serde_json::{Value, json};
+
+use crate::helpers::{Receiver, Scripted, TestApp};
+
+struct TestClock(Mutex<DateTime<Utc>>);
+
+impl TestClock {
+    fn set(&self, t: DateTime<Utc>) {
+        *self.0.lock().unwrap() = t;
+    }
+    fn advance(&self, d: chrono::Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// One hosted deployment on fresh emulator resources, with the API served on port 0.
+struct World {
+    api: TestApp,
+    hosted: Hosted,
+    handler: RunHandler,
+    clock: Arc<TestClock>,
+    clients: AwsClients,
+    resources: HostedResources,
+    receiver: Receiver,
+}
+
+fn settings() -> HostedSettings {
+    HostedSettings {
+        rate_limit: 10_000,
+        retry_backoff: Duration::from_secs(1),
+        ..HostedSettings::default()
+    }
+}
+
+async fn serve(hosted: &Hosted) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = hosted
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+impl World {
+    async fn start() -> Self {
+        Self::start_with(settings()).await
+    }
+
+    async fn start_with(settings: HostedSettings) -> Self {
+        let clients = krafter_testkit::clients().await;
+        let resources = krafter_testkit::provision(&clients).await;
+        let clock = Arc::new(TestClock(Mutex::new(Utc::now().trunc_subsecs(0))));
+        let hosted =
+            Hosted::with_clock(clients.clone(), resources.clone(), settings, clock.clone());
+        let base = serve(&hosted).await;
+        let (key, _) = create_key(
+            hosted.keys.as_ref(),
+            TeamId::parse("alpha").unwrap(),
+            Scopes::new(vec![Scope::Write]),
+            None,
+        )
+        .await
+        .unwrap();
+        let handler = hosted.run_handler().unwrap();
+        Self {
+            api: TestApp {
+                base,
+                client: reqwest::Client::new(),
+                key: key.as_str().to_owned(),
+                app: None,
+                dir: tempfile::tempdir().unwrap(),
+            },
+            hosted,
+            handler,
+            clock,
+            clients,
+            resources,
+            receiver: Receiver::start().await,
+        }
+    }
+
+    fn job_body(&self, schedule_type: &str, schedule: &str, path: &str) -> Value {
+        json!({
+            "name": "hosted",
+            "schedule_type": schedule_type,
+            "schedule": schedule,
+            "timezone": "Europe/Berlin",
+            "url": self.receiver.url(path),
+            "method": "POST",
+            "body": "{\"hello\":\"hosted\"}",
+            "max_retries": 3,
+        })
+    }
+
+    async fn schedule(
+        &self,
+        name: &str,
+    ) -> Option<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput> {
+        self.clients
+            .scheduler
+            .get_schedule()
+            .group_name(&self.resources.schedule_group)
+            .name(name)
+            .send()
+            .await
+            .ok()
+    }
+
+    /// Fires a job's schedule at `at` as EventBridge Scheduler would: its target input, with
+    /// the scheduled time filled in, sent to its target queue.
+    async fn fire(&self, job_id: &str, at: DateTime<Utc>) {
+        let id: JobId = job_id.parse().unwrap();
+        let schedule = self
+            .schedule(&schedule_names(id)[0])
+            .await
+            .expect("the job has a schedule");
+        let target = schedule.target.expect("a target");
+        assert_eq!(target.arn, self.resources.run_queue_arn);
+        let input = target
+            .input
+            .expect("an input")
+            .replace("<aws.scheduler.scheduled-time>", &time::format(at));
+        self.clients
+            .sqs
+            .send_message()
+            .queue_url(&self.resources.run_queue_url)
+            .message_body(input)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// What is on the run queue now (up to 10 messages), as the event Lambda would get.
+    async fn receive(&self) -> (SqsEvent, Vec<(String, String)>) {
+        let out = self
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&self.resources.run_queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                json!({
+                    "messageId": m.message_id,
+                    "receiptHandle": m.receipt_handle,
+                    "body": m.body,
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.resources.run_queue_arn,
+                    "awsRegion": "us-east-1",
+                    "attributes": {},
+                    "messageAttributes": {},
+                })
+            })
+            .collect();
+        let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+        let handles = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.message_id.clone().unwrap(),
+                    m.receipt_handle.clone().unwrap(),
+                )
+            })
+            .collect();
+        (event, handles)
+    }
+
+    /// Hands the queue's messages to the executor's SQS handler, then deletes the ones it
+    /// did not report as failed, as Lambda's event source mapping does.
+    async fn deliver_event(
+        &self,
+        event: SqsEvent,
+        handles: &[(String, String)],
+    ) -> SqsBatchResponse {
+        let response = handle_sqs_event(&self.handler, event).await;
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for (id, handle) in handles {
+            if !failed.contains(id) {
+                self.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(&self.resources.run_queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        response
+    }
+
+    async fn deliver(&self) -> (usize, SqsBatchResponse) {
+        let (event, handles) = self.receive().await;
+        let n = event.records.len();
+        (n, self.deliver_event(event, &handles).await)
+    }
+
+    /// How many messages wait on the queue with a delay not yet over.
+    async fn delayed(&self) -> usize {
+        use aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed as Delayed;
+        let out = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.resources.run_queue_url)
+            .attribute_names(Delayed)
+            .send()
+            .await
+            .unwrap();
+        out.attributes.unwrap()[&Delayed].parse().unwrap()
+    }
+
+    /// The run messages on the queue (taken off it), as JSON, waiting up to `within` for
+    /// delayed ones to become visible.
+    async fn queued_within(&self, within: Duration) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let got = self.queued().await;
+            if !got.is_empty() || std::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The run messages visible on the queue now (taken off it), as JSON.
+    async fn queued(&self) -> Vec<Value> {
+        let (event, handles) = self.receive().await;
+        for (_, handle) in &handles {
+            self.clients
+                .sqs
+                .delete_message()
+                .queue_url(&self.resources.run_queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .unwrap();
+        }
+        event
+            .records
+            .iter()
+            .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+fn at(job: &Value, field: &str) -> DateTime<Utc> {
+    job[field].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_job_created_through_the_api_is_scheduled_fired_executed_and_readable() {
+    let w = World::start().await;
+    let job = w
+        .api
+        .create_job(w.job_body("cron", "30 9 * * 1-5", "/hook"))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+
+    let s = w
+        .schedule(&schedule_names(id.parse().unwrap())[0])
+        .await
+        .expect("the schedule was created");
+    let expression = s.schedule_expression.clone().unwrap();
+    assert_eq!(expression, "cron(30 9 ? * 2-6 *)");
+    validate_eventbridge_expression(&expression).unwrap();
+    assert_eq!(
+        s.schedule_expression_timezone.as_deref(),
+        Some("Europe/Berlin")
+    );
+    assert_eq!(s.state, Some(ScheduleState::Enabled));
+    assert_eq!(
+        s.flexible_time_window.unwrap().mode,
+        FlexibleTimeWindowMode::Off
+    );
+    let target = s.target.unwrap();
+    assert_eq!(target.arn, w.resources.run_queue_arn);
+    assert_eq!(target.role_arn, w.resources.scheduler_role_arn);
+    assert_eq!(
+        target.dead_letter_config.unwrap().arn.as_deref(),
+        Some(w.resources.dead_letter_queue_arn.as_str())
+    );
+    assert!(target.retry_policy.is_some());
+    let input: Value = serde_json::from_str(target.input.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        input,
+        json!({"kind": "tick", "team": "alpha", "job_id": id,
+               "scheduled_at": "<aws.scheduler.scheduled-time>"})
+    );
+    assert!(
+        w.schedule(&schedule_names(id.parse().unwrap())[1])
+            .await
+            .is_none(),
+        "one expression, one schedule"
+    );
+
+    // EventBridge fires at the job's next run; the executor handles the queue message.
+    let next = at(&job, "next_run_at");
+    w.clock.set(next);
+    w.fire(&id, next).await;
+    let (n, response) = w.deliver().await;
+    assert_eq!(n, 1);
+    assert!(response.batch_item_failures.is_empty());
+
+    let received = w.receiver.received("/hook");
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].method, "POST");
+    assert_eq!(received[0].body, "{\"hello\":\"hosted\"}");
+    assert_eq!(received[0].headers["x-krafter-job-id"], id);
+
+    let executions = w.api.executions(&id).await;
+    assert_eq!(executions.len(), 1);
+    let e = &executions[0];
+    assert_eq!(e["status"], "success");
+    assert_eq!(e["http_status"], 200);
+    assert_eq!(e["trigger"], "schedule");
+    assert_eq!(e["attempt"], 1);
+    assert_eq!(e["scheduled_at"], time::format(next));
+    let one = w
+        .api
+        .get(&format!(
+            "/jobs/{id}/executions/{}",
+            e["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(one.status, 200);
+    assert_eq!(&one.body["data"], e);
+
+    let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    assert_eq!(job["last_status"], "success");
+    assert_eq!(job["last_run_at"], time::format(next));
+    assert!(
+        at(&job, "next_run_at") > next,
+        "the next run moved on: {job}"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_sends_the_webhook_once() {
+    let w = World::start().await;
+    let job = w
+        .api
+        .create_job(w.job_body("interval", "every_5m", "/dup"))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let next = at(&job, "next_run_at");
+    w.clock.set(next);
+    w.fire(&id, next).await;
+
+    // The same message delivered twice (SQS is at least once), one batch after the other.
+    let (event, handles) = w.receive().await;
+    assert_eq!(event.records.len(), 1);
+    w.deliver_event(event.clone(), &[]).await;
+    let second = w.deliver_event(event, &handles).await;
+    assert!(second.batch_item_failures.is_empty());
+    // And the same tick fired twice (two schedules of one cron may fire at one minute).
+    w.fire(&id, next).await;
+    w.deliver().await;
+
+    assert_eq!(w.receiver.received("/dup").len(), 1, "sent once");
+    assert_eq!(w.api.executions(&id).await.len(), 1, "recorded once");
+}
+
+#[tokio::test]
+async fn a_paused_jobs_queued_run_is_dropped_and_its_schedule_disabled() {
+    let w = World::start().await;
+    let job = w
+        .api
+        .create_job(w.job_body("interval", "every_1h", "/paused"))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        w.api
+            .post_empty(&format!("/jobs/{id}/trigger"))
+            .await
+            .status,
+        202
+    );
+    let next = at(&job, "next_run_at");
+    w.fire(&id, next).await;
+
+    let r = w.api.post_empty(&format!("/jobs/{id}/pause")).await;
+    assert_eq!(r.status, 200);
+    let s = w
+        .schedule(&schedule_names(id.parse().unwrap())[0])
+        .await
+        .unwrap();
+    assert_eq!(s.state, Some(ScheduleState::Disabled));
+
+    w.clock.set(next);
+    let (n, response) = w.deliver().await;
+    assert_eq!(n, 2, "the manual run and the tick were queued");
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "dropped, not failed"
+    );
+    assert!(w.receiver.received("/paused").is_empty());
+    assert!(w.api.executions(&id).await.is_empty());
+
+    // Resumed: the schedule is enabled again, on a rate counted from the resume time.
+    let r = w.api.post_empty(&format!("/jobs/{id}/resume")).await;
+    assert_eq!(r.status, 200);
+    let s = w
+        .schedule(&schedule_names(id.parse().unwrap())[0])
+        .await
+        .unwrap();
+    assert_eq!(s.state, Some(ScheduleState::Enabled));
+    assert_eq!(s.schedule_expression.as_deref(), Some("rate(1 hour)"));
+    assert_eq!(
+        s.start_date.map(|d| d.secs()),
+        Some((next + chrono::Duration::hours(1)).timestamp())
+    );
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_retried_through_the_queue_with_linear_backoff() {
+    let w = World::start().await;
+    w.receiver.script(
+        "/flaky",
+        vec![
+            Scripted::status(500),
+            Scripted::status(503),
+            Scripted::status(200),
+        ],
+    );
+    let job = w
+        .api
+        .create_job(w.job_body("interval", "every_1h", "/flaky"))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        w.api
+            .post_empty(&format!("/jobs/{id}/trigger"))
+            .await
+            .status,
+        202
+    );
+
+    let mut delays = Vec::new();
+    for attempt in 1..=3u32 {
+        let (n, response) = w.deliver().await;
+        assert_eq!(n, 1, "attempt {attempt} was on the queue");
+        assert!(response.batch_item_failures.is_empty());
+        if attempt == 3 {
+            break;
+        }
+        // The retry waits on the queue (never in the function), delayed by the backoff.
+        assert_eq!(w.delayed().await, 1, "the retry is delayed on the queue");
+        let queued = w.queued_within(Duration::from_secs(10)).await;
+        assert_eq!(queued.len(), 1, "one retry queued: {queued:?}");
+        let retry = &queued[0];
+        assert_eq!(retry["kind"], "run");
+        assert_eq!(retry["attempt"], attempt + 1);
+        let due: DateTime<Utc> = retry["deliver_at"].as_str().unwrap().parse().unwrap();
+        delays.push((due - w.clock.now()).num_seconds());
+        // Put it back as it was, and let its time come.
+        w.clock.set(due);
+        w.clients
+            .sqs
+            .send_message()
+            .queue_url(&w.resources.run_queue_url)
+            .message_body(retry.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(delays, vec![1, 2], "linear backoff: 1×, 2× the base");
+
+    let executions = w.api.executions(&id).await;
+    let summary: Vec<(u64, &str, Option<u64>)> = executions
+        .iter()
+        .map(|e| {
+            (
+                e["attempt"].as_u64().unwrap(),
+                e["status"].as_str().unwrap(),
+                e["http_status"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (3, "success", Some(200)),
+            (2, "failed", Some(503)),
+            (1, "failed", Some(500))
+        ]
+    );
+    let runs: std::collections::HashSet<&str> = executions
+        .iter()
+        .map(|e| e["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs.len(), 1, "one run, three attempts");
+}
+
+#[tokio::test]
+async fn a_run_that_arrives_early_goes_back_to_wait() {
+    let w = World::start().await;
+    let job = w
+        .api
+        .create_job(w.job_body("interval", "every_30s", "/half"))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let s = w
+        .schedule(&schedule_names(id.parse().unwrap())[0])
+        .await
+        .unwrap();
+    assert_eq!(s.schedule_expression.as_deref(), Some("rate(1 minute)"));
+
+    // One tick of the 1-minute schedule stands for two runs, 30 s apart.
+    let next = at(&job, "next_run_at");
+    w.clock.set(next);
+    w.fire(&id, next).await;
+    w.deliver().await;
+    assert_eq!(w.receiver.received("/half").len(), 1);
+    assert_eq!(
+        w.delayed().await,
+        1,
+        "the half-minute run waits on the queue, delayed"
+    );
+    let half = next + chrono::Duration::seconds(30);
+    let job_now = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    assert_eq!(at(&job_now, "next_run_at"), half);
+    let job_id: JobId = id.parse().unwrap();
+    let queued = vec![json!({
+        "kind": "run",
+        "team": "alpha",
+        "job_id": id,
+        "run_id": RunId::scheduled(job_id, half),
+        "trigger": "schedule",
+        "scheduled_at": half,
+        "attempt": 1,
+        "generation": 0,
+        "deliver_at": half,
+    })];
+
+    // Delivered early (SQS delays at most 15 minutes): sent back, not run.
+    w.clients
+        .sqs
+        .send_message()
+        .queue_url(&w.resources.run_queue_url)
+        .message_body(queued[0].to_string())
+        .send()
+        .await
+        .unwrap();
+    w.deliver().await;
+    assert_eq!(w.receiver.received("/half").len(), 1);
+    assert_eq!(w.delayed().await, 2, "sent back to wait for its time");
+    let back = queued;
+
+    w.clock.set(half);
+    w.clients
+        .sqs
+        .send_message()
+        .queue_url(&w.resources.run_queue_url)
+        .message_body(back[0].to_string())
+        .send()
+        .await
+        .unwrap();
+    w.deliver().await;
+    assert_eq!(w.receiver.received("/half").len(), 2);
+}
+
+#[tokio::test]
+async fn a_once_job_fires_once_then_disables_itself_and_loses_its_schedule() {
+    let w = World::start().await;
+    let when = w.clock.now() + chrono::Duration::hours(2);
+    let job = w
+        .api
+        .create_job(w.job_body("once", &time::format(when), "/once"))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let name = &schedule_names(id.parse().unwrap())[0];
+    let s = w.schedule(name).await.unwrap();
+    assert!(s.schedule_expression.unwrap().starts_with("at("));
+
+    w.clock.set(when);
+    w.fire(&id, when).await;
+    w.fire(&id, when).await;
+    w.deliver().await;
+    assert_eq!(w.receiver.received("/once").len(), 1);
+    let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    assert_eq!(job["enabled"], false);
+    assert_eq!(job["next_run_at"], Value::Null);
+    assert!(w.schedule(name).await.is_none(), "deleted after completion");
+}
+
+#[tokio::test]
+async fn a_poison_message_is_reported_failed_for_the_dead_letter_queue() {
+    let w = World::start().await;
+    w.clients
+        .sqs
+        .send_message()
+        .queue_url(&w.resources.run_queue_url)
+        .message_body("not a run")
+        .send()
+        .await
+        .unwrap();
+    let (event, handles) = w.receive().await;
+    let response = w.deliver_event(event, &handles).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(
+        response.batch_item_failures[0].item_identifier,
+        handles[0].0
+    );
+}
+
+/// Invariant 1: a failure between the store write and the Scheduler call leaves drift; the
+/// reconcile pass repairs all of it, and until then no paused or deleted job runs.
+#[tokio::test]
+async fn schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation() {
+    let w = World::start().await;
+    let paused = w
+        .api
+        .create_job(w.job_body("interval", "every_1h", "/p"))
+        .await;
+    let deleted = w
+        .api
+        .create_job(w.job_body("interval", "every_1h", "/d"))
+        .await;
+    let changed = w
+        .api
+        .create_job(w.job_body("cron", "0 9 * * *", "/c"))
+        .await;
+
+    // The same deployment, but EventBridge Scheduler is unreachable.
+    let config = krafter_testkit::sdk_config(krafter_testkit::moto()).await;
+    let broken_scheduler = aws_sdk_scheduler::Client::from_conf(
+        aws_sdk_scheduler::config::Builder::from(&config)
+            .endpoint_url("http://127.0.0.1:9")
+            .retry_config(aws_sdk_scheduler::config::retry::RetryConfig::disabled())
+            .build(),
+    );
+    let broken = Hosted::with_clock(
+        AwsClients {
+            scheduler: broken_scheduler,
+            ..w.clients.clone()
+        },
+        w.resources.clone(),
+        settings(),
+        w.clock.clone(),
+    );
+    let broken_api = TestApp {
+        base: serve(&broken).await,
+        client: reqwest::Client::new(),
+        key: w.api.key.clone(),
+        app: None,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let created = broken_api
+        .create_job(w.job_body("interval", "every_15m", "/n"))
+        .await;
+    let id = |j: &Value| j["id"].as_str().unwrap().to_owned();
+    let name = |j: &Value| schedule_names(id(j).parse().unwrap())[0].clone();
+    assert_eq!(
+        broken_api
+            .post_empty(&format!("/jobs/{}/pause", id(&paused)))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        broken_api
+            .call(
+                http::Method::DELETE,
+                &format!("/jobs/{}", id(&deleted)),
+                None
+            )
+            .await
+            .status,
+        200
+    );
+    let r = broken_api
+        .call(
+            http::Method::PATCH,
+            &format!("/jobs/{}", id(&changed)),
+            Some(&json!({"schedule": "15 10 * * *"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // The drift: every one of the four schedules is wrong.
+    assert!(w.schedule(&name(&created)).await.is_none());
+    let p = w.schedule(&name(&paused)).await.unwrap();
+    assert_eq!(p.state, Some(ScheduleState::Enabled));
+    assert!(w.schedule(&name(&deleted)).await.is_some());
+    let c = w.schedule(&name(&changed)).await.unwrap();
+    assert_eq!(c.schedule_expression.as_deref(), Some("cron(0 9 * * ? *)"));
+
+    // Meanwhile the paused and deleted jobs' schedules still fire, and nothing runs.
+    let p_next = at(&paused, "next_run_at");
+    w.clock.set(p_next);
+    w.fire(&id(&paused), p_next).await;
+    w.fire(&id(&deleted), at(&deleted, "next_run_at")).await;
+    let (n, response) = w.deliver().await;
+    assert_eq!(n, 2);
+    assert!(response.batch_item_failures.is_empty());
+    assert!(w.receiver.received("/p").is_empty());
+    assert!(w.receiver.received("/d").is_empty());
+
+    let report = w.hosted.reconcile().await.unwrap();
+    assert_eq!(report.jobs, 3);
+    assert_eq!(report.schedules_repaired, 3, "{report:?}");
+    assert_eq!(report.orphans_removed, 1, "{report:?}");
+
+    let n = w.schedule(&name(&created)).await.expect("created");
+    assert_eq!(n.schedule_expression.as_deref(), Some("rate(15 minutes)"));
+    assert_eq!(n.state, Some(ScheduleState::Enabled));
+    assert_eq!(
+        w.schedule(&name(&paused)).await.unwrap().state,
+        Some(ScheduleState::Disabled)
+    );
+    assert!(w.schedule(&name(&deleted)).await.is_none());
+    assert_eq!(
+        w.schedule(&name(&changed))
+            .await
+            .unwrap()
+            .schedule_expression
+            .as_deref(),
+        Some("cron(15 10 * * ? *)")
+    );
+
+    let again = w.hosted.reconcile().await.unwrap();
+    assert_eq!(
+        (again.schedules_repaired, again.orphans_removed),
+        (0, 0),
+        "converged: {again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_key_stops_working_once_the_key_cache_expires() {
+    let w = World::start().await;
+    assert_eq!(w.api.get("/jobs").await.status, 200);
+    let prefix = krafter_shared::domain::PlainKey::parse(&w.api.key)
+        .unwrap()
+        .prefix();
+    w.hosted.keys.revoke(&prefix, w.clock.now()).await.unwrap();
+    assert_eq!(
+        w.api.get("/jobs").await.status,
+        200,
+        "still cached in this instance"
+    );
+    w.clock.advance(chrono::Duration::seconds(31));
+    w.api
+        .get("/jobs")
+        .await
+        .assert_error(401, "Invalid or missing API key");
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_shared_by_every_api_instance() {
+    let w = World::start_with(HostedSettings {
+        rate_limit: 3,
+        ..settings()
+    })
+    .await;
+    let second = Hosted::with_clock(
+        w.clients.clone(),
+        w.resources.clone(),
+        HostedSettings {
+            rate_limit: 3,
+            ..settings()
+        },
+        w.clock.clone(),
+    );
+    let other = TestApp {
+        base: serve(&second).await,
+        client: reqwest::Client::new(),
+        key: w.api.key.clone(),
+        app: None,
+        dir: tempfile::tempdir().unwrap(),
+    };
+    assert_eq!(w.api.get("/jobs").await.status, 200);
+    assert_eq!(other.get("/jobs").await.status, 200);
+    let third = w.api.get("/jobs").await;
+    assert_eq!(third.status, 200);
+    assert_eq!(third.header("x-ratelimit-remaining"), Some("0"));
+    other
+        .get("/jobs")
+        .await
+        .assert_error(429, "Rate limit exceeded");
+}
