@@ -9,9 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use krafter_shared::adapters::dynamodb::DynamoKeyStore;
 use krafter_shared::adapters::sqlite::{SqliteDb, SqliteKeyStore};
 use krafter_shared::domain::{ApiKey, KeyPrefix, Scope, Scopes, TeamId, time};
 use krafter_shared::embedded::{Database, Embedded, EmbeddedConfig, create_key};
+use krafter_shared::hosted::local::{deliver_queued, fire_due_schedules};
+use krafter_shared::hosted::provision::provision;
+use krafter_shared::hosted::{AwsClients, process_env};
 use krafter_shared::ports::KeyStore;
 
 #[derive(Parser)]
@@ -25,9 +29,62 @@ struct Cli {
 enum Command {
     /// Serve the API and fire the jobs' webhooks, storing everything in one SQLite file.
     Serve(Box<ServeArgs>),
-    /// Issue, list and revoke API keys.
+    /// Issue, list and revoke API keys (embedded SQLite file or hosted DynamoDB table).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Local tooling for the hosted (AWS) backend on an emulator.
+    #[command(subcommand)]
+    Aws(AwsCommand),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    /// The embedded server's SQLite file (`--db`).
+    Sqlite,
+    /// The hosted deployment's DynamoDB keys table (`--keys-table`), through the usual AWS
+    /// configuration (profile, region, `AWS_ENDPOINT_URL`).
+    Dynamodb,
+}
+
+/// Where the keys are.
+#[derive(Args)]
+struct KeyStoreArgs {
+    #[arg(long, env = "KRAFTER_BACKEND", value_enum, default_value = "sqlite")]
+    backend: Backend,
+    #[command(flatten)]
+    db: DbArg,
+    /// The hosted keys table (with --backend dynamodb).
+    #[arg(long, env = "KRAFTER_KEYS_TABLE")]
+    keys_table: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// Create the tables, queues and schedule group `template.yaml` declares, on the AWS
+    /// endpoint configured (meant for a local emulator: AWS_ENDPOINT_URL). Prints the
+    /// functions' environment as `export` lines.
+    Init {
+        /// Resource names start with this.
+        #[arg(long, default_value = "krafter-local")]
+        prefix: String,
+    },
+    /// Do locally what AWS does around the functions: fire due EventBridge schedules into
+    /// SQS (an emulator never fires them), and hand queued messages to the executor
+    /// function. Reads the functions' KRAFTER_* environment.
+    Tick {
+        /// The executor function's invoke URL (`cargo lambda watch` serves it).
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:9000/2015-03-31/functions/executor/invocations"
+        )]
+        invoke_url: String,
+        /// Seconds between rounds.
+        #[arg(long, default_value_t = 1)]
+        every_secs: u64,
+        /// One round (schedules due in the last period), then exit.
+        #[arg(long)]
+        once: bool,
+    },
 }
 
 #[derive(Args)]
@@ -90,7 +147,7 @@ enum KeysCommand {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         expires_in_days: Option<u32>,
         #[command(flatten)]
-        db: DbArg,
+        store: KeyStoreArgs,
     },
     /// List keys (prefix, team, scopes, dates, state); never the secrets.
     List {
@@ -98,14 +155,14 @@ enum KeysCommand {
         #[arg(long)]
         team: Option<String>,
         #[command(flatten)]
-        db: DbArg,
+        store: KeyStoreArgs,
     },
     /// Revoke the key whose first 12 characters are PREFIX.
     Revoke {
         /// The key's first 12 characters, as `keys list` shows them (kr_live_ + 4).
         prefix: String,
         #[command(flatten)]
-        db: DbArg,
+        store: KeyStoreArgs,
     },
 }
 
@@ -116,6 +173,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Keys(cmd) => keys(cmd).await,
+        Command::Aws(cmd) => aws(cmd).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -212,8 +270,91 @@ async fn shutdown_signal() {
     }
 }
 
-fn key_store(db: &DbArg) -> Result<Arc<dyn KeyStore>, AnyError> {
-    Ok(Arc::new(SqliteKeyStore::new(SqliteDb::open(&db.db)?)))
+async fn key_store(store: &KeyStoreArgs) -> Result<Arc<dyn KeyStore>, AnyError> {
+    Ok(match store.backend {
+        Backend::Sqlite => Arc::new(SqliteKeyStore::new(SqliteDb::open(&store.db.db)?)),
+        Backend::Dynamodb => {
+            let table = store
+                .keys_table
+                .as_deref()
+                .ok_or("--backend dynamodb needs --keys-table (or KRAFTER_KEYS_TABLE)")?;
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Arc::new(DynamoKeyStore::new(
+                AwsClients::new(&config).dynamodb,
+                table,
+            ))
+        }
+    })
+}
+
+async fn aws(cmd: AwsCommand) -> Result<(), AnyError> {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let clients = AwsClients::new(&config);
+    match cmd {
+        AwsCommand::Init { prefix } => {
+            let r = provision(&clients, &prefix).await?;
+            for (name, value) in [
+                ("KRAFTER_JOBS_TABLE", &r.tables.jobs),
+                ("KRAFTER_EXECUTIONS_TABLE", &r.tables.executions),
+                ("KRAFTER_KEYS_TABLE", &r.tables.keys),
+                ("KRAFTER_RATE_LIMITS_TABLE", &r.tables.rate_limits),
+                ("KRAFTER_RUN_QUEUE_URL", &r.run_queue_url),
+                ("KRAFTER_RUN_QUEUE_ARN", &r.run_queue_arn),
+                ("KRAFTER_DEAD_LETTER_QUEUE_URL", &r.dead_letter_queue_url),
+                ("KRAFTER_DEAD_LETTER_QUEUE_ARN", &r.dead_letter_queue_arn),
+                ("KRAFTER_SCHEDULE_GROUP", &r.schedule_group),
+                ("KRAFTER_SCHEDULER_ROLE_ARN", &r.scheduler_role_arn),
+            ] {
+                println!("export {name}='{value}'");
+            }
+            say(format_args!(
+                "krafter: created the hosted resources ({prefix}-*)"
+            ));
+        }
+        AwsCommand::Tick {
+            invoke_url,
+            every_secs,
+            once,
+        } => {
+            let r = process_env().resources()?;
+            let http = reqwest::Client::new();
+            // The first round looks back one period, so that `--once` run every period
+            // misses nothing.
+            let mut after =
+                chrono::Utc::now() - chrono::Duration::seconds(every_secs.max(1) as i64);
+            loop {
+                let until = chrono::Utc::now();
+                let fired = fire_due_schedules(&clients, &r.schedule_group, after, until).await?;
+                after = until;
+                let (mut delivered, mut failed) = (0, 0);
+                loop {
+                    let (d, f) = deliver_queued(
+                        &clients,
+                        &r.run_queue_url,
+                        &r.run_queue_arn,
+                        &invoke_url,
+                        &http,
+                    )
+                    .await?;
+                    delivered += d;
+                    failed += f;
+                    if d == 0 || d == f {
+                        break;
+                    }
+                }
+                if fired + delivered > 0 {
+                    say(format_args!(
+                        "krafter aws tick: {fired} schedule(s) fired, {delivered} message(s) delivered, {failed} failed"
+                    ));
+                }
+                if once {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_secs(every_secs.max(1))).await;
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
@@ -222,7 +363,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
             team,
             scopes,
             expires_in_days,
-            db,
+            store,
         } => {
             let team = TeamId::parse(&team)?;
             let scopes = scopes
@@ -232,7 +373,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
                         .ok_or_else(|| format!("unknown scope {s:?} (use cron:read or cron:write)"))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let keys = key_store(&db)?;
+            let keys = key_store(&store).await?;
             let expires = expires_in_days.map(|d| chrono::Duration::days(i64::from(d)));
             let (plain, key) =
                 create_key(keys.as_ref(), team, Scopes::new(scopes), expires).await?;
@@ -247,9 +388,9 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
             ));
             println!("{}", plain.as_str());
         }
-        KeysCommand::List { team, db } => {
+        KeysCommand::List { team, store } => {
             let team = team.map(|t| TeamId::parse(&t)).transpose()?;
-            let keys = key_store(&db)?.list(team.as_ref()).await?;
+            let keys = key_store(&store).await?.list(team.as_ref()).await?;
             println!(
                 "PREFIX        TEAM                 SCOPES                CREATED               EXPIRES               STATE"
             );
@@ -258,10 +399,11 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
             }
             say(format_args!("{} key(s)", keys.len()));
         }
-        KeysCommand::Revoke { prefix, db } => {
+        KeysCommand::Revoke { prefix, store } => {
             let prefix = KeyPrefix::parse(&prefix)
                 .ok_or("a key prefix is the key's first 12 characters (kr_live_ + 4)")?;
-            let revoked = key_store(&db)?
+            let revoked = key_store(&store)
+                .await?
                 .revoke(&prefix, time::whole_seconds(chrono::Utc::now()))
                 .await?;
             if revoked.is_empty() {

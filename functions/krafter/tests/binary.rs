@@ -345,3 +345,181 @@ fn nonsense_settings_are_refused_before_anything_starts() {
     }
     assert!(!db.exists(), "nothing was created");
 }
+
+/// `krafter` pointed at this test process's moto server, as an operator would point it at
+/// AWS (the usual AWS configuration: endpoint, region, credentials).
+fn krafter_aws(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("AWS_ENDPOINT_URL", krafter_testkit::moto())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("KRAFTER_LOG", "warn")
+        .envs(env.iter().copied())
+        .output()
+        .expect("krafter runs")
+}
+
+fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[tokio::test]
+async fn keys_commands_work_on_the_hosted_dynamodb_table() {
+    let clients = krafter_testkit::clients().await;
+    let r = krafter_testkit::provision(&clients).await;
+    let table = r.tables.keys.as_str();
+    let backend = ["--backend", "dynamodb", "--keys-table", table];
+    let create = [
+        &["keys", "create", "--team", "acme", "--scope", "cron:write"][..],
+        &backend,
+    ]
+    .concat();
+    let key = ok(&krafter_aws(&create, &[]))
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
+    assert!(key.starts_with("kr_live_"), "{key}");
+
+    // The hosted store now knows the key by its hash.
+    let stores = krafter_shared::adapters::dynamodb::DynamoKeyStore::new(clients.dynamodb, table);
+    let plain = krafter_shared::domain::PlainKey::parse(&key).unwrap();
+    use krafter_shared::ports::KeyStore;
+    let stored = stores.find_by_hash(&plain.hash()).await.unwrap().unwrap();
+    assert_eq!(stored.team.as_str(), "acme");
+
+    // The table name may come from the environment instead.
+    let listing = ok(&krafter_aws(
+        &["keys", "list", "--backend", "dynamodb"],
+        &[("KRAFTER_KEYS_TABLE", table)],
+    ));
+    assert!(
+        listing.contains(&key[..12]) && listing.contains("active"),
+        "{listing}"
+    );
+    ok(&krafter_aws(
+        &[&["keys", "revoke", &key[..12]][..], &backend].concat(),
+        &[],
+    ));
+    let listing = ok(&krafter_aws(
+        &[&["keys", "list"][..], &backend].concat(),
+        &[],
+    ));
+    assert!(listing.contains("revoked"), "{listing}");
+
+    let missing = krafter_aws(&["keys", "list", "--backend", "dynamodb"], &[]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--keys-table"));
+}
+
+#[tokio::test]
+async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers() {
+    let prefix = krafter_testkit::unique("init");
+    let exports = ok(&krafter_aws(&["aws", "init", "--prefix", &prefix], &[]));
+    let env: Vec<(String, String)> = exports
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect();
+    assert_eq!(env.len(), 10, "{exports}");
+    let get = |k: &str| env.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    // A job whose every-minute schedule exists, created through the hosted wiring.
+    let clients = krafter_testkit::clients().await;
+    let resources = krafter_shared::hosted::process_env_from(&env_refs)
+        .resources()
+        .unwrap();
+    let hosted = krafter_shared::hosted::Hosted::new(
+        clients.clone(),
+        resources.clone(),
+        krafter_shared::hosted::HostedSettings::default(),
+    );
+    let body = serde_json::json!({
+        "name": "tick", "schedule_type": "cron", "schedule": "* * * * *",
+        "url": "http://127.0.0.1:9/unused",
+    });
+    let team = krafter_shared::domain::TeamId::parse("alpha").unwrap();
+    let job = hosted
+        .service()
+        .create(&team, body.as_object().unwrap())
+        .await
+        .unwrap();
+
+    // A stand-in for the executor function's invoke endpoint: records the SQS events.
+    let events = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let seen = events.clone();
+    let app = axum::Router::new().route(
+        "/invoke",
+        axum::routing::post(move |axum::Json(event): axum::Json<serde_json::Value>| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(event);
+                axum::Json(serde_json::json!({"batchItemFailures": []}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let invoke = format!("http://{}/invoke", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    // Tick until the next minute boundary has passed: the schedule fires into SQS and the
+    // message is handed to the executor endpoint.
+    let next = job.next_run_at.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(75);
+    while events.lock().unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing delivered");
+        let out = tokio::task::spawn_blocking({
+            let (env, invoke) = (
+                env_refs
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect::<Vec<_>>(),
+                invoke.clone(),
+            );
+            move || {
+                let env: Vec<(&str, &str)> =
+                    env.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                krafter_aws(
+                    &[
+                        "aws",
+                        "tick",
+                        "--once",
+                        "--every-secs",
+                        "5",
+                        "--invoke-url",
+                        &invoke,
+                    ],
+                    &env,
+                )
+            }
+        })
+        .await
+        .unwrap();
+        ok(&out);
+        if chrono::Utc::now() < next {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let events = events.lock().unwrap();
+    let body: serde_json::Value =
+        serde_json::from_str(events[0]["Records"][0]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["kind"], "tick");
+    assert_eq!(body["job_id"], job.id.to_string());
+    let fired: chrono::DateTime<chrono::Utc> =
+        body["scheduled_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        fired, next,
+        "fired at the job's next run, as EventBridge would"
+    );
+    assert_eq!(get("KRAFTER_SCHEDULE_GROUP"), resources.schedule_group);
+}

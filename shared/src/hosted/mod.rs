@@ -2,6 +2,7 @@
 //! queue handler and the reconcile pass, from configuration read from the environment.
 //! The functions in `functions/` only build the AWS clients, call this and run.
 
+pub mod local;
 pub mod provision;
 mod runs;
 
@@ -197,6 +198,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
 /// The process environment.
 pub fn process_env() -> Env<impl Fn(&str) -> Option<String>> {
     Env(|name: &str| std::env::var(name).ok())
+}
+
+/// An environment given as pairs (tests, tools).
+pub fn process_env_from<'a>(
+    pairs: &'a [(&'a str, &'a str)],
+) -> Env<impl Fn(&str) -> Option<String> + 'a> {
+    Env(move |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    })
 }
 
 /// Every hosted part, assembled once per function instance (at cold start).
