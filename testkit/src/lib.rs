@@ -67,8 +67,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts a moto server on 127.0.0.1 that lives as long as this process. Returns its URL.
-pub fn start_moto() -> String {
+/// A moto server started by [`start_moto`]: its URL, and the watchdog that stops it.
+pub struct MotoServer {
+    pub url: String,
+    /// Kept, never waited for: the watchdog runs until this process exits.
+    pub watchdog: std::process::Child,
+}
+
+/// Starts a moto server on 127.0.0.1 that lives as long as this process.
+pub fn start_moto() -> MotoServer {
     let server = install_moto();
     let port = free_port();
     let log = tools_dir().join(format!("moto-{port}.log"));
@@ -79,7 +86,7 @@ server=$!
 trap 'kill $server 2>/dev/null' EXIT
 while kill -0 "$2" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done
 "#;
-    Command::new("bash")
+    let watchdog = Command::new("bash")
         .args(["-c", watchdog])
         .arg(&server)
         .arg(port.to_string())
@@ -99,13 +106,20 @@ while kill -0 "$2" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; don
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    format!("http://127.0.0.1:{port}")
+    MotoServer {
+        url: format!("http://127.0.0.1:{port}"),
+        watchdog,
+    }
 }
 
 /// The moto server of this test process, started on first use.
 pub fn moto() -> &'static str {
-    static MOTO: OnceLock<String> = OnceLock::new();
-    MOTO.get_or_init(start_moto)
+    static MOTO: OnceLock<std::sync::Mutex<MotoServer>> = OnceLock::new();
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let server = MOTO.get_or_init(|| std::sync::Mutex::new(start_moto()));
+        server.lock().unwrap_or_else(|p| p.into_inner()).url.clone()
+    })
 }
 
 /// SDK configuration for the emulator at `endpoint`: dummy credentials, `us-east-1`.

@@ -200,3 +200,77 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> StoreResult<Hosted
         scheduler_role_arn: "arn:aws:iam::123456789012:role/krafter-scheduler".to_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A top-level resource's block of `template.yaml`, one normalised line per YAML line
+    /// (no indentation, no list dashes, no comments), joined by `|`.
+    fn resource(template: &str, name: &str) -> String {
+        let start = template
+            .find(&format!("\n  {name}:\n"))
+            .unwrap_or_else(|| panic!("template.yaml declares {name}"));
+        template[start + 1..]
+            .lines()
+            .skip(1)
+            .take_while(|l| l.is_empty() || l.starts_with("   ") || l.trim_start().starts_with('#'))
+            .map(|l| l.trim().trim_start_matches("- ").to_owned())
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("|")
+    }
+
+    fn key_schema(hash: &str, range: Option<&str>) -> String {
+        let mut s = format!("KeySchema:|AttributeName: {hash}|KeyType: HASH");
+        if let Some(range) = range {
+            s.push_str(&format!("|AttributeName: {range}|KeyType: RANGE"));
+        }
+        s
+    }
+
+    #[test]
+    fn template_and_provisioning_declare_the_same_tables_and_queue() {
+        let template = include_str!("../../../template.yaml");
+        for (name, spec) in [
+            ("JobsTable", &JOBS),
+            ("ExecutionsTable", &EXECUTIONS),
+            ("KeysTable", &KEYS),
+            ("RateLimitsTable", &RATE_LIMITS),
+        ] {
+            let block = resource(template, name);
+            let want = key_schema(spec.hash, spec.range);
+            assert!(block.contains(&want), "{name}: want {want} in {block}");
+            let indexes = block.matches("IndexName:").count();
+            match spec.local_index {
+                Some((index, attribute)) => {
+                    let want = format!(
+                        "IndexName: {index}|{}",
+                        key_schema(spec.hash, Some(attribute))
+                    );
+                    assert!(block.contains(&want), "{name}: want {want} in {block}");
+                    assert_eq!(indexes, 1, "{name}");
+                }
+                None => assert_eq!(indexes, 0, "{name} has no index"),
+            }
+            match spec.ttl {
+                Some(ttl) => {
+                    let want =
+                        format!("TimeToLiveSpecification:|AttributeName: {ttl}|Enabled: true");
+                    assert!(block.contains(&want), "{name}: want {want} in {block}");
+                }
+                None => assert!(!block.contains("TimeToLive"), "{name} has no TTL"),
+            }
+            assert!(block.contains("BillingMode: PAY_PER_REQUEST"), "{name}");
+        }
+        let queue = resource(template, "RunQueue");
+        assert!(
+            queue.contains(&format!("VisibilityTimeout: {RUN_QUEUE_VISIBILITY_SECS}")),
+            "{queue}"
+        );
+        assert!(
+            queue.contains(&format!("maxReceiveCount: {MAX_RECEIVE_COUNT}")),
+            "{queue}"
+        );
+    }
+}

@@ -16,8 +16,11 @@ pub struct CachedKeyStore {
     inner: Arc<dyn KeyStore>,
     ttl: chrono::Duration,
     clock: Arc<dyn Clock>,
-    entries: Mutex<HashMap<KeyHash, (DateTime<Utc>, Option<ApiKey>)>>,
+    entries: Mutex<HashMap<KeyHash, Cached>>,
 }
+
+/// A lookup's result and when it was made.
+type Cached = (DateTime<Utc>, Option<ApiKey>);
 
 /// Entries kept at most; past it, expired entries are dropped, then everything.
 const MAX_ENTRIES: usize = 10_000;
@@ -58,7 +61,7 @@ impl KeyStore for CachedKeyStore {
                 entries.clear();
             }
         }
-        entries.insert(hash.clone(), (now, key.clone()));
+        entries.insert(*hash, (now, key.clone()));
         Ok(key)
     }
 
