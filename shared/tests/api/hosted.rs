@@ -147,11 +147,16 @@ impl World {
             .input
             .expect("an input")
             .replace("<aws.scheduler.scheduled-time>", &time::format(at));
+        self.send(input).await;
+    }
+
+    /// Puts a message body on the run queue.
+    async fn send(&self, body: impl Into<String>) {
         self.clients
             .sqs
             .send_message()
             .queue_url(&self.resources.run_queue_url)
-            .message_body(input)
+            .message_body(body)
             .send()
             .await
             .unwrap();
@@ -491,14 +496,7 @@ async fn a_failed_attempt_is_retried_through_the_queue_with_linear_backoff() {
         delays.push((due - w.clock.now()).num_seconds());
         // Put it back as it was, and let its time come.
         w.clock.set(due);
-        w.clients
-            .sqs
-            .send_message()
-            .queue_url(&w.resources.run_queue_url)
-            .message_body(retry.to_string())
-            .send()
-            .await
-            .unwrap();
+        w.send(retry.to_string()).await;
     }
     assert_eq!(delays, vec![1, 2], "linear backoff: 1×, 2× the base");
 
@@ -570,28 +568,14 @@ async fn a_run_that_arrives_early_goes_back_to_wait() {
     })];
 
     // Delivered early (SQS delays at most 15 minutes): sent back, not run.
-    w.clients
-        .sqs
-        .send_message()
-        .queue_url(&w.resources.run_queue_url)
-        .message_body(queued[0].to_string())
-        .send()
-        .await
-        .unwrap();
+    w.send(queued[0].to_string()).await;
     w.deliver().await;
     assert_eq!(w.receiver.received("/half").len(), 1);
     assert_eq!(w.delayed().await, 2, "sent back to wait for its time");
     let back = queued;
 
     w.clock.set(half);
-    w.clients
-        .sqs
-        .send_message()
-        .queue_url(&w.resources.run_queue_url)
-        .message_body(back[0].to_string())
-        .send()
-        .await
-        .unwrap();
+    w.send(back[0].to_string()).await;
     w.deliver().await;
     assert_eq!(w.receiver.received("/half").len(), 2);
 }
@@ -623,14 +607,7 @@ async fn a_once_job_fires_once_then_disables_itself_and_loses_its_schedule() {
 #[tokio::test]
 async fn a_poison_message_is_reported_failed_for_the_dead_letter_queue() {
     let w = World::start().await;
-    w.clients
-        .sqs
-        .send_message()
-        .queue_url(&w.resources.run_queue_url)
-        .message_body("not a run")
-        .send()
-        .await
-        .unwrap();
+    w.send("not a run").await;
     let (event, handles) = w.receive().await;
     let response = w.deliver_event(event, &handles).await;
     assert_eq!(response.batch_item_failures.len(), 1);
