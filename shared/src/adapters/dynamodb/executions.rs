@@ -12,7 +12,10 @@ use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
-use super::{Item, backend, decode, is_condition_failed, n, number, s, string, to_item};
+use super::{
+    Item, backend, decode, is_condition_failed, n, newest_first, number, query_items, s, string,
+    to_item,
+};
 use crate::domain::record::{ExecutionRecord, OutcomeRecord};
 use crate::domain::{AttemptOutcome, Execution, ExecutionId, Job, JobId, RunMessage, TeamId};
 use crate::ports::{
@@ -322,41 +325,23 @@ impl ExecutionStore for DynamoExecutionStore {
         job: JobId,
         page: PageRequest<ExecutionId>,
     ) -> StoreResult<Page<Execution, ExecutionId>> {
+        // Attempts in flight are filtered out (after DynamoDB's limit: `query_items` goes on
+        // while a page is short).
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_ID)
+            .expression_attribute_names("#st", "status")
+            .filter_expression("attribute_exists(#st)")
+            .expression_attribute_values(":pk", s(pk(team, job)));
+        let query = newest_first(query, "pk = :pk", "id", page.after.map(|a| a.to_string()));
         let want = page.limit.map(|l| l as usize + 1);
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(BY_ID)
-                .consistent_read(true)
-                .scan_index_forward(false)
-                .expression_attribute_names("#st", "status")
-                .filter_expression("attribute_exists(#st)")
-                .expression_attribute_values(":pk", s(pk(team, job)))
-                .set_exclusive_start_key(start.take());
-            q = match page.after {
-                Some(after) => q
-                    .key_condition_expression("pk = :pk AND id < :after")
-                    .expression_attribute_values(":after", s(after.to_string())),
-                None => q.key_condition_expression("pk = :pk"),
-            };
-            if let Some(want) = want {
-                // The filter applies after the limit: attempts in flight are skipped, so
-                // ask for what is missing and go on while the page is short.
-                q = q.limit((want - items.len()) as i32);
-            }
-            let out = q.send().await.map_err(backend)?;
-            for item in out.items.unwrap_or_default() {
-                items.push(decode_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if want.is_none_or(|w| items.len() < w) => start = Some(k),
-                _ => break,
-            }
-        }
+        let items = query_items(query, want)
+            .await?
+            .into_iter()
+            .map(decode_item)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(paginate(items, page.limit, |e| e.id))
     }
 
@@ -387,26 +372,15 @@ impl ExecutionStore for DynamoExecutionStore {
     }
 
     async fn delete_for_job(&self, team: &TeamId, job: JobId) -> StoreResult<()> {
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(pk(team, job)))
-                .projection_expression("pk, sk")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            self.delete_keys(out.items.unwrap_or_default()).await?;
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(()),
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk(team, job)))
+            .projection_expression("pk, sk");
+        self.delete_keys(query_items(query, None).await?).await
     }
 
     async fn prune(&self, older_than: DateTime<Utc>, keep_latest: u32) -> StoreResult<u64> {

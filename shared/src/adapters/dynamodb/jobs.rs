@@ -2,11 +2,14 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ReturnValue, Select};
 
-use super::{Item, backend, decode, is_condition_failed, n, s, set_or_remove, string, to_item};
+use super::{
+    Item, backend, decode, is_condition_failed, n, newest_first, query_items, s, set_or_remove,
+    string, to_item,
+};
 use crate::domain::record::JobRecord;
 use crate::domain::{Job, JobId, RunStatus, TeamId};
 use crate::ports::{
-    JobStore, Page, PageRequest, RunResult, StoreError, StoreResult, UpdateOutcome,
+    JobStore, Page, PageRequest, RunResult, StoreError, StoreResult, UpdateOutcome, paginate,
 };
 
 /// Jobs: one item per job, keyed by `team` and `id`.
@@ -95,38 +98,20 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn list(&self, team: &TeamId, page: PageRequest<JobId>) -> StoreResult<Page<Job, JobId>> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":t", s(team.as_str()));
+        let query = newest_first(query, "team = :t", "id", page.after.map(|a| a.to_string()));
         // One more than asked tells whether another page follows.
         let want = page.limit.map(|l| l as usize + 1);
-        loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .scan_index_forward(false)
-                .expression_attribute_values(":t", s(team.as_str()))
-                .set_exclusive_start_key(start.take());
-            q = match page.after {
-                Some(after) => q
-                    .key_condition_expression("team = :t AND id < :after")
-                    .expression_attribute_values(":after", s(after.to_string())),
-                None => q.key_condition_expression("team = :t"),
-            };
-            if let Some(want) = want {
-                q = q.limit((want - items.len()) as i32);
-            }
-            let out = q.send().await.map_err(backend)?;
-            for item in out.items.unwrap_or_default() {
-                items.push(decode::<JobRecord, Job>(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) if want.is_none_or(|w| items.len() < w) => start = Some(k),
-                _ => break,
-            }
-        }
-        Ok(crate::ports::paginate(items, page.limit, |j| j.id))
+        let items = query_items(query, want)
+            .await?
+            .into_iter()
+            .map(decode::<JobRecord, Job>)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(paginate(items, page.limit, |j| j.id))
     }
 
     async fn count(&self, team: &TeamId) -> StoreResult<u64> {

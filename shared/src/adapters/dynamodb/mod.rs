@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -152,4 +153,44 @@ pub(crate) fn set_or_remove(
         expr.push_str(&remove.join(", "));
     }
     (expr, names, values)
+}
+
+/// A newest-first listing of one partition: `partition` is its key condition, and `after`
+/// (exclusive) continues below a cursor on the sort attribute `sort`.
+pub(crate) fn newest_first(
+    query: QueryFluentBuilder,
+    partition: &str,
+    sort: &str,
+    after: Option<String>,
+) -> QueryFluentBuilder {
+    let query = query.consistent_read(true).scan_index_forward(false);
+    match after {
+        Some(after) => query
+            .key_condition_expression(format!("{partition} AND {sort} < :after"))
+            .expression_attribute_values(":after", s(after)),
+        None => query.key_condition_expression(partition),
+    }
+}
+
+/// Runs `query` page after page until it has returned `want` items (all of them when
+/// `None`). Each request asks only for what is still missing; a filter applies after
+/// DynamoDB's limit, so a page cut short by it goes on.
+pub(crate) async fn query_items(
+    query: QueryFluentBuilder,
+    want: Option<usize>,
+) -> StoreResult<Vec<Item>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let mut q = query.clone().set_exclusive_start_key(start.take());
+        if let Some(want) = want {
+            q = q.limit((want - items.len()) as i32);
+        }
+        let out = q.send().await.map_err(backend)?;
+        items.extend(out.items.unwrap_or_default());
+        match out.last_evaluated_key {
+            Some(k) if want.is_none_or(|w| items.len() < w) => start = Some(k),
+            _ => return Ok(items),
+        }
+    }
 }
