@@ -112,14 +112,10 @@ while kill -0 "$2" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; don
     }
 }
 
-/// The moto server of this test process, started on first use.
+/// The moto server of this test process, started on first use. Returns its URL.
 pub fn moto() -> &'static str {
-    static MOTO: OnceLock<std::sync::Mutex<MotoServer>> = OnceLock::new();
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        let server = MOTO.get_or_init(|| std::sync::Mutex::new(start_moto()));
-        server.lock().unwrap_or_else(|p| p.into_inner()).url.clone()
-    })
+    static MOTO: OnceLock<MotoServer> = OnceLock::new();
+    &MOTO.get_or_init(start_moto).url
 }
 
 /// SDK configuration for the emulator at `endpoint`: dummy credentials, `us-east-1`.

@@ -97,6 +97,9 @@ pub async fn fire_due_schedules(
             .map_err(StoreError::backend)?;
         for summary in page.schedules() {
             let Some(name) = summary.name() else { continue };
+            if summary.state() == Some(&ScheduleState::Disabled) {
+                continue;
+            }
             let s = match clients
                 .scheduler
                 .get_schedule()
@@ -127,6 +130,9 @@ pub async fn fire_due_schedules(
                     continue;
                 }
             };
+            if times.is_empty() {
+                continue;
+            }
             let queue_name = target.arn.rsplit(':').next().unwrap_or_default();
             let queue_url = clients
                 .sqs
