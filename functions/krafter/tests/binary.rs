@@ -510,9 +510,9 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    let events = events.lock().unwrap();
+    let first = events.lock().unwrap()[0].clone();
     let body: serde_json::Value =
-        serde_json::from_str(events[0]["Records"][0]["body"].as_str().unwrap()).unwrap();
+        serde_json::from_str(first["Records"][0]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["kind"], "tick");
     assert_eq!(body["job_id"], job.id.to_string());
     let fired: chrono::DateTime<chrono::Utc> =
@@ -521,5 +521,32 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
         fired, next,
         "fired at the job's next run, as EventBridge would"
     );
-    assert_eq!(get("KRAFTER_SCHEDULE_GROUP"), resources.schedule_group);
+    // The group exists, and the run queue dead-letters into the printed DLQ after 5 tries.
+    clients
+        .scheduler
+        .get_schedule_group()
+        .name(get("KRAFTER_SCHEDULE_GROUP"))
+        .send()
+        .await
+        .expect("the schedule group exists");
+    let redrive = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(get("KRAFTER_RUN_QUEUE_URL"))
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy]
+        .clone();
+    let redrive: serde_json::Value = serde_json::from_str(&redrive).unwrap();
+    assert_eq!(
+        redrive["deadLetterTargetArn"],
+        get("KRAFTER_DEAD_LETTER_QUEUE_ARN")
+    );
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        "5"
+    );
 }

@@ -119,6 +119,26 @@ impl World {
         })
     }
 
+    /// Creates a job through the API; returns it and its id.
+    async fn create(&self, schedule_type: &str, schedule: &str, path: &str) -> (Value, String) {
+        let job = self
+            .api
+            .create_job(self.job_body(schedule_type, schedule, path))
+            .await;
+        let id = job["id"].as_str().unwrap().to_owned();
+        (job, id)
+    }
+
+    /// The job's `n`th EventBridge schedule as it is in the emulator, if it exists.
+    async fn schedule_of(
+        &self,
+        job_id: &str,
+        n: usize,
+    ) -> Option<aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput> {
+        self.schedule(&schedule_names(job_id.parse().unwrap())[n])
+            .await
+    }
+
     async fn schedule(
         &self,
         name: &str,
@@ -292,14 +312,10 @@ fn at(job: &Value, field: &str) -> DateTime<Utc> {
 #[tokio::test]
 async fn a_job_created_through_the_api_is_scheduled_fired_executed_and_readable() {
     let w = World::start().await;
-    let job = w
-        .api
-        .create_job(w.job_body("cron", "30 9 * * 1-5", "/hook"))
-        .await;
-    let id = job["id"].as_str().unwrap().to_owned();
+    let (job, id) = w.create("cron", "30 9 * * 1-5", "/hook").await;
 
     let s = w
-        .schedule(&schedule_names(id.parse().unwrap())[0])
+        .schedule_of(&id, 0)
         .await
         .expect("the schedule was created");
     let expression = s.schedule_expression.clone().unwrap();
@@ -329,9 +345,7 @@ async fn a_job_created_through_the_api_is_scheduled_fired_executed_and_readable(
                "scheduled_at": "<aws.scheduler.scheduled-time>"})
     );
     assert!(
-        w.schedule(&schedule_names(id.parse().unwrap())[1])
-            .await
-            .is_none(),
+        w.schedule_of(&id, 1).await.is_none(),
         "one expression, one schedule"
     );
 
@@ -379,11 +393,7 @@ async fn a_job_created_through_the_api_is_scheduled_fired_executed_and_readable(
 #[tokio::test]
 async fn a_duplicate_delivery_sends_the_webhook_once() {
     let w = World::start().await;
-    let job = w
-        .api
-        .create_job(w.job_body("interval", "every_5m", "/dup"))
-        .await;
-    let id = job["id"].as_str().unwrap().to_owned();
+    let (job, id) = w.create("interval", "every_5m", "/dup").await;
     let next = at(&job, "next_run_at");
     w.clock.set(next);
     w.fire(&id, next).await;
@@ -405,11 +415,7 @@ async fn a_duplicate_delivery_sends_the_webhook_once() {
 #[tokio::test]
 async fn a_paused_jobs_queued_run_is_dropped_and_its_schedule_disabled() {
     let w = World::start().await;
-    let job = w
-        .api
-        .create_job(w.job_body("interval", "every_1h", "/paused"))
-        .await;
-    let id = job["id"].as_str().unwrap().to_owned();
+    let (job, id) = w.create("interval", "every_1h", "/paused").await;
     assert_eq!(
         w.api
             .post_empty(&format!("/jobs/{id}/trigger"))
@@ -422,10 +428,7 @@ async fn a_paused_jobs_queued_run_is_dropped_and_its_schedule_disabled() {
 
     let r = w.api.post_empty(&format!("/jobs/{id}/pause")).await;
     assert_eq!(r.status, 200);
-    let s = w
-        .schedule(&schedule_names(id.parse().unwrap())[0])
-        .await
-        .unwrap();
+    let s = w.schedule_of(&id, 0).await.unwrap();
     assert_eq!(s.state, Some(ScheduleState::Disabled));
 
     w.clock.set(next);
@@ -441,10 +444,7 @@ async fn a_paused_jobs_queued_run_is_dropped_and_its_schedule_disabled() {
     // Resumed: the schedule is enabled again, on a rate counted from the resume time.
     let r = w.api.post_empty(&format!("/jobs/{id}/resume")).await;
     assert_eq!(r.status, 200);
-    let s = w
-        .schedule(&schedule_names(id.parse().unwrap())[0])
-        .await
-        .unwrap();
+    let s = w.schedule_of(&id, 0).await.unwrap();
     assert_eq!(s.state, Some(ScheduleState::Enabled));
     assert_eq!(s.schedule_expression.as_deref(), Some("rate(1 hour)"));
     assert_eq!(
@@ -464,11 +464,7 @@ async fn a_failed_attempt_is_retried_through_the_queue_with_linear_backoff() {
             Scripted::status(200),
         ],
     );
-    let job = w
-        .api
-        .create_job(w.job_body("interval", "every_1h", "/flaky"))
-        .await;
-    let id = job["id"].as_str().unwrap().to_owned();
+    let (_, id) = w.create("interval", "every_1h", "/flaky").await;
     assert_eq!(
         w.api
             .post_empty(&format!("/jobs/{id}/trigger"))
@@ -529,15 +525,8 @@ async fn a_failed_attempt_is_retried_through_the_queue_with_linear_backoff() {
 #[tokio::test]
 async fn a_run_that_arrives_early_goes_back_to_wait() {
     let w = World::start().await;
-    let job = w
-        .api
-        .create_job(w.job_body("interval", "every_30s", "/half"))
-        .await;
-    let id = job["id"].as_str().unwrap().to_owned();
-    let s = w
-        .schedule(&schedule_names(id.parse().unwrap())[0])
-        .await
-        .unwrap();
+    let (job, id) = w.create("interval", "every_30s", "/half").await;
+    let s = w.schedule_of(&id, 0).await.unwrap();
     assert_eq!(s.schedule_expression.as_deref(), Some("rate(1 minute)"));
 
     // One tick of the 1-minute schedule stands for two runs, 30 s apart.
@@ -622,18 +611,9 @@ async fn a_poison_message_is_reported_failed_for_the_dead_letter_queue() {
 #[tokio::test]
 async fn schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation() {
     let w = World::start().await;
-    let paused = w
-        .api
-        .create_job(w.job_body("interval", "every_1h", "/p"))
-        .await;
-    let deleted = w
-        .api
-        .create_job(w.job_body("interval", "every_1h", "/d"))
-        .await;
-    let changed = w
-        .api
-        .create_job(w.job_body("cron", "0 9 * * *", "/c"))
-        .await;
+    let (paused, _) = w.create("interval", "every_1h", "/p").await;
+    let (deleted, _) = w.create("interval", "every_1h", "/d").await;
+    let (changed, _) = w.create("cron", "0 9 * * *", "/c").await;
 
     // The same deployment, but EventBridge Scheduler is unreachable.
     let config = krafter_testkit::sdk_config(krafter_testkit::moto()).await;

@@ -33,9 +33,12 @@ pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
 }
 
 fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
+    let id: String = r.get(0)?;
     let headers: String = r.get(8)?;
+    let headers =
+        serde_json::from_str(&headers).map_err(|e| corrupt(&format!("job {id} headers"), e))?;
     let record = JobRecord {
-        id: r.get(0)?,
+        id,
         team: r.get(1)?,
         name: r.get(2)?,
         schedule_type: r.get(3)?,
@@ -43,7 +46,7 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
         timezone: r.get(5)?,
         url: r.get(6)?,
         method: r.get(7)?,
-        headers: serde_json::from_str(&headers).map_err(|e| corrupt("job headers", e))?,
+        headers,
         body: r.get(9)?,
         timeout_ms: r.get(10)?,
         max_retries: r.get(11)?,
