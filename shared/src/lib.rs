@@ -13,3 +13,4 @@ pub mod hosted;
 pub mod ports;
 pub mod schedule;
 pub mod service;
+pub mod targets;

@@ -300,3 +300,16 @@ pub struct WebhookResponse {
 pub trait WebhookClient: Send + Sync {
     async fn call(&self, call: &WebhookCall) -> WebhookResponse;
 }
+
+/// Resolves host names to addresses: the system resolver in production, a stub in tests (so
+/// DNS answers, including ones that change between lookups, can be injected).
+#[async_trait]
+pub trait Resolver: Send + Sync {
+    async fn resolve(&self, host: &str) -> std::io::Result<Vec<std::net::SocketAddr>>;
+}
+
+impl std::fmt::Debug for dyn Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Resolver")
+    }
+}

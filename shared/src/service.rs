@@ -7,13 +7,14 @@ use serde_json::{Map, Value};
 use tracing::{info, warn};
 
 use crate::domain::{
-    Execution, ExecutionId, InputError, Job, JobId, RunId, RunMessage, TeamId, Trigger,
-    parse_job_patch, parse_new_job, time::whole_seconds,
+    Execution, ExecutionId, FieldErrors, InputError, Job, JobId, RunId, RunMessage, TargetUrl,
+    TeamId, Trigger, parse_job_patch, parse_new_job, time::whole_seconds,
 };
 use crate::ports::{
     Clock, ExecutionStore, JobStore, Page, PageRequest, RunQueue, ScheduleSync, StoreError,
     UpdateOutcome,
 };
+use crate::targets::TargetGuard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -45,6 +46,8 @@ pub struct JobService {
     pub clock: Arc<dyn Clock>,
     /// Most jobs one team may have.
     pub max_jobs_per_team: u64,
+    /// Which webhook targets a job may have.
+    pub targets: TargetGuard,
 }
 
 const UPDATE_ATTEMPTS: usize = 8;
@@ -52,7 +55,8 @@ const UPDATE_ATTEMPTS: usize = 8;
 impl JobService {
     pub async fn create(&self, team: &TeamId, body: &Map<String, Value>) -> ServiceResult<Job> {
         let now = whole_seconds(self.clock.now());
-        let (spec, enabled) = parse_new_job(body, now)?;
+        let refused = self.refused_target(body).await;
+        let (spec, enabled) = with_target_error(parse_new_job(body, now), refused)?;
         if self.jobs.count(team).await? >= self.max_jobs_per_team {
             return Err(ServiceError::QuotaExceeded(self.max_jobs_per_team));
         }
@@ -82,8 +86,9 @@ impl JobService {
         id: JobId,
         body: &Map<String, Value>,
     ) -> ServiceResult<Job> {
+        let refused = self.refused_target(body).await;
         self.modify(team, id, |job, now| {
-            let patch = parse_job_patch(body, &job.spec, now)?;
+            let patch = with_target_error(parse_job_patch(body, &job.spec, now), refused)?;
             let was_enabled = job.enabled;
             job.spec = patch.spec;
             match patch.enabled {
@@ -210,10 +215,34 @@ impl JobService {
         Err(ServiceError::Contention)
     }
 
+    /// The save-time target check of a body's `url` (when it is a valid URL), run before
+    /// parsing so that its error joins the other fields' errors.
+    async fn refused_target(&self, body: &Map<String, Value>) -> Option<&'static str> {
+        let url = TargetUrl::parse(body.get("url")?.as_str()?).ok()?;
+        self.targets.vet(&url).await.err()
+    }
+
     async fn sync(&self, job: &Job) {
         if let Err(e) = self.schedules.job_changed(job).await {
             warn!(job_id = %job.id, error = %e, "schedule sync failed; reconciliation will retry");
         }
+    }
+}
+
+fn with_target_error<T>(
+    parsed: Result<T, InputError>,
+    refused: Option<&'static str>,
+) -> Result<T, InputError> {
+    let Some(message) = refused else {
+        return parsed;
+    };
+    match parsed {
+        Ok(_) => Err(InputError::Invalid(FieldErrors::single("url", message))),
+        Err(InputError::Invalid(mut errors)) => {
+            errors.add("url", message);
+            Err(InputError::Invalid(errors))
+        }
+        Err(other) => Err(other),
     }
 }
 

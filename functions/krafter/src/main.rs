@@ -17,6 +17,7 @@ use krafter_shared::hosted::local::{deliver_queued, fire_due_schedules};
 use krafter_shared::hosted::provision::provision;
 use krafter_shared::hosted::{AwsClients, process_env};
 use krafter_shared::ports::KeyStore;
+use krafter_shared::targets::TargetPolicy;
 
 #[derive(Parser)]
 #[command(name = "krafter", version, about = "Krafter Cron: a cron for webhooks")]
@@ -128,6 +129,11 @@ struct ServeArgs {
     /// POST a JSON notice here when a job with failure_notify fails for good, and when it recovers.
     #[arg(long, env = "KRAFTER_NOTIFY_URL")]
     notify_url: Option<url::Url>,
+    /// Refuse webhook targets on private, loopback, link-local, metadata and other internal
+    /// addresses, checked when a job is saved and again on the address each call connects to.
+    /// Off by default, so that local development can call local services.
+    #[arg(long, env = "KRAFTER_DENY_PRIVATE_TARGETS")]
+    deny_private_targets: bool,
     /// Seconds to wait for attempts in flight when stopping.
     #[arg(long, env = "KRAFTER_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     shutdown_grace_secs: u64,
@@ -221,6 +227,11 @@ async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         ),
         notify_url: args.notify_url,
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        target_policy: if args.deny_private_targets {
+            TargetPolicy::DenyPrivate
+        } else {
+            TargetPolicy::AllowPrivate
+        },
         ..EmbeddedConfig::default()
     };
     let app = Embedded::start(config).await?;

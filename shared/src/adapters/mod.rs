@@ -1,5 +1,6 @@
 //! Adapters, named by technology, beside the ports they implement.
 
+pub mod dns;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
 #[cfg(feature = "aws")]

@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 
 pub use scheduler::{TimerScheduleSync, plan};
 
+use crate::adapters::dns::SystemResolver;
 use crate::adapters::memory::InMemoryRateLimiter;
 use crate::adapters::sqlite::{
     SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue,
@@ -27,9 +28,10 @@ use crate::executor::{
     Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
     WebhookNotifier,
 };
-use crate::ports::{Clock, ExecutionStore, KeyStore, Notifier, StoreError, SystemClock};
+use crate::ports::{Clock, ExecutionStore, KeyStore, Notifier, Resolver, StoreError, SystemClock};
 use crate::service::JobService;
 pub use crate::service::create_key;
+use crate::targets::{TargetGuard, TargetPolicy};
 
 /// Where the data lives.
 #[derive(Clone, Debug)]
@@ -63,6 +65,10 @@ pub struct EmbeddedConfig {
     pub shutdown_grace: Duration,
     /// Create a `cron:write` key for team `default` when the store has no key.
     pub bootstrap_key: bool,
+    /// Whether webhooks may reach private and internal addresses (allowed by default here).
+    pub target_policy: TargetPolicy,
+    /// How target names resolve (the system resolver; a stub in tests).
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl Default for EmbeddedConfig {
@@ -81,6 +87,8 @@ impl Default for EmbeddedConfig {
             misfire_grace: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             bootstrap_key: true,
+            target_policy: TargetPolicy::AllowPrivate,
+            resolver: Arc::new(SystemResolver),
         }
     }
 }
@@ -169,6 +177,7 @@ impl Embedded {
             None
         };
 
+        let targets = TargetGuard::new(config.target_policy, config.resolver.clone());
         let service = JobService {
             jobs: jobs.clone(),
             executions: executions.clone(),
@@ -176,6 +185,7 @@ impl Embedded {
             schedules: Arc::new(TimerScheduleSync::new(changes.clone())),
             clock: clock.clone(),
             max_jobs_per_team: config.max_jobs_per_team,
+            targets: targets.clone(),
         };
         let notifier: Arc<dyn Notifier> = match &config.notify_url {
             Some(url) => Arc::new(WebhookNotifier::new(url.clone())?),
@@ -185,7 +195,10 @@ impl Embedded {
             jobs: jobs.clone(),
             executions: executions.clone(),
             queue: Arc::new(queue.clone()),
-            client: Arc::new(ReqwestWebhookClient::new(&WebhookClientConfig::default())?),
+            client: Arc::new(ReqwestWebhookClient::new(
+                &WebhookClientConfig::default(),
+                targets,
+            )?),
             notifier,
             clock: clock.clone(),
             retry: RetryPolicy {

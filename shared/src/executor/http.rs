@@ -2,6 +2,7 @@
 //! job's timeout over the whole attempt, the first 16 KiB of the response kept.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -10,6 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::domain::{AttemptOutcome, RunStatus, time::whole_seconds};
 use crate::ports::{WebhookCall, WebhookClient, WebhookResponse};
+use crate::targets::TargetGuard;
 
 /// How much of a response body is recorded.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
@@ -32,17 +34,47 @@ impl Default for WebhookClientConfig {
 
 pub struct ReqwestWebhookClient {
     client: reqwest::Client,
+    guard: TargetGuard,
 }
 
 impl ReqwestWebhookClient {
-    pub fn new(config: &WebhookClientConfig) -> Result<Self, reqwest::Error> {
+    /// Names resolve through `guard`'s resolver, and a call connects only to the addresses
+    /// its policy allows. No proxy (a proxy would resolve the name, out of the guard's
+    /// sight) and no redirects.
+    pub fn new(config: &WebhookClientConfig, guard: TargetGuard) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedDns(guard.clone())))
             .pool_max_idle_per_host(config.max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { client })
+        Ok(Self { client, guard })
+    }
+}
+
+/// reqwest's resolver: resolves with the guard's resolver and keeps only allowed addresses,
+/// so the address checked is the address connected to (no DNS rebinding window).
+struct GuardedDns(TargetGuard);
+
+/// A name whose every address is refused by the target policy.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves only to private or internal addresses")]
+struct RefusedTarget(String);
+
+impl reqwest::dns::Resolve for GuardedDns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let guard = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str();
+            let found = guard.resolver().resolve(host).await?;
+            let allowed = guard.allowed(found);
+            if allowed.is_empty() {
+                return Err(Box::new(RefusedTarget(host.to_owned())) as _);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -52,6 +84,9 @@ impl WebhookClient for ReqwestWebhookClient {
         let spec = &call.job.spec.request;
         let timeout_ms = spec.timeout.get();
         let started = Instant::now();
+        if let Some(ip) = self.guard.literal_refused(spec.url.url()) {
+            return refused(format!("refused: {ip} is a private or internal address"));
+        }
         let method = reqwest::Method::from_bytes(spec.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::GET);
         let mut headers = HeaderMap::with_capacity(spec.headers.len() + 4);
@@ -148,6 +183,21 @@ impl WebhookClient for ReqwestWebhookClient {
     }
 }
 
+/// An attempt refused before any connection.
+fn refused(error: String) -> WebhookResponse {
+    WebhookResponse {
+        outcome: AttemptOutcome {
+            status: RunStatus::Failed,
+            http_status: None,
+            response_body: None,
+            error: Some(error),
+            duration_ms: 0,
+            finished_at: whole_seconds(Utc::now()),
+        },
+        retry_after: None,
+    }
+}
+
 /// `Retry-After` on a 429 or 503, in seconds (delta-seconds or an HTTP date).
 fn retry_after(response: &reqwest::Response) -> Option<u64> {
     if !matches!(response.status().as_u16(), 429 | 503) {
@@ -168,6 +218,13 @@ fn retry_after(response: &reqwest::Response) -> Option<u64> {
 
 /// A short human text for a failed connection: `connection refused`, `dns lookup failed`...
 fn describe(e: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(refused) = s.downcast_ref::<RefusedTarget>() {
+            return format!("refused: {refused}");
+        }
+        source = s.source();
+    }
     let mut source: Option<&(dyn StdError + 'static)> = Some(e);
     let mut innermost = e.to_string();
     while let Some(s) = source {

@@ -14,6 +14,7 @@ use tracing::info;
 
 pub use runs::{Delivery, RunHandler};
 
+use crate::adapters::dns::SystemResolver;
 use crate::adapters::dynamodb::{DynamoRateLimiter, DynamoStores, Tables};
 use crate::adapters::eventbridge::{EventBridgeScheduleSync, SchedulerTarget};
 use crate::adapters::memory::CachedKeyStore;
@@ -24,10 +25,11 @@ use crate::executor::{
     WebhookNotifier,
 };
 use crate::ports::{
-    Clock, ExecutionStore, JobStore, KeyStore, Notifier, PageRequest, ScheduleReconciler,
+    Clock, ExecutionStore, JobStore, KeyStore, Notifier, PageRequest, Resolver, ScheduleReconciler,
     StoreResult, SystemClock,
 };
 use crate::service::JobService;
+use crate::targets::{TargetGuard, TargetPolicy};
 
 /// The AWS clients the adapters receive.
 #[derive(Clone, Debug)]
@@ -73,6 +75,11 @@ pub struct HostedSettings {
     /// How long a key lookup is cached by an API instance: a revoked key stops working
     /// within this time.
     pub key_cache: Duration,
+    /// Webhooks may not reach private or internal addresses unless this says otherwise
+    /// (`KRAFTER_DENY_PRIVATE_TARGETS=false`, for a private deployment).
+    pub target_policy: TargetPolicy,
+    /// How target names resolve (the system resolver; a stub in tests).
+    pub resolver: Arc<dyn Resolver>,
 }
 
 impl Default for HostedSettings {
@@ -86,6 +93,8 @@ impl Default for HostedSettings {
             notify_url: None,
             retry_backoff: Duration::from_secs(15),
             key_cache: Duration::from_secs(30),
+            target_policy: TargetPolicy::DenyPrivate,
+            resolver: Arc::new(SystemResolver),
         }
     }
 }
@@ -130,6 +139,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             });
         }
         Ok(value)
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match (self.0)(name).as_deref().map(str::trim) {
+            None | Some("") => Ok(default),
+            Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(other) => Err(ConfigError::Invalid {
+                name,
+                reason: format!("{other:?} is not true or false"),
+            }),
+        }
     }
 
     /// The table names only (what the operator commands need).
@@ -191,6 +212,12 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
                 3_600_000,
             )?),
             key_cache: Duration::from_secs(self.number("KRAFTER_KEY_CACHE_SECS", 30, 0, 60)?),
+            target_policy: if self.flag("KRAFTER_DENY_PRIVATE_TARGETS", true)? {
+                TargetPolicy::DenyPrivate
+            } else {
+                TargetPolicy::AllowPrivate
+            },
+            resolver: d.resolver,
         })
     }
 }
@@ -290,7 +317,12 @@ impl Hosted {
             schedules: Arc::new(self.schedules.clone()),
             clock: self.clock.clone(),
             max_jobs_per_team: self.settings.max_jobs_per_team,
+            targets: self.targets(),
         }
+    }
+
+    fn targets(&self) -> TargetGuard {
+        TargetGuard::new(self.settings.target_policy, self.settings.resolver.clone())
     }
 
     /// The API: the same router as the embedded server, on the hosted adapters, with keys
@@ -323,7 +355,10 @@ impl Hosted {
             jobs: self.jobs.clone(),
             executions: self.executions.clone(),
             queue: Arc::new(self.queue.clone()),
-            client: Arc::new(ReqwestWebhookClient::new(&WebhookClientConfig::default())?),
+            client: Arc::new(ReqwestWebhookClient::new(
+                &WebhookClientConfig::default(),
+                self.targets(),
+            )?),
             notifier,
             clock: self.clock.clone(),
             retry: RetryPolicy {
@@ -421,4 +456,29 @@ pub async fn handle_sqs_event(
         response.add_failure(id);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_targets_are_denied_unless_the_deployment_says_false() {
+        let policy =
+            |pairs: &[(&str, &str)]| process_env_from(pairs).settings().map(|s| s.target_policy);
+        assert_eq!(policy(&[]).unwrap(), TargetPolicy::DenyPrivate);
+        assert_eq!(
+            policy(&[("KRAFTER_DENY_PRIVATE_TARGETS", "true")]).unwrap(),
+            TargetPolicy::DenyPrivate
+        );
+        assert_eq!(
+            policy(&[("KRAFTER_DENY_PRIVATE_TARGETS", "false")]).unwrap(),
+            TargetPolicy::AllowPrivate
+        );
+        let err = policy(&[("KRAFTER_DENY_PRIVATE_TARGETS", "nope")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "KRAFTER_DENY_PRIVATE_TARGETS is invalid: \"nope\" is not true or false"
+        );
+    }
 }

@@ -147,6 +147,17 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and starts it again on the same database, with `tweak` applied.
+    pub async fn restart_with(&mut self, tweak: impl FnOnce(&mut EmbeddedConfig)) {
+        self.shutdown().await;
+        let mut config = quiet_config();
+        config.database = Database::File(self.dir.path().join("krafter.db"));
+        tweak(&mut config);
+        let app = Embedded::start(config).await.expect("the app restarts");
+        self.base = format!("http://{}", app.local_addr());
+        self.app = Some(app);
+    }
+
     pub async fn shutdown(&mut self) {
         if let Some(app) = self.app.take() {
             app.shutdown().await;

@@ -18,6 +18,7 @@ use krafter_shared::hosted::{
 use krafter_shared::ports::Clock;
 use krafter_shared::schedule::validate_eventbridge_expression;
 use krafter_shared::service::create_key;
+use krafter_shared::targets::{PRIVATE_TARGET, TargetPolicy};
 use serde_json::{Value, json};
 
 use crate::helpers::{Receiver, Scripted, TestApp};
@@ -54,6 +55,9 @@ fn settings() -> HostedSettings {
     HostedSettings {
         rate_limit: 10_000,
         retry_backoff: Duration::from_secs(1),
+        // The receiver is on loopback; `private_targets_are_refused_by_default` covers the
+        // hosted default.
+        target_policy: TargetPolicy::AllowPrivate,
         ..HostedSettings::default()
     }
 }
@@ -772,4 +776,20 @@ async fn the_rate_limit_is_shared_by_every_api_instance() {
         .get("/jobs")
         .await
         .assert_error(429, "Rate limit exceeded");
+}
+
+#[tokio::test]
+async fn private_targets_are_refused_by_default() {
+    let w = World::start_with(HostedSettings {
+        rate_limit: 10_000,
+        ..HostedSettings::default()
+    })
+    .await;
+    let r = w
+        .api
+        .post("/jobs", &crate::helpers::idle_job(&w.receiver.url("/hook")))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["details"]["url"], json!([PRIVATE_TARGET]));
+    assert_eq!(w.api.get("/jobs").await.body["data"], json!([]));
 }

@@ -7,4 +7,5 @@ mod helpers;
 mod hosted;
 mod quickstart;
 mod scheduling;
+mod targets;
 mod validation;
