@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     ApiKey, AttemptOutcome, Execution, ExecutionId, Job, JobId, KeyHash, KeyPrefix, RunMessage,
-    RunStatus, TeamId,
+    RunStatus, SigningSecret, TeamId, TeamSecrets,
 };
 
 /// A failure of a storage or messaging backend. Keeps its source; never shown to clients.
@@ -180,6 +180,21 @@ pub trait KeyStore: Send + Sync {
     /// Revokes the keys that start with `prefix` (normally one). Returns them.
     async fn revoke(&self, prefix: &KeyPrefix, at: DateTime<Utc>) -> StoreResult<Vec<ApiKey>>;
     async fn is_empty(&self) -> StoreResult<bool>;
+    /// Records that the key authenticated a request at `at`.
+    async fn touch(&self, hash: &KeyHash, at: DateTime<Utc>) -> StoreResult<()>;
+}
+
+/// Teams' signing secrets. The rules (create once, rotate with a grace period) live in the
+/// core (`service::ensure_team`, `service::rotate_signing_secret`); stores only read and
+/// write conditionally.
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    async fn get(&self, team: &TeamId) -> StoreResult<Option<TeamSecrets>>;
+    /// Stores a new team's secrets; false (and nothing written) if the team exists.
+    async fn insert(&self, secrets: &TeamSecrets) -> StoreResult<bool>;
+    /// Replaces the team's secrets if its current secret is still `expected`; false (and
+    /// nothing written) otherwise.
+    async fn replace(&self, secrets: &TeamSecrets, expected: &SigningSecret) -> StoreResult<bool>;
 }
 
 /// Where runs wait to be executed. At-least-once: a message may be delivered twice.
@@ -285,6 +300,8 @@ pub struct WebhookCall {
     pub execution_id: ExecutionId,
     pub run_id: crate::domain::RunId,
     pub attempt: u32,
+    /// The team's signing secrets.
+    pub secrets: TeamSecrets,
 }
 
 /// What came back from a webhook call.
@@ -293,6 +310,23 @@ pub struct WebhookResponse {
     pub outcome: AttemptOutcome,
     /// `Retry-After`, in seconds, when the target sent one with a 429 or 503.
     pub retry_after: Option<u64>,
+}
+
+impl WebhookResponse {
+    /// An attempt that failed before any request was sent.
+    pub fn failed_before_sending(error: String, at: DateTime<Utc>) -> Self {
+        Self {
+            outcome: AttemptOutcome {
+                status: RunStatus::Failed,
+                http_status: None,
+                response_body: None,
+                error: Some(error),
+                duration_ms: 0,
+                finished_at: crate::domain::time::whole_seconds(at),
+            },
+            retry_after: None,
+        }
+    }
 }
 
 /// Makes webhook calls.

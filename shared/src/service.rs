@@ -8,7 +8,7 @@ use tracing::{info, warn};
 
 use crate::domain::{
     Execution, ExecutionId, FieldErrors, InputError, Job, JobId, RunId, RunMessage, TargetUrl,
-    TeamId, Trigger, parse_job_patch, parse_new_job, time::whole_seconds,
+    TeamId, TeamSecrets, Trigger, parse_job_patch, parse_new_job, time::whole_seconds,
 };
 use crate::ports::{
     Clock, ExecutionStore, JobStore, Page, PageRequest, RunQueue, ScheduleSync, StoreError,
@@ -281,7 +281,53 @@ pub async fn create_key(
         created_at: now,
         expires_at: expires_in.map(|d| now + d),
         revoked_at: None,
+        last_used_at: None,
     };
     keys.insert(&key).await?;
     Ok((plain, key))
+}
+
+/// The team's signing secrets, created if the team has none yet. Returns whether they were
+/// created now.
+pub async fn ensure_team(
+    teams: &dyn crate::ports::TeamStore,
+    team: &TeamId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(TeamSecrets, bool), StoreError> {
+    if let Some(existing) = teams.get(team).await? {
+        return Ok((existing, false));
+    }
+    let fresh = TeamSecrets::new(team.clone(), whole_seconds(now));
+    if teams.insert(&fresh).await? {
+        return Ok((fresh, true));
+    }
+    // Created concurrently: use the winner's.
+    let existing = teams
+        .get(team)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("team {team} was created and is gone again")))?;
+    Ok((existing, false))
+}
+
+/// A new signing secret for the team; the previous one keeps signing for 24 hours
+/// (`ROTATION_GRACE`). Creates the team if it has no secret yet.
+pub async fn rotate_signing_secret(
+    teams: &dyn crate::ports::TeamStore,
+    team: &TeamId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<TeamSecrets, StoreError> {
+    let now = whole_seconds(now);
+    for _ in 0..UPDATE_ATTEMPTS {
+        let (current, created) = ensure_team(teams, team, now).await?;
+        if created {
+            return Ok(current);
+        }
+        let rotated = current.rotated(now);
+        if teams.replace(&rotated, &current.current).await? {
+            return Ok(rotated);
+        }
+    }
+    Err(StoreError::Corrupt(format!(
+        "team {team}'s secret kept changing during rotation"
+    )))
 }

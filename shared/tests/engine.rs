@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use krafter_shared::adapters::sqlite::{
-    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteRunQueue,
+    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteRunQueue, SqliteTeamStore,
 };
 use krafter_shared::domain::{
     AttemptOutcome, ExecutionId, Job, RunId, RunMessage, RunStatus, TeamId, Trigger, parse_new_job,
@@ -80,6 +80,7 @@ async fn world(status: u16) -> World {
     let db = SqliteDb::open_in_memory().unwrap();
     let jobs = Arc::new(SqliteJobStore::new(db.clone()));
     let executions = Arc::new(SqliteExecutionStore::new(db.clone()));
+    let teams = Arc::new(SqliteTeamStore::new(db.clone()));
     let queue = SqliteRunQueue::new(db);
     let body = json!({"name": "hook", "schedule_type": "interval", "schedule": "every_5m",
         "url": "https://example.com/hook", "max_retries": 2});
@@ -96,6 +97,7 @@ async fn world(status: u16) -> World {
         executions: executions.clone(),
         queue: Arc::new(queue.clone()),
         client: client.clone(),
+        teams,
         notifier: Arc::new(LogNotifier),
         clock: clock.clone(),
         retry: RetryPolicy {

@@ -9,14 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use krafter_shared::adapters::dynamodb::DynamoKeyStore;
-use krafter_shared::adapters::sqlite::{SqliteDb, SqliteKeyStore};
+use krafter_shared::adapters::dynamodb::{DynamoKeyStore, DynamoTeamStore};
+use krafter_shared::adapters::sqlite::{SqliteDb, SqliteKeyStore, SqliteTeamStore};
 use krafter_shared::domain::{ApiKey, KeyPrefix, Scope, Scopes, TeamId, time};
-use krafter_shared::embedded::{Database, Embedded, EmbeddedConfig, create_key};
+use krafter_shared::embedded::{
+    Database, Embedded, EmbeddedConfig, create_key, ensure_team, rotate_signing_secret,
+};
 use krafter_shared::hosted::local::{deliver_queued, fire_due_schedules};
 use krafter_shared::hosted::provision::provision;
 use krafter_shared::hosted::{AwsClients, process_env};
-use krafter_shared::ports::KeyStore;
+use krafter_shared::ports::{KeyStore, TeamStore};
 use krafter_shared::targets::TargetPolicy;
 
 #[derive(Parser)]
@@ -33,6 +35,9 @@ enum Command {
     /// Issue, list and revoke API keys (embedded SQLite file or hosted DynamoDB table).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Teams' webhook signing secrets: show, rotate.
+    #[command(subcommand)]
+    Teams(TeamsCommand),
     /// Local tooling for the hosted (AWS) backend on an emulator.
     #[command(subcommand)]
     Aws(AwsCommand),
@@ -47,7 +52,7 @@ enum Backend {
     Dynamodb,
 }
 
-/// Where the keys are.
+/// Where the keys and teams are.
 #[derive(Args)]
 struct KeyStoreArgs {
     #[arg(long, env = "KRAFTER_BACKEND", value_enum, default_value = "sqlite")]
@@ -57,6 +62,28 @@ struct KeyStoreArgs {
     /// The hosted keys table (with --backend dynamodb).
     #[arg(long, env = "KRAFTER_KEYS_TABLE")]
     keys_table: Option<String>,
+    /// The hosted teams table (with --backend dynamodb), for teams' signing secrets.
+    #[arg(long, env = "KRAFTER_TEAMS_TABLE")]
+    teams_table: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum TeamsCommand {
+    /// Print the team's webhook signing secret (and the previous one while it still signs).
+    ShowSecret {
+        #[arg(long)]
+        team: String,
+        #[command(flatten)]
+        store: KeyStoreArgs,
+    },
+    /// Give the team a new signing secret, printed alone on the last line of stdout. The
+    /// previous one keeps signing beside it for 24 hours, so receivers can switch over.
+    RotateSecret {
+        #[arg(long)]
+        team: String,
+        #[command(flatten)]
+        store: KeyStoreArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -179,6 +206,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(*args).await,
         Command::Keys(cmd) => keys(cmd).await,
+        Command::Teams(cmd) => teams(cmd).await,
         Command::Aws(cmd) => aws(cmd).await,
     };
     match result {
@@ -240,16 +268,18 @@ async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         "krafter: serving {base}/api/v1/cron (data in {})",
         args.db.db.display()
     ));
-    if let Some(key) = app.bootstrap_key() {
+    if let Some(first) = app.bootstrap() {
         println!(
             "A cron:write key for team \"default\" was created. It is shown only this once:\n\n  \
-             {key}\n\nTry it:\n\n  curl -X POST {base}/api/v1/cron/jobs \\\n    \
+             {key}\n\nWebhooks are signed with the team's secret (krafter teams show-secret \
+             --team default):\n\n  {secret}\n\nTry it:\n\n  curl -X POST {base}/api/v1/cron/jobs \\\n    \
              -H \"Authorization: Bearer {key}\" \\\n    \
              -H \"Content-Type: application/json\" \\\n    \
              -d '{{\"name\": \"Health Check\", \"schedule_type\": \"interval\", \
              \"schedule\": \"every_5m\", \"url\": \"https://example.com/api/health\", \
              \"method\": \"GET\"}}'\n",
-            key = key.as_str()
+            key = first.key.as_str(),
+            secret = first.signing_secret.as_str(),
         );
     }
     shutdown_signal().await;
@@ -281,6 +311,64 @@ async fn shutdown_signal() {
     }
 }
 
+async fn team_store(store: &KeyStoreArgs) -> Result<Arc<dyn TeamStore>, AnyError> {
+    Ok(match store.backend {
+        Backend::Sqlite => Arc::new(SqliteTeamStore::new(SqliteDb::open(&store.db.db)?)),
+        Backend::Dynamodb => {
+            let table = store
+                .teams_table
+                .as_deref()
+                .ok_or("--backend dynamodb needs --teams-table (or KRAFTER_TEAMS_TABLE)")?;
+            let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Arc::new(DynamoTeamStore::new(
+                AwsClients::new(&config).dynamodb,
+                table,
+            ))
+        }
+    })
+}
+
+async fn teams(cmd: TeamsCommand) -> Result<(), AnyError> {
+    let now = chrono::Utc::now();
+    match cmd {
+        TeamsCommand::ShowSecret { team, store } => {
+            let team = TeamId::parse(&team)?;
+            let secrets =
+                team_store(&store).await?.get(&team).await?.ok_or_else(|| {
+                    format!("team {team} has no signing secret yet (create a key)")
+                })?;
+            if let Some((previous, until)) = &secrets.previous
+                && now < *until
+            {
+                say(format_args!(
+                    "previous secret, signing beside the current one until {}: {}",
+                    time::format(*until),
+                    previous.as_str()
+                ));
+            }
+            say(format_args!("current secret of team {team}:"));
+            println!("{}", secrets.current.as_str());
+        }
+        TeamsCommand::RotateSecret { team, store } => {
+            let team = TeamId::parse(&team)?;
+            let secrets =
+                rotate_signing_secret(team_store(&store).await?.as_ref(), &team, now).await?;
+            match &secrets.previous {
+                Some((_, until)) => say(format_args!(
+                    "team {team} has a new signing secret; the previous one keeps signing \
+                     until {} (requests carry both signatures until then):",
+                    time::format(*until)
+                )),
+                None => say(format_args!(
+                    "team {team} was created with this signing secret:"
+                )),
+            }
+            println!("{}", secrets.current.as_str());
+        }
+    }
+    Ok(())
+}
+
 async fn key_store(store: &KeyStoreArgs) -> Result<Arc<dyn KeyStore>, AnyError> {
     Ok(match store.backend {
         Backend::Sqlite => Arc::new(SqliteKeyStore::new(SqliteDb::open(&store.db.db)?)),
@@ -308,6 +396,7 @@ async fn aws(cmd: AwsCommand) -> Result<(), AnyError> {
                 ("KRAFTER_JOBS_TABLE", &r.tables.jobs),
                 ("KRAFTER_EXECUTIONS_TABLE", &r.tables.executions),
                 ("KRAFTER_KEYS_TABLE", &r.tables.keys),
+                ("KRAFTER_TEAMS_TABLE", &r.tables.teams),
                 ("KRAFTER_RATE_LIMITS_TABLE", &r.tables.rate_limits),
                 ("KRAFTER_RUN_QUEUE_URL", &r.run_queue_url),
                 ("KRAFTER_RUN_QUEUE_ARN", &r.run_queue_arn),
@@ -385,6 +474,19 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let keys = key_store(&store).await?;
+            let (secrets, created) = ensure_team(
+                team_store(&store).await?.as_ref(),
+                &team,
+                chrono::Utc::now(),
+            )
+            .await?;
+            if created {
+                say(format_args!(
+                    "created team {team}; its webhook signing secret (also shown by \
+                     `krafter teams show-secret --team {team}`): {}",
+                    secrets.current.as_str()
+                ));
+            }
             let expires = expires_in_days.map(|d| chrono::Duration::days(i64::from(d)));
             let (plain, key) =
                 create_key(keys.as_ref(), team, Scopes::new(scopes), expires).await?;
@@ -403,7 +505,7 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
             let team = team.map(|t| TeamId::parse(&t)).transpose()?;
             let keys = key_store(&store).await?.list(team.as_ref()).await?;
             println!(
-                "PREFIX        TEAM                 SCOPES                CREATED               EXPIRES               STATE"
+                "PREFIX        TEAM                 SCOPES                CREATED               EXPIRES               LAST USED             STATE"
             );
             for k in &keys {
                 print_key(k);
@@ -442,12 +544,15 @@ fn print_key(k: &ApiKey) {
         "active"
     };
     println!(
-        "{:<13} {:<20} {:<21} {:<21} {:<21} {}",
+        "{:<13} {:<20} {:<21} {:<21} {:<21} {:<21} {}",
         k.prefix.as_str(),
         k.team.as_str(),
         k.scopes.to_text(),
         time::format(k.created_at),
         k.expires_at
+            .map(time::format)
+            .unwrap_or_else(|| "never".into()),
+        k.last_used_at
             .map(time::format)
             .unwrap_or_else(|| "never".into()),
         state

@@ -81,6 +81,51 @@ impl Drop for Server {
 }
 
 #[test]
+fn a_team_gets_a_signing_secret_with_its_first_key_and_rotating_it_keeps_the_old_one_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let first = krafter(
+        &["keys", "create", "--team", "acme", "--scope", "cron:write"],
+        &db,
+    );
+    let stderr = String::from_utf8_lossy(&first.stderr).into_owned();
+    assert!(first.status.success(), "{stderr}");
+    assert!(stderr.contains("created team acme"), "{stderr}");
+    let shown = String::from_utf8(krafter(&["teams", "show-secret", "--team", "acme"], &db).stdout)
+        .unwrap();
+    let secret = shown.trim().to_owned();
+    assert!(
+        stderr.contains(&secret),
+        "the secret printed at creation: {stderr}"
+    );
+    let second = krafter(
+        &["keys", "create", "--team", "acme", "--scope", "cron:read"],
+        &db,
+    );
+    assert!(
+        !String::from_utf8_lossy(&second.stderr).contains("created team"),
+        "a second key does not make a new team"
+    );
+
+    let rotated = krafter(&["teams", "rotate-secret", "--team", "acme"], &db);
+    let rotate_note = String::from_utf8_lossy(&rotated.stderr).into_owned();
+    assert!(rotated.status.success(), "{rotate_note}");
+    let new = String::from_utf8(rotated.stdout).unwrap().trim().to_owned();
+    assert!(new.starts_with("whsec_") && new != secret, "{new}");
+    assert!(rotate_note.contains("keeps signing"), "{rotate_note}");
+    let shown = krafter(&["teams", "show-secret", "--team", "acme"], &db);
+    assert_eq!(String::from_utf8(shown.stdout).unwrap().trim(), new);
+    let note = String::from_utf8_lossy(&shown.stderr).into_owned();
+    assert!(
+        note.contains("previous secret") && note.contains(&secret),
+        "{note}"
+    );
+
+    let unknown = krafter(&["teams", "show-secret", "--team", "nobody"], &db);
+    assert!(!unknown.status.success());
+}
+
+#[test]
 fn keys_are_created_listed_and_revoked_by_the_operator_command() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
@@ -182,8 +227,15 @@ async fn sigterm_stops_the_server_cleanly() {
     }
 }
 
-/// (job id, attempt) → how many times the receiver saw it.
-type Seen = Arc<Mutex<HashMap<(String, String), u32>>>;
+/// What the receiver counted: (job id, attempt) → deliveries, and job id → the
+/// `Idempotency-Key`s its requests carried.
+#[derive(Default)]
+struct Counts {
+    attempts: HashMap<(String, String), u32>,
+    runs: HashMap<String, std::collections::HashSet<String>>,
+}
+
+type Seen = Arc<Mutex<Counts>>;
 
 async fn counting_receiver(delay: Duration) -> (String, Seen) {
     let seen: Seen = Arc::default();
@@ -198,11 +250,18 @@ async fn counting_receiver(delay: Duration) -> (String, Seen) {
                     .unwrap_or("")
                     .to_owned()
             };
-            *state
-                .lock()
-                .unwrap()
-                .entry((h("x-krafter-job-id"), h("x-krafter-attempt")))
-                .or_default() += 1;
+            {
+                let mut counts = state.lock().unwrap();
+                *counts
+                    .attempts
+                    .entry((h("x-krafter-job-id"), h("x-krafter-attempt")))
+                    .or_default() += 1;
+                counts
+                    .runs
+                    .entry(h("x-krafter-job-id"))
+                    .or_default()
+                    .insert(h("idempotency-key"));
+            }
             tokio::time::sleep(delay).await;
             "ok"
         }
@@ -214,9 +273,10 @@ async fn counting_receiver(delay: Duration) -> (String, Seen) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_in_a_burst_loses_no_run_and_sends_no_attempt_twice() {
-    const JOBS: usize = 300;
-    let (url, seen) = counting_receiver(Duration::from_millis(1500)).await;
+async fn kill_9_in_a_burst_of_1000_due_runs_loses_no_run_and_sends_no_attempt_twice() {
+    const JOBS: usize = 1_000;
+    const CREATORS: usize = 8;
+    let (url, seen) = counting_receiver(Duration::from_millis(400)).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("k.db");
     let env = [
@@ -227,40 +287,65 @@ async fn kill_9_in_a_burst_loses_no_run_and_sends_no_attempt_twice() {
     let mut server = serve(&db, &env);
     let key = server.bootstrap_key.clone().unwrap();
     let client = reqwest::Client::new();
-    let due = chrono::Utc::now() + chrono::Duration::seconds(4);
+    // All due at the same second, after every job is created.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(15);
+    let creators: Vec<_> = (0..CREATORS)
+        .map(|c| {
+            let (client, base, key, url) = (
+                client.clone(),
+                server.base.clone(),
+                key.clone(),
+                url.clone(),
+            );
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in (c..JOBS).step_by(CREATORS) {
+                    let r = client
+                        .post(format!("{base}/api/v1/cron/jobs"))
+                        .bearer_auth(&key)
+                        .json(&json!({
+                            "name": format!("burst {i}"),
+                            "schedule_type": "once",
+                            "schedule": due.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                            "url": url,
+                            "max_retries": 3,
+                        }))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                    let body: Value = r.json().await.unwrap();
+                    ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+                }
+                ids
+            })
+        })
+        .collect();
     let mut ids = Vec::new();
-    for i in 0..JOBS {
-        let r = client
-            .post(format!("{}/api/v1/cron/jobs", server.base))
-            .bearer_auth(&key)
-            .json(&json!({
-                "name": format!("burst {i}"),
-                "schedule_type": "once",
-                "schedule": due.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                "url": url,
-                "max_retries": 3,
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201);
-        let body: Value = r.json().await.unwrap();
-        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    for c in creators {
+        ids.extend(c.await.unwrap());
     }
-    // Kill while attempts are in flight and runs are still queued (64 at a time, 1.5 s each).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while seen.lock().unwrap().len() < 64 {
+    assert!(
+        chrono::Utc::now() < due,
+        "every job was created before the burst"
+    );
+    // Kill while attempts are in flight and runs are still queued (64 at a time, 0.4 s each).
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while seen.lock().unwrap().runs.len() < 200 {
         assert!(Instant::now() < deadline, "the burst did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
-    let before = seen.lock().unwrap().len();
-    assert!(before < JOBS, "killed mid-burst ({before} of {JOBS} sent)");
+    let before = seen.lock().unwrap().runs.len();
+    assert!(
+        before < JOBS,
+        "killed mid-burst ({before} of {JOBS} runs sent)"
+    );
     drop(server);
 
     let server = serve(&db, &env);
-    let deadline = Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut missing = ids.clone();
     while !missing.is_empty() {
         assert!(
@@ -285,14 +370,21 @@ async fn kill_9_in_a_burst_loses_no_run_and_sends_no_attempt_twice() {
         missing = still;
     }
     let seen = seen.lock().unwrap();
-    let doubled: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    let doubled: Vec<_> = seen.attempts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "attempts sent twice: {doubled:?}");
     for id in &ids {
-        assert!(
-            seen.contains_key(&(id.clone(), "1".to_owned())),
-            "run of {id} never sent"
-        );
+        let keys = seen.runs.get(id);
+        assert!(keys.is_some(), "the run of {id} was never delivered");
+        assert_eq!(keys.unwrap().len(), 1, "one run, one Idempotency-Key: {id}");
     }
+    // Attempts that were in flight at the kill are recorded as interrupted and retried as
+    // the next attempt, with the same Idempotency-Key (at-least-once, deduplicable).
+    let retried = seen
+        .attempts
+        .keys()
+        .filter(|(_, attempt)| attempt != "1")
+        .count();
+    eprintln!("killed after {before} of {JOBS} runs; {retried} interrupted attempts retried");
 }
 
 #[test]
@@ -376,7 +468,14 @@ async fn keys_commands_work_on_the_hosted_dynamodb_table() {
     let clients = krafter_testkit::clients().await;
     let r = krafter_testkit::provision(&clients).await;
     let table = r.tables.keys.as_str();
-    let backend = ["--backend", "dynamodb", "--keys-table", table];
+    let backend = [
+        "--backend",
+        "dynamodb",
+        "--keys-table",
+        table,
+        "--teams-table",
+        &r.tables.teams,
+    ];
     let create = [
         &["keys", "create", "--team", "acme", "--scope", "cron:write"][..],
         &backend,
@@ -388,6 +487,11 @@ async fn keys_commands_work_on_the_hosted_dynamodb_table() {
         .unwrap()
         .to_owned();
     assert!(key.starts_with("kr_live_"), "{key}");
+    let secret = ok(&krafter_aws(
+        &[&["teams", "show-secret", "--team", "acme"][..], &backend].concat(),
+        &[],
+    ));
+    assert!(secret.trim().starts_with("whsec_"), "{secret}");
 
     // The hosted store now knows the key by its hash.
     let stores = krafter_shared::adapters::dynamodb::DynamoKeyStore::new(clients.dynamodb, table);
@@ -430,7 +534,7 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
         .collect();
-    assert_eq!(env.len(), 10, "{exports}");
+    assert_eq!(env.len(), 11, "{exports}");
     let get = |k: &str| env.iter().find(|(n, _)| n == k).unwrap().1.clone();
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
@@ -442,7 +546,11 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
     let hosted = krafter_shared::hosted::Hosted::new(
         clients.clone(),
         resources.clone(),
-        krafter_shared::hosted::HostedSettings::default(),
+        krafter_shared::hosted::HostedSettings {
+            // The job's URL is never called here.
+            target_policy: krafter_shared::targets::TargetPolicy::AllowPrivate,
+            ..Default::default()
+        },
     );
     let body = serde_json::json!({
         "name": "tick", "schedule_type": "cron", "schedule": "* * * * *",

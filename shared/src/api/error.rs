@@ -24,6 +24,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("the request body was not received in time")]
+    RequestTimeout,
+    #[error("the request URI is too long")]
+    UriTooLong,
     #[error("validation failed")]
     Validation(FieldErrors),
     #[error("rate limit exceeded")]
@@ -70,6 +74,8 @@ impl ApiError {
                 "Payload too large",
                 "payload_too_large",
             ),
+            Self::RequestTimeout => (S::REQUEST_TIMEOUT, "Request timeout", "request_timeout"),
+            Self::UriTooLong => (S::URI_TOO_LONG, "URI too long", "uri_too_long"),
             Self::Validation(_) => (
                 S::UNPROCESSABLE_ENTITY,
                 "Validation failed",

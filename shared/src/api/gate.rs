@@ -7,10 +7,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use tracing::{Instrument, debug, info, info_span};
+use tracing::{Instrument, debug, info, info_span, warn};
 
-use super::{ApiError, ApiState};
-use crate::domain::{PlainKey, Scope, Scopes, TeamId};
+use super::{ApiError, ApiState, MAX_URI_BYTES};
+use crate::domain::{PlainKey, Scope, Scopes, TeamId, time::whole_seconds};
 use crate::ports::RateDecision;
 
 /// The authenticated caller, available to handlers as an extension.
@@ -67,6 +67,10 @@ async fn handle(state: ApiState, mut request: Request, next: Next) -> Response {
         .into_response()
     } else {
         match caller {
+            // Checked after the rate limit, so that a flood of long URIs is limited too.
+            _ if request.uri().to_string().len() > MAX_URI_BYTES => {
+                ApiError::UriTooLong.into_response()
+            }
             Err(e) => e.into_response(),
             Ok(Some(c)) if !c.scopes.allows(needed_scope(request.method())) => {
                 ApiError::Forbidden.into_response()
@@ -101,6 +105,15 @@ async fn authenticate(
         .await?
         .filter(|k| k.is_usable_at(now))
         .ok_or(ApiError::Unauthorized)?;
+    // Kept to the minute: at most one write per key per minute.
+    let now = whole_seconds(now);
+    if key
+        .last_used_at
+        .is_none_or(|at| now - at >= chrono::Duration::minutes(1))
+        && let Err(e) = state.keys.touch(&key.hash, now).await
+    {
+        warn!(key = key.prefix.as_str(), error = %e, "could not record the key's last use");
+    }
     Ok(Some(Caller {
         team: key.team,
         scopes: key.scopes,

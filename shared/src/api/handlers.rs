@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::views::{
     Data, ExecutionView, JobStateView, JobView, ListPage, Ok, decode_cursor, encode_cursor,
 };
-use super::{ApiError, ApiState, Caller, MAX_BODY_BYTES};
+use super::{ApiError, ApiState, BODY_READ_TIMEOUT, Caller, MAX_BODY_BYTES};
 use crate::domain::{ExecutionId, FieldErrors, JobId};
 use crate::ports::PageRequest;
 
@@ -259,9 +259,14 @@ async fn json_object(headers: &HeaderMap, body: Body) -> Result<Map<String, Valu
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
+    // A slow client may hold a connection, but not a request, for longer than this.
+    let bytes = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    .map_err(|_| ApiError::RequestTimeout)?
+    .map_err(|_| ApiError::PayloadTooLarge)?;
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::InvalidJson(FieldErrors::single(

@@ -19,6 +19,10 @@ use crate::service::JobService;
 
 /// The largest request body accepted (256 KiB).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The longest request target (path and query) accepted: 414 past it.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// How long a client may take to send a request body: 408 past it.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct ApiState {

@@ -160,6 +160,8 @@ pub struct ApiKey {
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When it last authenticated a request (kept to the minute).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 impl ApiKey {

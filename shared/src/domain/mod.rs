@@ -7,6 +7,7 @@ mod input;
 mod job;
 mod key;
 pub mod record;
+mod signing;
 pub mod time;
 
 pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
@@ -17,3 +18,4 @@ pub use job::{
     WebhookSpec,
 };
 pub use key::{ApiKey, KeyHash, KeyPrefix, PlainKey, Scope, Scopes};
+pub use signing::{ROTATION_GRACE, SigningSecret, TeamSecrets};

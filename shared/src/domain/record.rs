@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::time::from_unix;
 use super::{
     ApiKey, AttemptOutcome, Body, Execution, HeaderList, HttpMethod, Job, JobName, JobSpec,
-    KeyHash, KeyPrefix, MaxRetries, RunStatus, Scopes, TargetUrl, TeamId, TimeoutMs, Trigger,
-    WebhookSpec,
+    KeyHash, KeyPrefix, MaxRetries, RunStatus, Scopes, SigningSecret, TargetUrl, TeamId,
+    TeamSecrets, TimeoutMs, Trigger, WebhookSpec,
 };
 use crate::schedule::{Schedule, ScheduleType, Timezone};
 
@@ -260,6 +260,8 @@ pub struct KeyRecord {
     pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<i64>,
 }
 
 impl From<&ApiKey> for KeyRecord {
@@ -272,6 +274,7 @@ impl From<&ApiKey> for KeyRecord {
             created_at: k.created_at.timestamp(),
             expires_at: k.expires_at.map(|t| t.timestamp()),
             revoked_at: k.revoked_at.map(|t| t.timestamp()),
+            last_used_at: k.last_used_at.map(|t| t.timestamp()),
         }
     }
 }
@@ -289,6 +292,57 @@ impl TryFrom<KeyRecord> for ApiKey {
             created_at: from_unix(r.created_at),
             expires_at: r.expires_at.map(from_unix),
             revoked_at: r.revoked_at.map(from_unix),
+            last_used_at: r.last_used_at.map(from_unix),
+        })
+    }
+}
+
+/// A team's signing secrets (stored in plain text: an HMAC needs the secret itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamRecord {
+    pub team: String,
+    pub secret: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_until: Option<i64>,
+    pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_at: Option<i64>,
+}
+
+impl From<&TeamSecrets> for TeamRecord {
+    fn from(t: &TeamSecrets) -> Self {
+        Self {
+            team: t.team.as_str().to_owned(),
+            secret: t.current.as_str().to_owned(),
+            previous_secret: t.previous.as_ref().map(|(s, _)| s.as_str().to_owned()),
+            previous_until: t.previous.as_ref().map(|(_, until)| until.timestamp()),
+            created_at: t.created_at.timestamp(),
+            rotated_at: t.rotated_at.map(|t| t.timestamp()),
+        }
+    }
+}
+
+impl TryFrom<TeamRecord> for TeamSecrets {
+    type Error = RecordError;
+
+    fn try_from(r: TeamRecord) -> Result<TeamSecrets, RecordError> {
+        let bad = |field: &str| bad("team", &r.team, field, "not a signing secret");
+        let previous = match (&r.previous_secret, r.previous_until) {
+            (Some(s), Some(until)) => Some((
+                SigningSecret::parse(s).ok_or_else(|| bad("previous_secret"))?,
+                from_unix(until),
+            )),
+            _ => None,
+        };
+        Ok(TeamSecrets {
+            team: TeamId::parse(&r.team)
+                .map_err(|e| super::record::bad("team", &r.team, "team", e))?,
+            current: SigningSecret::parse(&r.secret).ok_or_else(|| bad("secret"))?,
+            previous,
+            created_at: from_unix(r.created_at),
+            rotated_at: r.rotated_at.map(from_unix),
         })
     }
 }

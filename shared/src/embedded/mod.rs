@@ -3,6 +3,7 @@
 //! black-box tests start it the same way.
 
 mod scheduler;
+mod server;
 mod worker;
 
 use std::fs::File;
@@ -16,21 +17,27 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 pub use scheduler::{TimerScheduleSync, plan};
+pub use server::ServerLimits;
 
 use crate::adapters::dns::SystemResolver;
-use crate::adapters::memory::InMemoryRateLimiter;
+use crate::adapters::memory::{CachedTeamStore, InMemoryRateLimiter};
 use crate::adapters::sqlite::{
-    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue,
+    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue, SqliteTeamStore,
 };
 use crate::api::{ApiState, router};
-use crate::domain::{PlainKey, Scope, Scopes, TeamId};
+use crate::domain::{PlainKey, Scope, Scopes, SigningSecret, TeamId};
 use crate::executor::{
     Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
     WebhookNotifier,
 };
-use crate::ports::{Clock, ExecutionStore, KeyStore, Notifier, Resolver, StoreError, SystemClock};
+use crate::ports::{
+    Clock, ExecutionStore, KeyStore, Notifier, Resolver, StoreError, SystemClock, TeamStore,
+};
 use crate::service::JobService;
-pub use crate::service::create_key;
+pub use crate::service::{create_key, ensure_team, rotate_signing_secret};
+
+/// How long the executor caches a team's signing secrets.
+pub const SIGNING_SECRET_CACHE: Duration = Duration::from_secs(60);
 use crate::targets::{TargetGuard, TargetPolicy};
 
 /// Where the data lives.
@@ -69,6 +76,11 @@ pub struct EmbeddedConfig {
     pub target_policy: TargetPolicy,
     /// How target names resolve (the system resolver; a stub in tests).
     pub resolver: Arc<dyn Resolver>,
+    /// Header timeout, header size and connection limits of the HTTP server.
+    pub server_limits: ServerLimits,
+    /// How long the executor caches a team's signing secrets: a rotation made by another
+    /// process (`krafter teams rotate-secret`) is used within this time.
+    pub signing_secret_cache: Duration,
 }
 
 impl Default for EmbeddedConfig {
@@ -89,6 +101,8 @@ impl Default for EmbeddedConfig {
             bootstrap_key: true,
             target_policy: TargetPolicy::AllowPrivate,
             resolver: Arc::new(SystemResolver),
+            signing_secret_cache: SIGNING_SECRET_CACHE,
+            server_limits: ServerLimits::default(),
         }
     }
 }
@@ -122,8 +136,16 @@ pub struct Embedded {
     tasks: Vec<JoinHandle<()>>,
     worker: JoinHandle<()>,
     keys: Arc<dyn KeyStore>,
-    bootstrap_key: Option<PlainKey>,
+    teams: Arc<dyn TeamStore>,
+    bootstrap: Option<Bootstrap>,
     _lock: Option<File>,
+}
+
+/// What a first start creates for an empty store: a `cron:write` key for team `default`,
+/// and that team's webhook signing secret. Shown once.
+pub struct Bootstrap {
+    pub key: PlainKey,
+    pub signing_secret: SigningSecret,
 }
 
 impl Embedded {
@@ -150,6 +172,7 @@ impl Embedded {
         let jobs = Arc::new(SqliteJobStore::new(db.clone()));
         let executions: Arc<dyn ExecutionStore> = Arc::new(SqliteExecutionStore::new(db.clone()));
         let keys: Arc<dyn KeyStore> = Arc::new(SqliteKeyStore::new(db.clone()));
+        let teams: Arc<dyn TeamStore> = Arc::new(SqliteTeamStore::new(db.clone()));
         let changes = Arc::new(Notify::new());
 
         // Listen before creating a first key, so that a key is never created and then lost
@@ -164,15 +187,15 @@ impl Embedded {
             addr: config.bind,
             source,
         })?;
-        let bootstrap_key = if config.bootstrap_key && keys.is_empty().await? {
-            let (plain, _) = create_key(
-                keys.as_ref(),
-                TeamId::parse("default").expect("a valid team name"),
-                Scopes::new(vec![Scope::Write]),
-                None,
-            )
-            .await?;
-            Some(plain)
+        let bootstrap = if config.bootstrap_key && keys.is_empty().await? {
+            let team = TeamId::parse("default").expect("a valid team name");
+            let (secrets, _) = ensure_team(teams.as_ref(), &team, clock.now()).await?;
+            let (plain, _) =
+                create_key(keys.as_ref(), team, Scopes::new(vec![Scope::Write]), None).await?;
+            Some(Bootstrap {
+                key: plain,
+                signing_secret: secrets.current,
+            })
         } else {
             None
         };
@@ -199,6 +222,11 @@ impl Embedded {
                 &WebhookClientConfig::default(),
                 targets,
             )?),
+            teams: Arc::new(CachedTeamStore::new(
+                teams.clone(),
+                config.signing_secret_cache,
+                clock.clone(),
+            )),
             notifier,
             clock: clock.clone(),
             retry: RetryPolicy {
@@ -220,20 +248,13 @@ impl Embedded {
         let (stop, stop_rx) = watch::channel(false);
 
         let mut tasks = Vec::new();
-        let mut server_stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                api.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            })
-            .await;
-            if let Err(e) = served {
-                error!(error = %e, "the API server stopped");
-            }
-        }));
+        tasks.push(tokio::spawn(server::serve(
+            listener,
+            api,
+            config.server_limits,
+            stop_rx.clone(),
+            config.shutdown_grace,
+        )));
         tasks.push(tokio::spawn(scheduler::run(
             queue.clone(),
             clock.clone(),
@@ -265,7 +286,8 @@ impl Embedded {
             tasks,
             worker,
             keys,
-            bootstrap_key,
+            teams,
+            bootstrap,
             _lock: lock,
         })
     }
@@ -274,13 +296,17 @@ impl Embedded {
         self.addr
     }
 
-    /// The key created at start-up for an empty store, if one was.
-    pub fn bootstrap_key(&self) -> Option<&PlainKey> {
-        self.bootstrap_key.as_ref()
+    /// The key and signing secret created at start-up for an empty store, if they were.
+    pub fn bootstrap(&self) -> Option<&Bootstrap> {
+        self.bootstrap.as_ref()
     }
 
     pub fn keys(&self) -> Arc<dyn KeyStore> {
         self.keys.clone()
+    }
+
+    pub fn teams(&self) -> Arc<dyn TeamStore> {
+        self.teams.clone()
     }
 
     /// Stops taking work, lets attempts in flight finish (within the grace period), and

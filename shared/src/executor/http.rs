@@ -85,11 +85,14 @@ impl WebhookClient for ReqwestWebhookClient {
         let timeout_ms = spec.timeout.get();
         let started = Instant::now();
         if let Some(ip) = self.guard.literal_refused(spec.url.url()) {
-            return refused(format!("refused: {ip} is a private or internal address"));
+            return WebhookResponse::failed_before_sending(
+                format!("refused: {ip} is a private or internal address"),
+                Utc::now(),
+            );
         }
         let method = reqwest::Method::from_bytes(spec.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::GET);
-        let mut headers = HeaderMap::with_capacity(spec.headers.len() + 4);
+        let mut headers = HeaderMap::with_capacity(spec.headers.len() + 6);
         for (name, value) in spec.headers.iter() {
             // Names and values were checked when the job was saved.
             if let (Ok(n), Ok(v)) = (
@@ -103,10 +106,17 @@ impl WebhookClient for ReqwestWebhookClient {
             reqwest::header::USER_AGENT,
             HeaderValue::from_static(USER_AGENT),
         );
+        let body = spec.body.as_ref().map(|b| b.as_str().as_bytes().to_vec());
+        let signature = call
+            .secrets
+            .signature_header(Utc::now(), body.as_deref().unwrap_or_default());
         let ids = [
             ("x-krafter-job-id", call.job.id.to_string()),
             ("x-krafter-execution-id", call.execution_id.to_string()),
             ("x-krafter-attempt", call.attempt.to_string()),
+            // The same for every attempt of a run, so receivers can drop repeats.
+            ("idempotency-key", call.run_id.to_string()),
+            ("x-krafter-signature", signature),
         ];
         for (name, value) in ids {
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -117,8 +127,8 @@ impl WebhookClient for ReqwestWebhookClient {
             .client
             .request(method, spec.url.url().clone())
             .headers(headers);
-        if let Some(body) = &spec.body {
-            request = request.body(body.as_str().to_owned());
+        if let Some(body) = body {
+            request = request.body(body);
         }
         let attempt = async {
             let mut response = request.send().await?;
@@ -180,21 +190,6 @@ impl WebhookClient for ReqwestWebhookClient {
             },
             retry_after,
         }
-    }
-}
-
-/// An attempt refused before any connection.
-fn refused(error: String) -> WebhookResponse {
-    WebhookResponse {
-        outcome: AttemptOutcome {
-            status: RunStatus::Failed,
-            http_status: None,
-            response_body: None,
-            error: Some(error),
-            duration_ms: 0,
-            finished_at: whole_seconds(Utc::now()),
-        },
-        retry_after: None,
     }
 }
 

@@ -25,8 +25,9 @@ use crate::domain::{
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, Clock, ExecutionStore, JobStore, Notice, NoticeEvent, Notifier,
-    RunQueue, RunResult, StoreResult, WebhookCall, WebhookClient, WebhookResponse,
+    RunQueue, RunResult, StoreResult, TeamStore, WebhookCall, WebhookClient, WebhookResponse,
 };
+use crate::service::ensure_team;
 
 /// What to do with a queue message once the engine is done with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +80,8 @@ pub struct Executor {
     pub executions: Arc<dyn ExecutionStore>,
     pub queue: Arc<dyn RunQueue>,
     pub client: Arc<dyn WebhookClient>,
+    /// Teams' signing secrets (behind a short cache).
+    pub teams: Arc<dyn TeamStore>,
     pub notifier: Arc<dyn Notifier>,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
@@ -125,14 +128,27 @@ impl Executor {
         Ok(steps)
     }
 
-    /// Step 2: make the webhook call.
+    /// Step 2: make the webhook call, signed with the team's secrets. A request is never
+    /// sent unsigned: if the secrets cannot be read, the attempt fails (and is retried).
     pub async fn perform(&self, s: &Started) -> WebhookResponse {
+        let secrets = match ensure_team(self.teams.as_ref(), &s.job.team, self.clock.now()).await {
+            Ok((secrets, _)) => secrets,
+            Err(e) => {
+                warn!(job_id = %s.job.id, execution_id = %s.execution_id, error = %e,
+                    "could not read the team's signing secret");
+                return WebhookResponse::failed_before_sending(
+                    "could not read the team's signing secret".to_owned(),
+                    self.clock.now(),
+                );
+            }
+        };
         self.client
             .call(&WebhookCall {
                 job: s.job.clone(),
                 execution_id: s.execution_id,
                 run_id: s.message.run_id,
                 attempt: s.message.attempt,
+                secrets,
             })
             .await
     }

@@ -17,7 +17,7 @@ pub use runs::{Delivery, RunHandler};
 use crate::adapters::dns::SystemResolver;
 use crate::adapters::dynamodb::{DynamoRateLimiter, DynamoStores, Tables};
 use crate::adapters::eventbridge::{EventBridgeScheduleSync, SchedulerTarget};
-use crate::adapters::memory::CachedKeyStore;
+use crate::adapters::memory::{CachedKeyStore, CachedTeamStore};
 use crate::adapters::sqs::SqsRunQueue;
 use crate::api::{ApiState, router};
 use crate::executor::{
@@ -26,7 +26,7 @@ use crate::executor::{
 };
 use crate::ports::{
     Clock, ExecutionStore, JobStore, KeyStore, Notifier, PageRequest, Resolver, ScheduleReconciler,
-    StoreResult, SystemClock,
+    StoreResult, SystemClock, TeamStore,
 };
 use crate::service::JobService;
 use crate::targets::{TargetGuard, TargetPolicy};
@@ -60,6 +60,9 @@ pub struct HostedResources {
     pub schedule_group: String,
     pub scheduler_role_arn: String,
 }
+
+/// How long the executor caches a team's signing secrets.
+pub const SIGNING_SECRET_CACHE: Duration = Duration::from_secs(60);
 
 /// Settings with defaults, the same names and meanings as `krafter serve`'s.
 #[derive(Clone, Debug)]
@@ -159,6 +162,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             jobs: self.required("KRAFTER_JOBS_TABLE")?,
             executions: self.required("KRAFTER_EXECUTIONS_TABLE")?,
             keys: self.required("KRAFTER_KEYS_TABLE")?,
+            teams: self.required("KRAFTER_TEAMS_TABLE")?,
             rate_limits: self.required("KRAFTER_RATE_LIMITS_TABLE")?,
         })
     }
@@ -245,6 +249,7 @@ pub struct Hosted {
     pub jobs: Arc<dyn JobStore>,
     pub executions: Arc<dyn ExecutionStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub teams: Arc<dyn TeamStore>,
     pub queue: SqsRunQueue,
     pub schedules: EventBridgeScheduleSync,
     pub clock: Arc<dyn Clock>,
@@ -292,6 +297,7 @@ impl Hosted {
             jobs: Arc::new(stores.jobs),
             executions: Arc::new(stores.executions),
             keys: Arc::new(stores.keys),
+            teams: Arc::new(stores.teams),
             queue: SqsRunQueue::new(clients.sqs.clone(), &resources.run_queue_url, clock.clone()),
             schedules,
             clock,
@@ -359,6 +365,11 @@ impl Hosted {
                 &WebhookClientConfig::default(),
                 self.targets(),
             )?),
+            teams: Arc::new(CachedTeamStore::new(
+                self.teams.clone(),
+                SIGNING_SECRET_CACHE,
+                self.clock.clone(),
+            )),
             notifier,
             clock: self.clock.clone(),
             retry: RetryPolicy {

@@ -40,6 +40,12 @@ pub const KEYS: TableSpec = TableSpec {
     local_index: None,
     ttl: None,
 };
+pub const TEAMS: TableSpec = TableSpec {
+    hash: "team",
+    range: None,
+    local_index: None,
+    ttl: None,
+};
 pub const RATE_LIMITS: TableSpec = TableSpec {
     hash: "bucket",
     range: None,
@@ -154,12 +160,14 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> StoreResult<Hosted
         jobs: format!("{prefix}-jobs"),
         executions: format!("{prefix}-executions"),
         keys: format!("{prefix}-keys"),
+        teams: format!("{prefix}-teams"),
         rate_limits: format!("{prefix}-rate-limits"),
     };
     for (name, spec) in [
         (&tables.jobs, &JOBS),
         (&tables.executions, &EXECUTIONS),
         (&tables.keys, &KEYS),
+        (&tables.teams, &TEAMS),
         (&tables.rate_limits, &RATE_LIMITS),
     ] {
         create_table(&clients.dynamodb, name, spec).await?;
@@ -236,6 +244,7 @@ mod tests {
             ("JobsTable", &JOBS),
             ("ExecutionsTable", &EXECUTIONS),
             ("KeysTable", &KEYS),
+            ("TeamsTable", &TEAMS),
             ("RateLimitsTable", &RATE_LIMITS),
         ] {
             let block = resource(template, name);

@@ -177,3 +177,27 @@ async fn the_rate_limit_is_per_team_with_headers_and_retry_after() {
     assert_eq!(r.status, 200, "another team has its own budget");
     assert_eq!(r.body["data"], json!([]));
 }
+
+#[tokio::test]
+async fn a_keys_last_use_is_recorded_to_the_minute() {
+    let app = TestApp::spawn().await;
+    let keys = app.app.as_ref().unwrap().keys();
+    let before = chrono::Utc::now().timestamp();
+    assert_eq!(keys.list(None).await.unwrap()[0].last_used_at, None);
+    assert_eq!(app.get("/jobs").await.status, 200);
+    let used = keys.list(None).await.unwrap()[0]
+        .last_used_at
+        .expect("recorded");
+    assert!(used.timestamp() >= before, "{used}");
+    // Refused requests are not uses.
+    let r = app
+        .call_as(
+            Some("kr_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            axum::http::Method::GET,
+            "/jobs",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(keys.list(None).await.unwrap().len(), 1);
+}

@@ -12,10 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use krafter_shared::adapters::sqlite::{
-    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue,
+    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue, SqliteTeamStore,
 };
 use krafter_shared::domain::RunMessage;
-use krafter_shared::ports::{ExecutionStore, JobStore, KeyStore, RunQueue, StoreResult};
+use krafter_shared::ports::{ExecutionStore, JobStore, KeyStore, RunQueue, StoreResult, TeamStore};
 use tempfile::TempDir;
 
 /// Reads the run queue back in tests (the `RunQueue` port only enqueues).
@@ -31,6 +31,7 @@ pub struct Backend {
     pub jobs: Arc<dyn JobStore>,
     pub executions: Arc<dyn ExecutionStore>,
     pub keys: Arc<dyn KeyStore>,
+    pub teams: Arc<dyn TeamStore>,
     pub queue: Arc<dyn RunQueue>,
     pub probe: Arc<dyn QueueProbe>,
     /// Whatever must live as long as the stores (a temporary directory, a server).
@@ -43,6 +44,7 @@ pub struct SqliteBackend {
     pub jobs: Arc<SqliteJobStore>,
     pub executions: Arc<SqliteExecutionStore>,
     pub keys: Arc<SqliteKeyStore>,
+    pub teams: Arc<SqliteTeamStore>,
     pub queue: SqliteRunQueue,
     /// The directory of a file database; `None` for `:memory:`.
     pub dir: Option<TempDir>,
@@ -67,6 +69,7 @@ impl SqliteBackend {
             jobs: Arc::new(SqliteJobStore::new(db.clone())),
             executions: Arc::new(SqliteExecutionStore::new(db.clone())),
             keys: Arc::new(SqliteKeyStore::new(db.clone())),
+            teams: Arc::new(SqliteTeamStore::new(db.clone())),
             queue: SqliteRunQueue::new(db.clone()),
             db,
             dir,
@@ -79,6 +82,7 @@ impl SqliteBackend {
             jobs: self.jobs,
             executions: self.executions,
             keys: self.keys,
+            teams: self.teams,
             queue: queue.clone(),
             probe: queue_probe(queue),
             _resources: self.dir.map(|d| Box::new(d) as Box<dyn Any + Send + Sync>),
@@ -135,6 +139,7 @@ pub async fn dynamo() -> Backend {
         jobs: Arc::new(stores.jobs),
         executions: Arc::new(stores.executions),
         keys: Arc::new(stores.keys),
+        teams: Arc::new(stores.teams),
         queue: Arc::new(queue),
         probe: Arc::new(SqsProbe {
             client: clients.sqs,

@@ -168,6 +168,7 @@ pub fn key(team: &TeamId, tag: &str, fill: char, created_at: DateTime<Utc>) -> (
         created_at,
         expires_at: None,
         revoked_at: None,
+        last_used_at: None,
     };
     (plain, key)
 }

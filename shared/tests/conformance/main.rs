@@ -92,6 +92,17 @@ macro_rules! conformance_suite {
                     revoking_an_unknown_prefix_revokes_nothing,
                     an_expired_key_is_not_usable,
                     the_store_is_empty_until_a_key_is_added,
+                    touching_a_key_records_its_last_use_and_never_goes_back,
+                    touching_an_unknown_key_changes_nothing,
+                ],
+                teams: [
+                    a_teams_secrets_round_trip,
+                    an_unknown_team_has_no_secrets,
+                    inserting_an_existing_team_changes_nothing,
+                    replacing_needs_the_current_secret,
+                    a_rotation_keeps_the_previous_secret_signing,
+                    ensuring_a_team_twice_returns_the_same_secret,
+                    concurrent_first_uses_agree_on_one_secret,
                 ],
                 queue: [
                     enqueued_runs_are_delivered_as_sent,

@@ -573,10 +573,11 @@ async fn a_queued_run_survives_reopening_the_file() {
         jobs,
         executions,
         keys,
+        teams,
         queue,
         dir: tempdir,
     } = b;
-    drop((db, jobs, executions, keys, queue));
+    drop((db, jobs, executions, keys, teams, queue));
     assert!(path.exists());
 
     let reopened = SqliteBackend::with(SqliteDb::open(&path).unwrap(), tempdir);

@@ -3,7 +3,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
-use super::{Item, backend, decode, n, s, to_item};
+use super::{Item, backend, decode, is_condition_failed, n, s, to_item};
 use crate::domain::record::KeyRecord;
 use crate::domain::{ApiKey, KeyHash, KeyPrefix, TeamId};
 use crate::ports::{KeyStore, StoreResult};
@@ -116,6 +116,28 @@ impl KeyStore for DynamoKeyStore {
             }
         }
         Ok(oldest_first(revoked))
+    }
+
+    async fn touch(&self, hash: &KeyHash, at: DateTime<Utc>) -> StoreResult<()> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("hash", s(hash.to_hex()))
+            .update_expression("SET last_used_at = :at")
+            .condition_expression(
+                "attribute_exists(#h) AND (attribute_not_exists(last_used_at) OR last_used_at < :at)",
+            )
+            .expression_attribute_names("#h", "hash")
+            .expression_attribute_values(":at", n(at.timestamp()))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(()),
+            // Gone, or a later use was recorded first.
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(backend(e)),
+        }
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {

@@ -7,12 +7,14 @@
 //! | jobs | `team` + `id` | one item per job (job ids are UUIDv7: `id` order is creation order) |
 //! | executions | `pk` = `<team>#<job id>` + `sk` = `<run id>#<attempt>`; LSI `by_id` on `id` | one item per attempt; TTL `expires_at` |
 //! | keys | `hash` | one item per API key (SHA-256 of the secret) |
+//! | teams | `team` | one item per team: its webhook signing secrets |
 //! | rate limits | `bucket` = `<caller>#<window start>` | one counter per window; TTL `expires_at` |
 
 mod executions;
 mod jobs;
 mod keys;
 mod rate_limiter;
+mod teams;
 
 use std::collections::HashMap;
 
@@ -27,6 +29,7 @@ pub use executions::DynamoExecutionStore;
 pub use jobs::DynamoJobStore;
 pub use keys::DynamoKeyStore;
 pub use rate_limiter::DynamoRateLimiter;
+pub use teams::DynamoTeamStore;
 
 use crate::domain::record::RecordError;
 use crate::ports::{StoreError, StoreResult};
@@ -39,6 +42,7 @@ pub struct Tables {
     pub jobs: String,
     pub executions: String,
     pub keys: String,
+    pub teams: String,
     pub rate_limits: String,
 }
 
@@ -48,6 +52,7 @@ pub struct DynamoStores {
     pub jobs: DynamoJobStore,
     pub executions: DynamoExecutionStore,
     pub keys: DynamoKeyStore,
+    pub teams: DynamoTeamStore,
 }
 
 impl DynamoStores {
@@ -62,7 +67,8 @@ impl DynamoStores {
                 &tables.executions,
                 retention,
             ),
-            keys: DynamoKeyStore::new(client, &tables.keys),
+            keys: DynamoKeyStore::new(client.clone(), &tables.keys),
+            teams: DynamoTeamStore::new(client, &tables.teams),
         }
     }
 }

@@ -1,10 +1,10 @@
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::ttl_cache::TtlCache;
 use crate::domain::{ApiKey, KeyHash, KeyPrefix, TeamId};
 use crate::ports::{Clock, KeyStore, StoreResult};
 
@@ -14,24 +14,16 @@ use crate::ports::{Clock, KeyStore, StoreResult};
 /// Everything but `find_by_hash` goes straight to the store.
 pub struct CachedKeyStore {
     inner: Arc<dyn KeyStore>,
-    ttl: chrono::Duration,
     clock: Arc<dyn Clock>,
-    entries: Mutex<HashMap<KeyHash, Cached>>,
+    cache: TtlCache<KeyHash, Option<ApiKey>>,
 }
-
-/// A lookup's result and when it was made.
-type Cached = (DateTime<Utc>, Option<ApiKey>);
-
-/// Entries kept at most; past it, expired entries are dropped, then everything.
-const MAX_ENTRIES: usize = 10_000;
 
 impl CachedKeyStore {
     pub fn new(inner: Arc<dyn KeyStore>, ttl: Duration, clock: Arc<dyn Clock>) -> Self {
         Self {
             inner,
-            ttl: chrono::Duration::from_std(ttl).unwrap_or_default(),
             clock,
-            entries: Mutex::new(HashMap::new()),
+            cache: TtlCache::new(ttl),
         }
     }
 }
@@ -44,24 +36,11 @@ impl KeyStore for CachedKeyStore {
 
     async fn find_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
         let now = self.clock.now();
-        if let Some((at, key)) = self
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(hash)
-            && now - *at < self.ttl
-        {
-            return Ok(key.clone());
+        if let Some(key) = self.cache.get(hash, now) {
+            return Ok(key);
         }
         let key = self.inner.find_by_hash(hash).await?;
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, (at, _)| now - *at < self.ttl);
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        entries.insert(*hash, (now, key.clone()));
+        self.cache.put(*hash, key.clone(), now);
         Ok(key)
     }
 
@@ -75,5 +54,15 @@ impl KeyStore for CachedKeyStore {
 
     async fn is_empty(&self) -> StoreResult<bool> {
         self.inner.is_empty().await
+    }
+
+    async fn touch(&self, hash: &KeyHash, at: DateTime<Utc>) -> StoreResult<()> {
+        self.inner.touch(hash, at).await?;
+        self.cache.update(hash, |key| {
+            if let Some(key) = key {
+                key.last_used_at = Some(at);
+            }
+        });
+        Ok(())
     }
 }

@@ -3,6 +3,9 @@
 
 mod key_cache;
 mod rate_limiter;
+mod team_cache;
+mod ttl_cache;
 
 pub use key_cache::CachedKeyStore;
 pub use rate_limiter::InMemoryRateLimiter;
+pub use team_cache::CachedTeamStore;

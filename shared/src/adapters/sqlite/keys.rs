@@ -16,7 +16,8 @@ impl SqliteKeyStore {
     }
 }
 
-const KEY_COLUMNS: &str = "hash, prefix, team, scopes, created_at, expires_at, revoked_at";
+const KEY_COLUMNS: &str =
+    "hash, prefix, team, scopes, created_at, expires_at, revoked_at, last_used_at";
 
 fn key_from_row(r: &Row<'_>) -> StoreResult<ApiKey> {
     let record = KeyRecord {
@@ -27,6 +28,7 @@ fn key_from_row(r: &Row<'_>) -> StoreResult<ApiKey> {
         created_at: r.get(4)?,
         expires_at: r.get(5)?,
         revoked_at: r.get(6)?,
+        last_used_at: r.get(7)?,
     };
     ApiKey::try_from(record).map_err(|e| corrupt("key row", e))
 }
@@ -38,7 +40,7 @@ impl KeyStore for SqliteKeyStore {
         self.db
             .write(move |tx| {
                 tx.prepare_cached(&format!(
-                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ))?
                 .execute(params![
                     key.hash.to_hex(),
@@ -48,6 +50,7 @@ impl KeyStore for SqliteKeyStore {
                     key.created_at.timestamp(),
                     key.expires_at.map(|t| t.timestamp()),
                     key.revoked_at.map(|t| t.timestamp()),
+                    key.last_used_at.map(|t| t.timestamp()),
                 ])?;
                 Ok(())
             })
@@ -105,6 +108,20 @@ impl KeyStore for SqliteKeyStore {
                     out.push(key_from_row(r)?);
                 }
                 Ok(out)
+            })
+            .await
+    }
+
+    async fn touch(&self, hash: &KeyHash, at: DateTime<Utc>) -> StoreResult<()> {
+        let hash = hash.to_hex();
+        self.db
+            .write(move |tx| {
+                tx.prepare_cached(
+                    "UPDATE api_keys SET last_used_at = ?2 \
+                     WHERE hash = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                )?
+                .execute(params![hash, at.timestamp()])?;
+                Ok(())
             })
             .await
     }

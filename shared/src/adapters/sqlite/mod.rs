@@ -8,6 +8,7 @@ mod executions;
 mod jobs;
 mod keys;
 mod queue;
+mod teams;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,6 +20,7 @@ pub use executions::SqliteExecutionStore;
 pub use jobs::SqliteJobStore;
 pub use keys::SqliteKeyStore;
 pub use queue::{Delivery, FirePlan, Planner, Recovery, SqliteRunQueue};
+pub use teams::SqliteTeamStore;
 
 use crate::ports::{StoreError, StoreResult};
 
@@ -166,7 +168,8 @@ async fn run_blocking<T: Send + 'static>(
 }
 
 /// Schema versions, applied in order; `PRAGMA user_version` records the last one applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE jobs (
     id              TEXT PRIMARY KEY,
     team            TEXT NOT NULL,
@@ -237,7 +240,20 @@ CREATE TABLE run_queue (
     generation      INTEGER NOT NULL
 );
 CREATE INDEX run_queue_by_delivery ON run_queue (deliver_at_ms);
-"#];
+"#,
+    r#"
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+
+CREATE TABLE teams (
+    team            TEXT PRIMARY KEY,
+    secret          TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_until  INTEGER,
+    created_at      INTEGER NOT NULL,
+    rotated_at      INTEGER
+);
+"#,
+];
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
     let current: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -162,3 +162,25 @@ pub async fn the_store_is_empty_until_a_key_is_added(b: Backend) {
         "a revoked key is still a key"
     );
 }
+
+pub async fn touching_a_key_records_its_last_use_and_never_goes_back(b: Backend) {
+    let (plain, k) = key(&team_a(), "AAAA", 'a', t0());
+    b.keys.insert(&k).await.unwrap();
+    b.keys.touch(&k.hash, mins(5)).await.unwrap();
+    let read = b.keys.find_by_hash(&plain.hash()).await.unwrap().unwrap();
+    assert_eq!(read.last_used_at, Some(mins(5)));
+    assert_eq!(read.created_at, k.created_at, "nothing else changes");
+    // An older use recorded late (another instance) does not move it back.
+    b.keys.touch(&k.hash, mins(3)).await.unwrap();
+    let read = b.keys.find_by_hash(&plain.hash()).await.unwrap().unwrap();
+    assert_eq!(read.last_used_at, Some(mins(5)));
+    b.keys.touch(&k.hash, mins(9)).await.unwrap();
+    let listed = b.keys.list(None).await.unwrap();
+    assert_eq!(listed[0].last_used_at, Some(mins(9)));
+}
+
+pub async fn touching_an_unknown_key_changes_nothing(b: Backend) {
+    let (stranger, _) = key(&team_a(), "ZZZZ", 'z', t0());
+    b.keys.touch(&stranger.hash(), mins(1)).await.unwrap();
+    assert!(b.keys.is_empty().await.unwrap(), "no key was created");
+}

@@ -5,3 +5,4 @@ pub mod executions;
 pub mod jobs;
 pub mod keys;
 pub mod queue;
+pub mod teams;
