@@ -598,16 +598,54 @@ async fn a_once_job_fires_once_then_disables_itself_and_loses_its_schedule() {
 }
 
 #[tokio::test]
-async fn a_poison_message_is_reported_failed_for_the_dead_letter_queue() {
+async fn a_poison_message_is_reported_failed_until_sqs_moves_it_to_the_dead_letter_queue() {
     let w = World::start().await;
     w.send("not a run").await;
-    let (event, handles) = w.receive().await;
-    let response = w.deliver_event(event, &handles).await;
-    assert_eq!(response.batch_item_failures.len(), 1);
+    let sqs = &w.clients.sqs;
+    let mut deliveries = 0;
+    loop {
+        let (event, handles) = w.receive().await;
+        if handles.is_empty() {
+            break;
+        }
+        deliveries += 1;
+        assert!(deliveries <= 10, "never moved to the dead-letter queue");
+        let response = w.deliver_event(event, &handles).await;
+        assert_eq!(response.batch_item_failures.len(), 1);
+        assert_eq!(
+            response.batch_item_failures[0].item_identifier,
+            handles[0].0
+        );
+        // What the visibility timeout's expiry does, without waiting 33 minutes.
+        sqs.change_message_visibility()
+            .queue_url(&w.resources.run_queue_url)
+            .receipt_handle(&handles[0].1)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .unwrap();
+    }
     assert_eq!(
-        response.batch_item_failures[0].item_identifier,
-        handles[0].0
+        deliveries,
+        krafter_shared::hosted::provision::MAX_RECEIVE_COUNT,
+        "handed to the executor maxReceiveCount times"
     );
+    let dead = sqs
+        .receive_message()
+        .queue_url(&w.resources.dead_letter_queue_url)
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].body.as_deref(), Some("not a run"));
+    // A good run sent after it is unaffected.
+    let (_, id) = w.create("interval", "every_1h", "/after-poison").await;
+    w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
+    w.deliver().await;
+    assert_eq!(w.receiver.received("/after-poison").len(), 1);
 }
 
 /// Invariant 1: a failure between the store write and the Scheduler call leaves drift; the
