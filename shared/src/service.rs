@@ -50,7 +50,9 @@ pub struct JobService {
     pub targets: TargetGuard,
 }
 
-const UPDATE_ATTEMPTS: usize = 8;
+/// Read-modify-write attempts before giving up; between them a short random pause, so
+/// that many concurrent changes to one job serialise instead of colliding again.
+const UPDATE_ATTEMPTS: u32 = 64;
 
 impl JobService {
     pub async fn create(&self, team: &TeamId, body: &Map<String, Value>) -> ServiceResult<Job> {
@@ -193,7 +195,10 @@ impl JobService {
         id: JobId,
         change: impl Fn(&mut Job, chrono::DateTime<chrono::Utc>) -> ServiceResult<bool>,
     ) -> ServiceResult<Job> {
-        for _ in 0..UPDATE_ATTEMPTS {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(contention_pause(attempt)).await;
+            }
             let mut job = self.get(team, id).await?;
             let now = whole_seconds(self.clock.now());
             if !change(&mut job, now)? {
@@ -227,6 +232,14 @@ impl JobService {
             warn!(job_id = %job.id, error = %e, "schedule sync failed; reconciliation will retry");
         }
     }
+}
+
+/// Up to 1, 2, 4, ... 32 ms, at random.
+fn contention_pause(attempt: u32) -> std::time::Duration {
+    let mut byte = [0u8; 2];
+    let _ = getrandom::fill(&mut byte);
+    let ceiling_us = 1_000u64 << attempt.min(5);
+    std::time::Duration::from_micros(u64::from(u16::from_le_bytes(byte)) % ceiling_us)
 }
 
 fn with_target_error<T>(

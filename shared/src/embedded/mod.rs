@@ -247,28 +247,29 @@ impl Embedded {
 
         let (stop, stop_rx) = watch::channel(false);
 
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(server::serve(
-            listener,
-            api,
-            config.server_limits,
-            stop_rx.clone(),
-            config.shutdown_grace,
-        )));
-        tasks.push(tokio::spawn(scheduler::run(
-            queue.clone(),
-            clock.clone(),
-            changes,
-            config.misfire_grace,
-            stop_rx.clone(),
-        )));
-        tasks.push(tokio::spawn(prune_loop(
-            executions,
-            clock.clone(),
-            config.execution_retention,
-            config.keep_executions,
-            stop_rx.clone(),
-        )));
+        let tasks = vec![
+            tokio::spawn(server::serve(
+                listener,
+                api,
+                config.server_limits,
+                stop_rx.clone(),
+                config.shutdown_grace,
+            )),
+            tokio::spawn(scheduler::run(
+                queue.clone(),
+                clock.clone(),
+                changes,
+                config.misfire_grace,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(prune_loop(
+                executions,
+                clock.clone(),
+                config.execution_retention,
+                config.keep_executions,
+                stop_rx.clone(),
+            )),
+        ];
         let worker = tokio::spawn(
             worker::Worker {
                 queue,

@@ -346,3 +346,36 @@ async fn a_team_at_its_quota_cannot_create_more_jobs() {
         2
     );
 }
+
+#[tokio::test]
+async fn concurrent_changes_to_one_job_are_serialised_and_all_succeed() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let job = app
+        .create_job(health_check("https://example.com/hook"))
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (app, id) = (app.clone(), id.clone());
+            tokio::spawn(async move {
+                let path = format!("/jobs/{id}");
+                match i % 3 {
+                    0 => {
+                        app.call(
+                            Method::PATCH,
+                            &path,
+                            Some(&json!({"name": format!("n{i}")})),
+                        )
+                        .await
+                        .status
+                    }
+                    1 => app.post_empty(&format!("{path}/pause")).await.status,
+                    _ => app.post_empty(&format!("{path}/resume")).await.status,
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+}

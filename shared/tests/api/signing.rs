@@ -34,7 +34,7 @@ fn verify(header: &str, body: &[u8], secret: &str, now: DateTime<Utc>) -> Result
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
     let expected = hex::encode(mac.finalize().into_bytes());
-    if signatures.iter().any(|s| *s == expected) {
+    if signatures.contains(&expected) {
         Ok(())
     } else {
         Err("no signature matches".into())
