@@ -68,7 +68,12 @@ async fn handle(state: ApiState, mut request: Request, next: Next) -> Response {
     } else {
         match caller {
             // Checked after the rate limit, so that a flood of long URIs is limited too.
-            _ if request.uri().to_string().len() > MAX_URI_BYTES => {
+            _ if request
+                .uri()
+                .path_and_query()
+                .map_or(0, |p| p.as_str().len())
+                > MAX_URI_BYTES =>
+            {
                 ApiError::UriTooLong.into_response()
             }
             Err(e) => e.into_response(),

@@ -328,18 +328,18 @@ impl TryFrom<TeamRecord> for TeamSecrets {
     type Error = RecordError;
 
     fn try_from(r: TeamRecord) -> Result<TeamSecrets, RecordError> {
-        let bad = |field: &str| bad("team", &r.team, field, "not a signing secret");
+        let bad = |field: &str, e: &dyn Display| bad("team", &r.team, field, e);
+        let not_a_secret = "not a signing secret";
         let previous = match (&r.previous_secret, r.previous_until) {
             (Some(s), Some(until)) => Some((
-                SigningSecret::parse(s).ok_or_else(|| bad("previous_secret"))?,
+                SigningSecret::parse(s).ok_or_else(|| bad("previous_secret", &not_a_secret))?,
                 from_unix(until),
             )),
             _ => None,
         };
         Ok(TeamSecrets {
-            team: TeamId::parse(&r.team)
-                .map_err(|e| super::record::bad("team", &r.team, "team", e))?,
-            current: SigningSecret::parse(&r.secret).ok_or_else(|| bad("secret"))?,
+            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            current: SigningSecret::parse(&r.secret).ok_or_else(|| bad("secret", &not_a_secret))?,
             previous,
             created_at: from_unix(r.created_at),
             rotated_at: r.rotated_at.map(from_unix),

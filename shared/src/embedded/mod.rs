@@ -27,17 +27,14 @@ use crate::adapters::sqlite::{
 use crate::api::{ApiState, router};
 use crate::domain::{PlainKey, Scope, Scopes, SigningSecret, TeamId};
 use crate::executor::{
-    Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
-    WebhookNotifier,
+    Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, SIGNING_SECRET_CACHE,
+    WebhookClientConfig, WebhookNotifier,
 };
 use crate::ports::{
     Clock, ExecutionStore, KeyStore, Notifier, Resolver, StoreError, SystemClock, TeamStore,
 };
 use crate::service::JobService;
 pub use crate::service::{create_key, ensure_team, rotate_signing_secret};
-
-/// How long the executor caches a team's signing secrets.
-pub const SIGNING_SECRET_CACHE: Duration = Duration::from_secs(60);
 use crate::targets::{TargetGuard, TargetPolicy};
 
 /// Where the data lives.

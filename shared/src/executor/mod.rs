@@ -88,6 +88,10 @@ pub struct Executor {
     pub notices: NoticeDelivery,
 }
 
+/// How long the executor's cache keeps a team's signing secrets (both backends): a rotation
+/// made by another process is used within this time.
+pub const SIGNING_SECRET_CACHE: Duration = Duration::from_secs(60);
+
 /// How long past its timeout an attempt may stay "in flight" before a redelivered message
 /// treats it as interrupted.
 const IN_FLIGHT_GRACE: Duration = Duration::from_secs(60);

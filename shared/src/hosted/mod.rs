@@ -21,8 +21,8 @@ use crate::adapters::memory::{CachedKeyStore, CachedTeamStore};
 use crate::adapters::sqs::SqsRunQueue;
 use crate::api::{ApiState, router};
 use crate::executor::{
-    Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
-    WebhookNotifier,
+    Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, SIGNING_SECRET_CACHE,
+    WebhookClientConfig, WebhookNotifier,
 };
 use crate::ports::{
     Clock, ExecutionStore, JobStore, KeyStore, Notifier, PageRequest, Resolver, ScheduleReconciler,
@@ -60,9 +60,6 @@ pub struct HostedResources {
     pub schedule_group: String,
     pub scheduler_role_arn: String,
 }
-
-/// How long the executor caches a team's signing secrets.
-pub const SIGNING_SECRET_CACHE: Duration = Duration::from_secs(60);
 
 /// Settings with defaults, the same names and meanings as `krafter serve`'s.
 #[derive(Clone, Debug)]

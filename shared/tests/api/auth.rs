@@ -1,7 +1,7 @@
 //! Keys, scopes, tenancy and the rate limit.
 
 use axum::http::Method;
-use krafter_shared::domain::{KeyPrefix, PlainKey, Scope, Scopes, TeamId};
+use krafter_shared::domain::{KeyPrefix, PlainKey, Scope, Scopes, TeamId, time::whole_seconds};
 use krafter_shared::embedded::create_key;
 use serde_json::json;
 
@@ -182,22 +182,63 @@ async fn the_rate_limit_is_per_team_with_headers_and_retry_after() {
 async fn a_keys_last_use_is_recorded_to_the_minute() {
     let app = TestApp::spawn().await;
     let keys = app.app.as_ref().unwrap().keys();
-    let before = chrono::Utc::now().timestamp();
-    assert_eq!(keys.list(None).await.unwrap()[0].last_used_at, None);
+    let last_use = |prefix: KeyPrefix| {
+        let keys = keys.clone();
+        async move {
+            keys.list(None)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|k| k.prefix == prefix)
+                .unwrap()
+                .last_used_at
+        }
+    };
+    let alpha = PlainKey::parse(&app.key).unwrap().prefix();
+    let before = whole_seconds(chrono::Utc::now());
+    assert_eq!(last_use(alpha.clone()).await, None);
     assert_eq!(app.get("/jobs").await.status, 200);
-    let used = keys.list(None).await.unwrap()[0]
-        .last_used_at
-        .expect("recorded");
-    assert!(used.timestamp() >= before, "{used}");
-    // Refused requests are not uses.
+    let used = last_use(alpha).await.expect("recorded");
+    assert!(used >= before, "{used}");
+
+    // Used 30 s ago: not written again. Used 90 s ago: written.
+    let team = TeamId::parse("alpha").unwrap();
+    let scopes = Scopes::new(vec![Scope::Read]);
+    let (recent, mut stored) = create_key(keys.as_ref(), team.clone(), scopes.clone(), None)
+        .await
+        .unwrap();
+    let (stale, _) = create_key(keys.as_ref(), team, scopes, None).await.unwrap();
+    stored.last_used_at = Some(before - chrono::Duration::seconds(30));
+    keys.touch(&stored.hash, stored.last_used_at.unwrap())
+        .await
+        .unwrap();
+    keys.touch(&stale.hash(), before - chrono::Duration::seconds(90))
+        .await
+        .unwrap();
+    for key in [&recent, &stale] {
+        let r = app
+            .call_as(Some(key.as_str()), Method::GET, "/jobs", None)
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(last_use(recent.prefix()).await, stored.last_used_at);
+    assert!(last_use(stale.prefix()).await.unwrap() >= before);
+
+    // A refused key is not a use.
+    let (revoked, _) = create_key(
+        keys.as_ref(),
+        TeamId::parse("alpha").unwrap(),
+        Scopes::new(vec![Scope::Read]),
+        None,
+    )
+    .await
+    .unwrap();
+    keys.revoke(&revoked.prefix(), chrono::Utc::now())
+        .await
+        .unwrap();
     let r = app
-        .call_as(
-            Some("kr_live_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-            axum::http::Method::GET,
-            "/jobs",
-            None,
-        )
+        .call_as(Some(revoked.as_str()), Method::GET, "/jobs", None)
         .await;
     assert_eq!(r.status, 401);
-    assert_eq!(keys.list(None).await.unwrap().len(), 1);
+    assert_eq!(last_use(revoked.prefix()).await, None);
 }

@@ -241,14 +241,7 @@ impl World {
             .collect();
         for (id, handle) in handles {
             if !failed.contains(id) {
-                self.clients
-                    .sqs
-                    .delete_message()
-                    .queue_url(&self.resources.run_queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .unwrap();
+                self.delete(handle).await;
             }
         }
         response
@@ -289,17 +282,22 @@ impl World {
     }
 
     /// The run messages visible on the queue now (taken off it), as JSON.
+    /// Deletes a received message, as Lambda's event source does after a success.
+    async fn delete(&self, receipt_handle: &str) {
+        self.clients
+            .sqs
+            .delete_message()
+            .queue_url(&self.resources.run_queue_url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn queued(&self) -> Vec<Value> {
         let (event, handles) = self.receive().await;
         for (_, handle) in &handles {
-            self.clients
-                .sqs
-                .delete_message()
-                .queue_url(&self.resources.run_queue_url)
-                .receipt_handle(handle)
-                .send()
-                .await
-                .unwrap();
+            self.delete(handle).await;
         }
         event
             .records

@@ -13,8 +13,7 @@ use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use super::{
-    Item, backend, decode, is_condition_failed, n, newest_first, number, query_items, s, string,
-    to_item,
+    Item, applied, backend, decode, n, newest_first, number, query_items, s, string, to_item,
 };
 use crate::domain::record::{ExecutionRecord, OutcomeRecord};
 use crate::domain::{AttemptOutcome, Execution, ExecutionId, Job, JobId, RunMessage, TeamId};
@@ -236,12 +235,8 @@ impl DynamoExecutionStore {
             .condition_expression("attribute_exists(pk) AND id = :id AND attribute_not_exists(#st)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Never begun, or finished already: left as it is.
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        // Not applied: never begun, or finished already; left as it is.
+        applied(result).map(drop)
     }
 
     /// Deletes items by key, 25 at a time, retrying what DynamoDB leaves unprocessed.

@@ -3,7 +3,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Utc};
 
-use super::{Item, backend, decode, is_condition_failed, n, s, to_item};
+use super::{Item, applied, backend, decode, n, s, to_item};
 use crate::domain::record::KeyRecord;
 use crate::domain::{ApiKey, KeyHash, KeyPrefix, TeamId};
 use crate::ports::{KeyStore, StoreResult};
@@ -132,12 +132,8 @@ impl KeyStore for DynamoKeyStore {
             .expression_attribute_values(":at", n(at.timestamp()))
             .send()
             .await;
-        match update {
-            Ok(_) => Ok(()),
-            // Gone, or a later use was recorded first.
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(backend(e)),
-        }
+        // Not applied: the key is gone, or a later use was recorded first.
+        applied(update).map(drop)
     }
 
     async fn is_empty(&self) -> StoreResult<bool> {

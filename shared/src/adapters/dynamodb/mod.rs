@@ -82,6 +82,19 @@ where
     StoreError::backend(e)
 }
 
+/// A conditional write's result: whether it was applied (false: its condition failed).
+pub(crate) fn applied<T, E, R>(result: Result<T, SdkError<E, R>>) -> StoreResult<bool>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failed(&e) => Ok(false),
+        Err(e) => Err(backend(e)),
+    }
+}
+
 /// Whether an SDK error is the service's `ConditionalCheckFailedException`.
 pub(crate) fn is_condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error()

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use super::{backend, decode, is_condition_failed, s, to_item};
+use super::{applied, backend, decode, s, to_item};
 use crate::domain::record::TeamRecord;
 use crate::domain::{SigningSecret, TeamId, TeamSecrets};
 use crate::ports::{StoreResult, TeamStore};
@@ -46,11 +46,7 @@ impl TeamStore for DynamoTeamStore {
             .condition_expression("attribute_not_exists(team)")
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        applied(put)
     }
 
     async fn replace(&self, secrets: &TeamSecrets, expected: &SigningSecret) -> StoreResult<bool> {
@@ -63,10 +59,6 @@ impl TeamStore for DynamoTeamStore {
             .expression_attribute_values(":expected", s(expected.as_str()))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(backend(e)),
-        }
+        applied(put)
     }
 }
