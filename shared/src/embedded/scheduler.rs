@@ -17,6 +17,13 @@ use crate::schedule::ScheduleType;
 const CLAIM_BATCH: usize = 2_000;
 /// The scheduler looks again at least this often, whatever it expects.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// Jobs are claimed this long before they are due, their runs queued for their exact time:
+/// when a second with thousands of runs comes, the work of advancing the jobs is done and
+/// the first webhook goes out at once. A job's `next_run_at` therefore moves on to its
+/// following run up to this long before a run, and a schedule change made in that last
+/// moment applies from the following run (a pause or delete still stops it: the executor
+/// checks the job before each attempt).
+pub const LOOKAHEAD: Duration = Duration::from_secs(1);
 
 /// The embedded `ScheduleSync`: there is nothing to create, only a timer to wake.
 pub struct TimerScheduleSync {
@@ -86,7 +93,7 @@ pub(crate) async fn run(
         }
         let now = clock.now();
         match queue
-            .claim_due_jobs(now, CLAIM_BATCH, planner.clone())
+            .claim_jobs_due_by(now, now + LOOKAHEAD, CLAIM_BATCH, planner.clone())
             .await
         {
             Ok((_, due)) if due == CLAIM_BATCH => continue,
@@ -101,7 +108,7 @@ pub(crate) async fn run(
             }
         }
         let wait = match queue.next_job_due_at().await {
-            Ok(Some(t)) => (t - clock.now())
+            Ok(Some(t)) => (t - LOOKAHEAD - clock.now())
                 .to_std()
                 .unwrap_or_default()
                 .min(MAX_SLEEP),

@@ -259,6 +259,41 @@ pub async fn a_due_job_is_claimed_once_with_its_deterministic_run_id(b: SqliteBa
     assert_ne!(next[0].run_id, RunId::scheduled(j.id, mins(5)));
 }
 
+pub async fn a_job_claimed_ahead_is_delivered_at_its_scheduled_time_not_before(b: SqliteBackend) {
+    let j = stored_job(&b).await;
+    assert_eq!(j.next_run_at, Some(mins(5)));
+    let (none, due) = b
+        .queue
+        .claim_jobs_due_by(secs(298), secs(299), 100, planner())
+        .await
+        .unwrap();
+    assert_eq!((none.len(), due), (0, 0), "not due by the horizon");
+
+    let (fired, due) = b
+        .queue
+        .claim_jobs_due_by(secs(299), secs(300), 100, planner())
+        .await
+        .unwrap();
+    assert_eq!(due, 1);
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].run_id, RunId::scheduled(j.id, mins(5)));
+    assert_eq!(fired[0].scheduled_at, mins(5));
+    assert_eq!(stored(&b, &j).await.next_run_at, Some(mins(10)));
+    assert!(
+        b.queue
+            .dequeue(secs(299), 10, LEASE)
+            .await
+            .unwrap()
+            .is_empty(),
+        "queued for its time, not for the claim's"
+    );
+    assert_eq!(b.queue.next_delivery_at().await.unwrap(), Some(mins(5)));
+    assert_eq!(
+        messages(&b.queue.dequeue(mins(5), 10, LEASE).await.unwrap()),
+        fired
+    );
+}
+
 pub async fn a_run_later_than_the_misfire_grace_is_skipped_but_the_job_advances(b: SqliteBackend) {
     let j = stored_job(&b).await;
     // Down for an hour: the 10:05 run is 60 min late, beyond the grace.

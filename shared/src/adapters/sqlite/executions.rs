@@ -141,23 +141,27 @@ impl ExecutionStore for SqliteExecutionStore {
         page: PageRequest<ExecutionId>,
     ) -> StoreResult<Page<Execution, ExecutionId>> {
         let team = team.as_str().to_owned();
-        self.db
-            .read(move |c| {
-                let limit = page.limit.map_or(-1, |l| i64::from(l) + 1);
-                let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions \
+        let bounded = page.limit.is_some();
+        let query = move |c: &rusqlite::Connection| {
+            let limit = page.limit.map_or(-1, |l| i64::from(l) + 1);
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EXECUTION_COLUMNS} FROM executions \
                      WHERE job_id = ?1 AND team = ?2 AND status IS NOT NULL \
                      AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
-                ))?;
-                let after = page.after.map(|a| a.to_string());
-                let mut rows = stmt.query(params![job.to_string(), team, after, limit])?;
-                let mut items = Vec::new();
-                while let Some(r) = rows.next()? {
-                    items.push(execution_from_row(r)?);
-                }
-                Ok(paginate(items, page.limit, |e| e.id))
-            })
-            .await
+            ))?;
+            let after = page.after.map(|a| a.to_string());
+            let mut rows = stmt.query(params![job.to_string(), team, after, limit])?;
+            let mut items = Vec::new();
+            while let Some(r) = rows.next()? {
+                items.push(execution_from_row(r)?);
+            }
+            Ok(paginate(items, page.limit, |e| e.id))
+        };
+        if bounded {
+            self.db.lookup(query).await
+        } else {
+            self.db.read(query).await
+        }
     }
 
     async fn get(
@@ -168,7 +172,7 @@ impl ExecutionStore for SqliteExecutionStore {
     ) -> StoreResult<Option<Execution>> {
         let team = team.as_str().to_owned();
         self.db
-            .read(move |c| {
+            .lookup(move |c| {
                 let mut stmt = c.prepare_cached(&format!(
                     "SELECT {EXECUTION_COLUMNS} FROM executions \
                      WHERE id = ?1 AND job_id = ?2 AND team = ?3"

@@ -151,7 +151,7 @@ impl JobStore for SqliteJobStore {
     async fn get(&self, team: &TeamId, id: JobId) -> StoreResult<Option<Job>> {
         let team = team.as_str().to_owned();
         self.db
-            .read(move |c| get_job(c, &team, &id.to_string()))
+            .lookup(move |c| get_job(c, &team, &id.to_string()))
             .await
     }
 
@@ -179,11 +179,12 @@ impl JobStore for SqliteJobStore {
     async fn count(&self, team: &TeamId) -> StoreResult<u64> {
         let team = team.as_str().to_owned();
         self.db
-            .read(move |c| {
-                let n: i64 = c
-                    .prepare_cached("SELECT COUNT(*) FROM jobs WHERE team = ?1")?
-                    .query_row([team], |r| r.get(0))?;
-                Ok(n as u64)
+            .lookup(move |c| {
+                let n: Option<i64> = c
+                    .prepare_cached("SELECT jobs FROM team_job_counts WHERE team = ?1")?
+                    .query_row([team], |r| r.get(0))
+                    .optional()?;
+                Ok(n.unwrap_or(0) as u64)
             })
             .await
     }

@@ -60,7 +60,7 @@ impl KeyStore for SqliteKeyStore {
     async fn find_by_hash(&self, hash: &KeyHash) -> StoreResult<Option<ApiKey>> {
         let hash = hash.to_hex();
         self.db
-            .read(move |c| {
+            .lookup(move |c| {
                 let mut stmt = c.prepare_cached(&format!(
                     "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"
                 ))?;

@@ -41,6 +41,8 @@ pub struct SqliteDb {
 struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// One permit per read connection there may be.
+    reading: Arc<tokio::sync::Semaphore>,
     /// `None` for an in-memory database, whose only connection is the writer.
     path: Option<PathBuf>,
 }
@@ -78,6 +80,7 @@ impl SqliteDb {
             inner: Arc::new(Inner {
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
+                reading: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
                 path,
             }),
         })
@@ -108,6 +111,38 @@ impl SqliteDb {
         .await
     }
 
+    /// A bounded read (a few rows found through an index: a job, a key, a page): run on the
+    /// calling thread when a pooled read connection is free, as handing tens of microseconds
+    /// of work to a blocking thread and back costs more than the work; otherwise as [`read`].
+    ///
+    /// [`read`]: Self::read
+    pub(crate) async fn lookup<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        if self.inner.path.is_some()
+            && let Ok(_permit) = self.inner.reading.clone().try_acquire_owned()
+        {
+            let pooled = self
+                .inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop();
+            if let Some(conn) = pooled {
+                let out = f(&conn);
+                self.inner
+                    .readers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
+                return out;
+            }
+        }
+        self.read(f).await
+    }
+
     /// Runs `f` on a read connection (a consistent snapshot) on a blocking thread.
     pub(crate) async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
@@ -115,7 +150,22 @@ impl SqliteDb {
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let inner = self.inner.clone();
+        // At most MAX_READERS reads at a time, each on a pooled connection: under load a
+        // read waits for one rather than opening (and then closing) a connection of its own,
+        // which cost more than the read (parsing the schema, preparing statements again).
+        let permit = match inner.path {
+            Some(_) => Some(
+                inner
+                    .reading
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(StoreError::backend)?,
+            ),
+            None => None,
+        };
         run_blocking(move || {
+            let _permit = permit;
             let Some(path) = &inner.path else {
                 let conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
                 return f(&conn);
@@ -137,10 +187,11 @@ impl SqliteDb {
                 }
             };
             let out = f(&conn);
-            let mut readers = inner.readers.lock().unwrap_or_else(|p| p.into_inner());
-            if readers.len() < MAX_READERS {
-                readers.push(conn);
-            }
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
             out
         })
         .await
@@ -253,6 +304,22 @@ CREATE TABLE teams (
     rotated_at      INTEGER
 );
 "#,
+    // Each team's number of jobs, kept by triggers: the quota check on every create reads
+    // one row instead of counting the team's jobs (which grew with the team).
+    r#"
+CREATE TABLE team_job_counts (
+    team            TEXT PRIMARY KEY,
+    jobs            INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO team_job_counts (team, jobs) SELECT team, COUNT(*) FROM jobs GROUP BY team;
+CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+    INSERT INTO team_job_counts (team, jobs) VALUES (NEW.team, 1)
+        ON CONFLICT (team) DO UPDATE SET jobs = jobs + 1;
+END;
+CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+    UPDATE team_job_counts SET jobs = jobs - 1 WHERE team = OLD.team;
+END;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -275,4 +342,43 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
 /// Decoding helpers shared by the adapters.
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::TeamId;
+    use crate::ports::JobStore;
+
+    #[tokio::test]
+    async fn upgrading_a_database_counts_the_jobs_it_already_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("krafter.db");
+        {
+            // A database as the previous release left it (schema version 2), with jobs.
+            let conn = Connection::open(&path).unwrap();
+            for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+                conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1))
+                    .unwrap();
+            }
+            for (id, team) in [("a1", "alpha"), ("a2", "alpha"), ("b1", "beta")] {
+                conn.execute(
+                    "INSERT INTO jobs VALUES (?1, ?2, 'n', 'interval', 'every_5m', 'UTC', \
+                     'https://example.com/', 'GET', '{}', NULL, 30000, 0, 0, 1, 1, 1, NULL, \
+                     NULL, NULL, 0, 0)",
+                    [id, team],
+                )
+                .unwrap();
+            }
+        }
+        let jobs = SqliteJobStore::new(SqliteDb::open(&path).unwrap());
+        let count = |t: &str| {
+            let jobs = &jobs;
+            let team = TeamId::parse(t).unwrap();
+            async move { jobs.count(&team).await.unwrap() }
+        };
+        assert_eq!(count("alpha").await, 2);
+        assert_eq!(count("beta").await, 1);
+        assert_eq!(count("gamma").await, 0);
+    }
 }

@@ -163,7 +163,20 @@ impl SqliteRunQueue {
         limit: usize,
         planner: Planner,
     ) -> StoreResult<(Vec<RunMessage>, usize)> {
-        let now_secs = now.timestamp();
+        self.claim_jobs_due_by(now, now, limit, planner).await
+    }
+
+    /// [`claim_due_jobs`](Self::claim_due_jobs) ahead of time: jobs due by `horizon` are
+    /// claimed at `now`, and each run is enqueued to be delivered at its scheduled time, not
+    /// before. A burst is then already queued when its second comes.
+    pub async fn claim_jobs_due_by(
+        &self,
+        now: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+        limit: usize,
+        planner: Planner,
+    ) -> StoreResult<(Vec<RunMessage>, usize)> {
+        let horizon_secs = horizon.max(now).timestamp();
         let now_ms = now.timestamp_millis();
         let out = self
             .db
@@ -172,7 +185,7 @@ impl SqliteRunQueue {
                     "SELECT {JOB_COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL \
                      AND next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2"
                 ))?;
-                let mut rows = select.query(params![now_secs, limit as i64])?;
+                let mut rows = select.query(params![horizon_secs, limit as i64])?;
                 let mut due = Vec::new();
                 let mut unreadable = Vec::new();
                 while let Some(r) = rows.next()? {
@@ -217,7 +230,12 @@ impl SqliteRunQueue {
                         });
                     }
                 }
-                insert_messages(tx, fired.iter().map(|m| (m, now_ms)))?;
+                insert_messages(
+                    tx,
+                    fired
+                        .iter()
+                        .map(|m| (m, m.scheduled_at.timestamp_millis().max(now_ms))),
+                )?;
                 Ok((fired, due.len() + unreadable.len()))
             })
             .await?;

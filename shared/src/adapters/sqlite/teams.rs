@@ -23,7 +23,7 @@ impl TeamStore for SqliteTeamStore {
         let team = team.as_str().to_owned();
         let record = self
             .db
-            .read(move |c| {
+            .lookup(move |c| {
                 Ok(
                     c.prepare_cached(&format!("SELECT {COLUMNS} FROM teams WHERE team = ?1"))?
                         .query_row([team], |r| {

@@ -166,6 +166,22 @@ pub async fn a_job_of_another_team_is_invisible(b: Backend) {
     assert!(b.jobs.get(&team_a(), mine.id).await.unwrap().is_some());
 }
 
+pub async fn a_teams_job_count_follows_its_creates_and_deletes(b: Backend) {
+    let mine: Vec<Job> = (0..3).map(|_| interval_job(&team_a())).collect();
+    for j in &mine {
+        b.jobs.insert(j).await.unwrap();
+    }
+    b.jobs.insert(&interval_job(&team_b())).await.unwrap();
+    assert_eq!(b.jobs.count(&team_a()).await.unwrap(), 3);
+    assert_eq!(b.jobs.count(&team_b()).await.unwrap(), 1);
+
+    assert!(b.jobs.delete(&team_a(), mine[0].id).await.unwrap());
+    assert!(!b.jobs.delete(&team_a(), mine[0].id).await.unwrap());
+    assert!(!b.jobs.delete(&team_b(), mine[1].id).await.unwrap());
+    assert_eq!(b.jobs.count(&team_a()).await.unwrap(), 2);
+    assert_eq!(b.jobs.count(&team_b()).await.unwrap(), 1);
+}
+
 pub async fn another_team_cannot_update_a_job(b: Backend) {
     let mine = interval_job(&team_a());
     b.jobs.insert(&mine).await.unwrap();
