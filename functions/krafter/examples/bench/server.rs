@@ -99,14 +99,14 @@ impl Server {
         let total = bodies.len();
         let started = Instant::now();
         let mut ids = vec![String::new(); total];
-        let mut done = 0;
+        let mut done: usize = 0;
         let mut results = futures_util::stream::iter(bodies.into_iter().enumerate())
             .map(|(i, body)| async move { (i, self.create(&body).await) })
             .buffer_unordered(64);
         while let Some((i, id)) = results.next().await {
             ids[i] = id;
             done += 1;
-            if done % 20_000 == 0 {
+            if done.is_multiple_of(20_000) {
                 eprintln!("  {done} of {total} jobs created");
             }
         }

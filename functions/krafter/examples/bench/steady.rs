@@ -44,7 +44,7 @@ fn body(sink: &Sink, i: usize, n: usize) -> Value {
         "name": format!("steady {i}"),
         "schedule_type": kind,
         "schedule": schedule,
-        "timezone": if i % 3 == 0 { "Europe/Berlin" } else { "UTC" },
+        "timezone": if i.is_multiple_of(3) { "Europe/Berlin" } else { "UTC" },
         "url": format!("{}/steady/{i}", sink.base),
         "method": "POST",
         "body": "{\"hello\":\"bench\"}",
