@@ -123,6 +123,13 @@ pub async fn fire_due_schedules(
             let start = s
                 .start_date
                 .and_then(|d| DateTime::from_timestamp(d.secs(), 0));
+            // EventBridge never fires a time from before the schedule existed (a first tick
+            // looks back a whole period, and a schedule made just after a minute must not
+            // fire that minute).
+            let after = s
+                .creation_date
+                .and_then(|d| DateTime::from_timestamp(d.secs(), 0))
+                .map_or(after, |created| created.max(after));
             let times = match fire_times(expression, timezone, start, after, until) {
                 Ok(t) => t,
                 Err(e) => {
