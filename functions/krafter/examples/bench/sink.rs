@@ -74,13 +74,20 @@ impl Sink {
             .count()
     }
 
-    /// Waits until `n` arrivals under `prefix` came after `mark`, or `timeout` passed.
-    /// Returns how many came.
+    /// Waits until `n` arrivals under `prefix` came after `mark`, `timeout` passed, or
+    /// nothing more came for 30 s after something did (the rest is lost). Returns how many
+    /// came.
     pub async fn wait_for(&self, mark: usize, prefix: &str, n: usize, timeout: Duration) -> usize {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now;
+        let deadline = now() + timeout;
+        let (mut last, mut moved) = (0, now());
         loop {
             let got = self.count_since(mark, prefix);
-            if got >= n || tokio::time::Instant::now() >= deadline {
+            if got != last {
+                (last, moved) = (got, now());
+            }
+            let stalled = got > 0 && now() - moved > Duration::from_secs(30);
+            if got >= n || now() >= deadline || stalled {
                 return got;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
