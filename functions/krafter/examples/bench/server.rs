@@ -169,10 +169,7 @@ impl Drop for Server {
 /// Counts the executions in the database that finished with a success, scheduled at `at`
 /// (Unix seconds) or, with `None`, at any time.
 pub fn succeeded(db: &Path, at: Option<i64>) -> usize {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open the database read-only");
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let conn = open_read_only(db);
     let n: i64 = match at {
         Some(at) => conn.query_row(
             "SELECT count(*) FROM executions WHERE status = 'success' AND scheduled_at = ?1",
@@ -191,10 +188,7 @@ pub fn succeeded(db: &Path, at: Option<i64>) -> usize {
 
 /// The scheduled time (Unix seconds) of each execution id, read from the database.
 pub fn scheduled_times(db: &Path) -> std::collections::HashMap<String, i64> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open the database read-only");
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    let conn = open_read_only(db);
     let mut stmt = conn
         .prepare("SELECT id, scheduled_at FROM executions")
         .unwrap();
@@ -202,4 +196,13 @@ pub fn scheduled_times(db: &Path) -> std::collections::HashMap<String, i64> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
+}
+
+/// The server's database, read-only, beside the running server.
+pub fn open_read_only(db: &Path) -> rusqlite::Connection {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database read-only");
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn
 }

@@ -110,11 +110,7 @@ pub async fn run(settings: &Settings, sink: &Sink) -> Steady {
             late.push((a.at.timestamp_micros() - at * 1_000_000) as f64 / 1000.0);
         }
     }
-    let conn = rusqlite::Connection::open_with_flags(
-        &server.db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let conn = server::open_read_only(&server.db);
     let recorded: i64 = conn
         .query_row(
             "SELECT count(*) FROM executions WHERE status = 'success' \

@@ -47,6 +47,20 @@ struct Inner {
     path: Option<PathBuf>,
 }
 
+impl Inner {
+    /// A pooled read connection, if one is free (the caller holds a `reading` permit).
+    fn take_reader(&self) -> Option<Connection> {
+        self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop()
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.readers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+    }
+}
+
 impl SqliteDb {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     /// A directory and file it creates are readable by their owner only: the database holds
@@ -123,22 +137,11 @@ impl SqliteDb {
     {
         if self.inner.path.is_some()
             && let Ok(_permit) = self.inner.reading.clone().try_acquire_owned()
+            && let Some(conn) = self.inner.take_reader()
         {
-            let pooled = self
-                .inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
-            if let Some(conn) = pooled {
-                let out = f(&conn);
-                self.inner
-                    .readers
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(conn);
-                return out;
-            }
+            let out = f(&conn);
+            self.inner.give_back(conn);
+            return out;
         }
         self.read(f).await
     }
@@ -170,12 +173,7 @@ impl SqliteDb {
                 let conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
                 return f(&conn);
             };
-            let pooled = inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .pop();
-            let conn = match pooled {
+            let conn = match inner.take_reader() {
                 Some(c) => c,
                 None => {
                     let c = Connection::open_with_flags(
@@ -187,11 +185,7 @@ impl SqliteDb {
                 }
             };
             let out = f(&conn);
-            inner
-                .readers
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(conn);
+            inner.give_back(conn);
             out
         })
         .await
