@@ -3,6 +3,8 @@
 
 pub mod adapters;
 pub mod api;
+#[cfg(feature = "executor")]
+pub mod assembly;
 pub mod domain;
 #[cfg(all(feature = "sqlite", feature = "executor"))]
 pub mod embedded;
@@ -13,4 +15,5 @@ pub mod hosted;
 pub mod ports;
 pub mod schedule;
 pub mod service;
+pub mod settings;
 pub mod targets;

@@ -84,6 +84,23 @@ pub enum UpdateOutcome {
     Conflict,
 }
 
+/// Whether an insert was within the team's job quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The team already has its quota of jobs: nothing was written.
+    QuotaExceeded,
+}
+
+/// What recording a run's end did to its job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordedRun {
+    /// Recorded; the job's `last_status` before it (`None`: the job had never run).
+    Applied { previous: Option<RunStatus> },
+    /// Not recorded: the job is gone, or a later run's end is recorded already.
+    Ignored,
+}
+
 /// The end of a run (its last attempt), as it affects the job's status.
 #[derive(Clone, Debug)]
 pub struct RunResult {
@@ -96,7 +113,9 @@ pub struct RunResult {
 /// Jobs.
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    async fn insert(&self, job: &Job) -> StoreResult<()>;
+    /// Inserts a new job if its team has fewer than `max_jobs` jobs: the count and the
+    /// insert are one conditional write, so the quota is exact under any concurrency.
+    async fn insert(&self, job: &Job, max_jobs: u64) -> StoreResult<InsertOutcome>;
     async fn get(&self, team: &TeamId, id: JobId) -> StoreResult<Option<Job>>;
     /// The team's jobs, newest first.
     async fn list(&self, team: &TeamId, page: PageRequest<JobId>) -> StoreResult<Page<Job, JobId>>;
@@ -108,13 +127,8 @@ pub trait JobStore: Send + Sync {
     /// Removes the job. Returns false if there was none.
     async fn delete(&self, team: &TeamId, id: JobId) -> StoreResult<bool>;
     /// Records the ends of runs on their jobs (`last_status`, `last_run_at`), ignoring a run
-    /// older than the one already recorded. Returns, per result in order, the job's previous
-    /// `last_status` when the result was applied (`None` inside when it had none), or `None`
-    /// when the job is gone or the result was older.
-    async fn record_run_results(
-        &self,
-        results: &[RunResult],
-    ) -> StoreResult<Vec<Option<Option<RunStatus>>>>;
+    /// older than the one already recorded. Returns what happened to each, in order.
+    async fn record_run_results(&self, results: &[RunResult]) -> StoreResult<Vec<RecordedRun>>;
     /// Every job of every team, a page at a time, in an order of the store's choosing: for
     /// maintenance passes (schedule reconciliation). `next` is set when more may follow.
     async fn scan(

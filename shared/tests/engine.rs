@@ -84,9 +84,10 @@ async fn world(status: u16) -> World {
     let queue = SqliteRunQueue::new(db);
     let body = json!({"name": "hook", "schedule_type": "interval", "schedule": "every_5m",
         "url": "https://example.com/hook", "max_retries": 2});
-    let (spec, _) = parse_new_job(body.as_object().unwrap(), t0).unwrap();
+    let draft = krafter_shared::api::read_job_draft(body.as_object().unwrap()).unwrap();
+    let (spec, _) = parse_new_job(&draft, t0).unwrap();
     let job = Job::new(TeamId::parse("alpha").unwrap(), spec, true, t0);
-    jobs.insert(&job).await.unwrap();
+    jobs.insert(&job, 10).await.unwrap();
     let client = Arc::new(CountingClient {
         calls: AtomicU32::new(0),
         status,

@@ -247,26 +247,24 @@ fn init_tracing() {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), AnyError> {
-    let config = EmbeddedConfig {
-        bind: args.bind,
-        database: Database::File(args.db.db.clone()),
-        retry_backoff: Duration::from_millis(args.retry_backoff_ms),
-        rate_limit: args.rate_limit,
-        rate_window_secs: args.rate_limit_window_secs,
-        max_jobs_per_team: args.max_jobs_per_team,
-        concurrency: args.concurrency as usize,
-        execution_retention: Duration::from_secs(
-            u64::from(args.execution_retention_days) * 24 * 3600,
-        ),
-        notify_url: args.notify_url,
-        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
-        target_policy: if args.deny_private_targets {
-            TargetPolicy::DenyPrivate
-        } else {
-            TargetPolicy::AllowPrivate
-        },
-        ..EmbeddedConfig::default()
+    let mut config = EmbeddedConfig::default();
+    let st = &mut config.settings;
+    st.bind = args.bind;
+    st.retry_backoff = Duration::from_millis(args.retry_backoff_ms);
+    st.rate_limit = args.rate_limit;
+    st.rate_window_secs = args.rate_limit_window_secs;
+    st.max_jobs_per_team = args.max_jobs_per_team;
+    st.concurrency = args.concurrency as usize;
+    st.execution_retention =
+        Duration::from_secs(u64::from(args.execution_retention_days) * 24 * 3600);
+    st.notify_url = args.notify_url;
+    st.shutdown_grace = Duration::from_secs(args.shutdown_grace_secs);
+    st.target_policy = if args.deny_private_targets {
+        TargetPolicy::DenyPrivate
+    } else {
+        TargetPolicy::AllowPrivate
     };
+    config.database = Database::File(args.db.db.clone());
     let app = Embedded::start(config).await?;
     let base = format!("http://{}", app.local_addr());
     say(format_args!(
@@ -479,13 +477,14 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let keys = key_store(&store).await?;
-            let (secrets, created) = ensure_team(
+            let ensured = ensure_team(
                 team_store(&store).await?.as_ref(),
                 &team,
                 chrono::Utc::now(),
             )
             .await?;
-            if created {
+            let secrets = ensured.secrets;
+            if ensured.created {
                 say(format_args!(
                     "created team {team}; its webhook signing secret (also shown by \
                      `krafter teams show-secret --team {team}`): {}",
@@ -493,8 +492,14 @@ async fn keys(cmd: KeysCommand) -> Result<(), AnyError> {
                 ));
             }
             let expires = expires_in_days.map(|d| chrono::Duration::days(i64::from(d)));
-            let (plain, key) =
-                create_key(keys.as_ref(), team, Scopes::new(scopes), expires).await?;
+            let (plain, key) = create_key(
+                keys.as_ref(),
+                team,
+                Scopes::new(scopes),
+                expires,
+                chrono::Utc::now(),
+            )
+            .await?;
             say(format_args!(
                 "created key {} for team {} ({}){}; it is shown only this once:",
                 key.prefix.as_str(),

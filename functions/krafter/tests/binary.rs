@@ -546,10 +546,10 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
     let hosted = krafter_shared::hosted::Hosted::new(
         clients.clone(),
         resources.clone(),
-        krafter_shared::hosted::HostedSettings {
+        krafter_shared::settings::Settings {
             // The job's URL is never called here.
             target_policy: krafter_shared::targets::TargetPolicy::AllowPrivate,
-            ..Default::default()
+            ..krafter_shared::settings::Settings::defaults(krafter_shared::settings::Mode::Hosted)
         },
     );
     let body = serde_json::json!({
@@ -559,7 +559,10 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
     let team = krafter_shared::domain::TeamId::parse("alpha").unwrap();
     let job = hosted
         .service()
-        .create(&team, body.as_object().unwrap())
+        .create(
+            &team,
+            &krafter_shared::api::read_job_draft(body.as_object().unwrap()).unwrap(),
+        )
         .await
         .unwrap();
 

@@ -60,37 +60,58 @@ async fn handle(state: ApiState, mut request: Request, next: Next) -> Response {
         Ok(d) => d,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let mut response = if !decision.allowed {
-        ApiError::RateLimited {
-            retry_after: decision.reset_after.max(1),
-        }
-        .into_response()
-    } else {
-        match caller {
-            // Checked after the rate limit, so that a flood of long URIs is limited too.
-            _ if request
-                .uri()
-                .path_and_query()
-                .map_or(0, |p| p.as_str().len())
-                > MAX_URI_BYTES =>
-            {
-                ApiError::UriTooLong.into_response()
+    let mut response = match admit(&request, decision, caller) {
+        Err(refused) => refused.into_response(),
+        Ok(caller) => {
+            if let Some(c) = caller {
+                tracing::Span::current().record("team", tracing::field::display(&c.team));
+                request.extensions_mut().insert(c);
             }
-            Err(e) => e.into_response(),
-            Ok(Some(c)) if !c.scopes.allows(needed_scope(request.method())) => {
-                ApiError::Forbidden.into_response()
-            }
-            Ok(caller) => {
-                if let Some(c) = caller {
-                    tracing::Span::current().record("team", tracing::field::display(&c.team));
-                    request.extensions_mut().insert(c);
-                }
-                next.run(request).await
-            }
+            next.run(request).await
         }
     };
     add_rate_headers(response.headers_mut(), decision);
     response
+}
+
+/// Whether the request goes on to its handler: within the rate limit, a URI that is not too
+/// long (checked after the rate limit, so that a flood of long URIs is limited too), an
+/// authenticated caller whose scopes allow the method.
+fn admit(
+    request: &Request,
+    decision: RateDecision,
+    caller: Result<Option<Caller>, ApiError>,
+) -> Result<Option<Caller>, ApiError> {
+    if !decision.allowed {
+        return Err(ApiError::RateLimited {
+            retry_after: decision.reset_after.max(1),
+        });
+    }
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return Err(ApiError::UriTooLong);
+    }
+    let caller = caller?;
+    if let Some(c) = &caller
+        && !c.scopes.allows(needed_scope(request.method()))
+    {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(caller)
+}
+
+/// The key of an `Authorization: Bearer <key>` header. The scheme name is case-insensitive
+/// (RFC 9110 §11.1): `bearer` and `BEARER` work too.
+fn bearer_key(headers: &HeaderMap) -> Option<PlainKey> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    PlainKey::parse(key.trim())
 }
 
 async fn authenticate(
@@ -98,12 +119,7 @@ async fn authenticate(
     headers: &HeaderMap,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Caller>, ApiError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|k| PlainKey::parse(k.trim()))
-        .ok_or(ApiError::Unauthorized)?;
+    let presented = bearer_key(headers).ok_or(ApiError::Unauthorized)?;
     let key = state
         .keys
         .find_by_hash(&presented.hash())

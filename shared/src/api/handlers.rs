@@ -7,14 +7,15 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
 
+use super::json::{parse_object, read_job_draft};
 use super::views::{
     Data, ExecutionView, JobStateView, JobView, ListPage, Ok, decode_cursor, encode_cursor,
 };
 use super::{ApiError, ApiState, BODY_READ_TIMEOUT, Caller, MAX_BODY_BYTES};
-use crate::domain::{ExecutionId, FieldErrors, JobId};
+use crate::domain::{ExecutionId, FieldErrors, JobDraft, JobId};
 use crate::ports::PageRequest;
+use crate::service::ServiceError;
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -36,8 +37,8 @@ pub async fn create_job(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let body = json_object(&headers, body).await?;
-    let job = s.service.create(&caller.team, &body).await?;
+    let draft = job_draft(&headers, body).await?;
+    let job = s.service.create(&caller.team, &draft).await?;
     let location = format!("/api/v1/cron/jobs/{}", job.id);
     Ok((
         StatusCode::CREATED,
@@ -85,8 +86,8 @@ pub async fn update_job(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let body = json_object(&headers, body).await?;
-    let job = s.service.update(&caller.team, id, &body).await?;
+    let draft = job_draft(&headers, body).await?;
+    let job = s.service.update(&caller.team, id, &draft).await?;
     Ok(Json(Data {
         data: JobView::from(&job),
     })
@@ -249,9 +250,9 @@ fn page_request(
     Ok(RawPage { limit, after })
 }
 
-/// Reads at most `MAX_BODY_BYTES` and parses a JSON object. Content-Type is not required
-/// (a forgotten `-H 'Content-Type: application/json'` in curl still works).
-async fn json_object(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, ApiError> {
+/// Reads at most `MAX_BODY_BYTES` and parses a job draft from a JSON object. Content-Type
+/// is not required (a forgotten `-H 'Content-Type: application/json'` in curl still works).
+async fn job_draft(headers: &HeaderMap, body: Body) -> Result<JobDraft, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -267,15 +268,6 @@ async fn json_object(headers: &HeaderMap, body: Body) -> Result<Map<String, Valu
     .await
     .map_err(|_| ApiError::RequestTimeout)?
     .map_err(|_| ApiError::PayloadTooLarge)?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::InvalidJson(FieldErrors::single(
-            "body",
-            "must be a JSON object",
-        ))),
-        Err(e) => Err(ApiError::InvalidJson(FieldErrors::single(
-            "body",
-            e.to_string(),
-        ))),
-    }
+    let object = parse_object(&bytes).map_err(ApiError::InvalidJson)?;
+    read_job_draft(&object).map_err(|e| ApiError::from(ServiceError::Input(e)))
 }

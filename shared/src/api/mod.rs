@@ -4,6 +4,7 @@
 mod error;
 mod gate;
 mod handlers;
+mod json;
 mod views;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use gate::Caller;
+pub use json::{parse_object, read_job_draft};
 
 use crate::ports::{Clock, KeyStore, RateLimiter};
 use crate::service::JobService;

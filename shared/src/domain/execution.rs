@@ -1,7 +1,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{ExecutionId, JobId, RunId, TeamId};
+use super::{ExecutionId, Job, JobId, RunId, TeamId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -61,6 +61,39 @@ pub struct RunMessage {
     pub attempt: u32,
     /// The job's generation when the run was made; a pause bumps it and so drops the run.
     pub generation: u64,
+}
+
+impl RunMessage {
+    /// The first attempt of the job's run scheduled at `at`. Its id is derived from the job
+    /// and the time (`RunId::scheduled`), so a time that fires twice is one run.
+    pub fn scheduled(job: &Job, at: DateTime<Utc>) -> Self {
+        Self::first_attempt(job, RunId::scheduled(job.id, at), Trigger::Schedule, at)
+    }
+
+    /// The first attempt of a run triggered by hand at `now`: a fresh run id.
+    pub fn manual(job: &Job, now: DateTime<Utc>) -> Self {
+        Self::first_attempt(job, RunId::new(), Trigger::Manual, now)
+    }
+
+    /// The next attempt of the same run.
+    pub fn retry(&self) -> Self {
+        Self {
+            attempt: self.attempt + 1,
+            ..self.clone()
+        }
+    }
+
+    fn first_attempt(job: &Job, run_id: RunId, trigger: Trigger, at: DateTime<Utc>) -> Self {
+        Self {
+            team: job.team.clone(),
+            job_id: job.id,
+            run_id,
+            trigger,
+            scheduled_at: at,
+            attempt: 1,
+            generation: job.generation,
+        }
+    }
 }
 
 /// How an attempt ended.

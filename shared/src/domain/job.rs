@@ -49,7 +49,9 @@ impl TargetUrl {
             return Err("is too long (maximum is 2048 characters)");
         }
         let invalid = "must be an absolute http or https URL";
-        if s.trim() != s || s.chars().any(char::is_whitespace) {
+        // Whitespace and every control character (NUL, ESC, DEL, C1 ...) are refused: a
+        // URL that means one thing here and another to a proxy or a log reader is no target.
+        if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(invalid);
         }
         let parsed = url::Url::parse(s).map_err(|_| invalid)?;
@@ -314,6 +316,12 @@ mod tests {
             "https://",
             "https:// example.com",
             "javascript:alert(1)",
+            "http://host/a\u{0}b",
+            "http://host/a\u{1}b",
+            "http://host/a\u{1b}b",
+            "http://host/a\u{7f}b",
+            "http://host/a\u{85}b",
+            "http://host/a\tb",
         ] {
             assert!(TargetUrl::parse(bad).is_err(), "{bad}");
         }

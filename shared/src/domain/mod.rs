@@ -2,6 +2,7 @@
 //! URL, a `TeamId` cannot be empty, an `ApiKey` cannot be built from a malformed secret.
 
 mod execution;
+mod firing;
 mod ids;
 mod input;
 mod job;
@@ -11,8 +12,12 @@ mod signing;
 pub mod time;
 
 pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
+pub use firing::{CatchUp, Firing};
 pub use ids::{ExecutionId, JobId, RunId, TeamId};
-pub use input::{FieldErrors, InputError, JobPatch, parse_job_patch, parse_new_job};
+pub use input::{
+    FieldErrors, GivenUrl, InputError, JobDraft, JobPatch, WRITABLE_FIELDS, parse_job_patch,
+    parse_new_job,
+};
 pub use job::{
     Body, HeaderList, HttpMethod, Job, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs,
     WebhookSpec,

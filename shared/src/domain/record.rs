@@ -30,6 +30,45 @@ fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
     }
 }
 
+/// Every stored field of a job, by name: the SQLite columns and the DynamoDB attributes
+/// (besides the tables' own keys) are these. One list: adding a field to [`JobRecord`]
+/// without adding it here fails `record::tests::the_job_fields_are_the_records_fields`, and
+/// a store missing it fails the stores' agreement tests.
+pub const JOB_FIELDS: [&str; 21] = [
+    "id",
+    "team",
+    "name",
+    "schedule_type",
+    "schedule",
+    "timezone",
+    "url",
+    "method",
+    "headers",
+    "body",
+    "timeout_ms",
+    "max_retries",
+    "failure_notify",
+    "enabled",
+    "generation",
+    "version",
+    "next_run_at",
+    "last_status",
+    "last_run_at",
+    "created_at",
+    "updated_at",
+];
+
+/// The fields a job update writes (`JobStore::update`): its definition and state. Never
+/// the keys, `created_at`, or the run status fields, which only the executor writes.
+pub fn job_updated_fields() -> impl Iterator<Item = &'static str> {
+    JOB_FIELDS.into_iter().filter(|f| {
+        !matches!(
+            *f,
+            "id" | "team" | "created_at" | "last_status" | "last_run_at"
+        )
+    })
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub id: String,
@@ -344,5 +383,72 @@ impl TryFrom<TeamRecord> for TeamSecrets {
             created_at: from_unix(r.created_at),
             rotated_at: r.rotated_at.map(from_unix),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record with every optional field set, so that serialising it names every field.
+    pub(crate) fn full_job_record() -> JobRecord {
+        JobRecord {
+            id: "0190d3f0-0000-7000-8000-000000000000".into(),
+            team: "alpha".into(),
+            name: "n".into(),
+            schedule_type: "interval".into(),
+            schedule: "every_5m".into(),
+            timezone: "UTC".into(),
+            url: "https://example.com/".into(),
+            method: "POST".into(),
+            headers: vec![("X-A".into(), "1".into())],
+            body: Some("b".into()),
+            timeout_ms: 30_000,
+            max_retries: 3,
+            failure_notify: true,
+            enabled: true,
+            generation: 1,
+            version: 2,
+            next_run_at: Some(1),
+            last_status: Some("success".into()),
+            last_run_at: Some(1),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_job_fields_are_the_records_fields() {
+        let value = serde_json::to_value(full_job_record()).unwrap();
+        let mut named: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut listed = JOB_FIELDS.to_vec();
+        named.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(named, listed);
+    }
+
+    #[test]
+    fn an_update_writes_definition_and_state_only() {
+        let written: Vec<&str> = job_updated_fields().collect();
+        for f in [
+            "name",
+            "schedule",
+            "headers",
+            "enabled",
+            "generation",
+            "version",
+            "next_run_at",
+            "updated_at",
+        ] {
+            assert!(written.contains(&f), "{f}");
+        }
+        for f in ["id", "team", "created_at", "last_status", "last_run_at"] {
+            assert!(!written.contains(&f), "{f}");
+        }
     }
 }

@@ -16,26 +16,20 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-pub use scheduler::{TimerScheduleSync, plan};
+pub use scheduler::TimerScheduleSync;
 pub use server::ServerLimits;
 
 use crate::adapters::dns::SystemResolver;
-use crate::adapters::memory::{CachedTeamStore, InMemoryRateLimiter};
+use crate::adapters::memory::InMemoryRateLimiter;
 use crate::adapters::sqlite::{
     SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue, SqliteTeamStore,
 };
-use crate::api::{ApiState, router};
+use crate::assembly::{Assembly, Backend, ExecutorMode};
 use crate::domain::{PlainKey, Scope, Scopes, SigningSecret, TeamId};
-use crate::executor::{
-    Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, SIGNING_SECRET_CACHE,
-    WebhookClientConfig, WebhookNotifier,
-};
-use crate::ports::{
-    Clock, ExecutionStore, KeyStore, Notifier, Resolver, StoreError, SystemClock, TeamStore,
-};
-use crate::service::JobService;
-pub use crate::service::{create_key, ensure_team, rotate_signing_secret};
-use crate::targets::{TargetGuard, TargetPolicy};
+use crate::executor::{NoticeDelivery, SIGNING_SECRET_CACHE};
+use crate::ports::{Clock, ExecutionStore, KeyStore, Resolver, StoreError, SystemClock, TeamStore};
+pub use crate::service::teams::{create_key, ensure_team, rotate_signing_secret};
+use crate::settings::{KEEP_EXECUTIONS, Mode, Settings};
 
 /// Where the data lives.
 #[derive(Clone, Debug)]
@@ -45,32 +39,17 @@ pub enum Database {
     Memory,
 }
 
-/// Every setting of the embedded server. The binary fills it from flags and `KRAFTER_*`
-/// environment variables; see the README for each.
+/// The embedded server's configuration: the [`Settings`] (flags and `KRAFTER_*`
+/// variables; see the README for each) and what only code sets (tests, tools).
 #[derive(Clone, Debug)]
 pub struct EmbeddedConfig {
-    pub bind: SocketAddr,
+    pub settings: Settings,
+    /// Where the data lives: the settings' `db` file unless set otherwise.
     pub database: Database,
-    /// Base of the linear retry backoff (15 s: 15 s, 30 s, 45 s, ...).
-    pub retry_backoff: Duration,
-    /// Requests per window, per team (and per client address before authentication).
-    pub rate_limit: u32,
-    pub rate_window_secs: u32,
-    pub max_jobs_per_team: u64,
-    /// Webhook calls in flight at most.
-    pub concurrency: usize,
-    /// Executions older than this are deleted, except each job's latest `keep_executions`.
-    pub execution_retention: Duration,
-    pub keep_executions: u32,
-    pub notify_url: Option<url::Url>,
     /// A run found more than this late (the service was down) is skipped, not replayed.
     pub misfire_grace: Duration,
-    /// How long shutdown waits for attempts in flight.
-    pub shutdown_grace: Duration,
     /// Create a `cron:write` key for team `default` when the store has no key.
     pub bootstrap_key: bool,
-    /// Whether webhooks may reach private and internal addresses (allowed by default here).
-    pub target_policy: TargetPolicy,
     /// How target names resolve (the system resolver; a stub in tests).
     pub resolver: Arc<dyn Resolver>,
     /// Header timeout, header size and connection limits of the HTTP server.
@@ -80,27 +59,23 @@ pub struct EmbeddedConfig {
     pub signing_secret_cache: Duration,
 }
 
+impl EmbeddedConfig {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            database: Database::File(settings.db.clone()),
+            settings,
+            misfire_grace: Duration::from_secs(60),
+            bootstrap_key: true,
+            resolver: Arc::new(SystemResolver),
+            server_limits: ServerLimits::default(),
+            signing_secret_cache: SIGNING_SECRET_CACHE,
+        }
+    }
+}
+
 impl Default for EmbeddedConfig {
     fn default() -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database: Database::File(PathBuf::from("krafter-data/krafter.db")),
-            retry_backoff: Duration::from_secs(15),
-            rate_limit: 100,
-            rate_window_secs: 60,
-            max_jobs_per_team: 1_000,
-            concurrency: 1_024,
-            execution_retention: Duration::from_secs(30 * 24 * 3600),
-            keep_executions: 100,
-            notify_url: None,
-            misfire_grace: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(30),
-            bootstrap_key: true,
-            target_policy: TargetPolicy::AllowPrivate,
-            resolver: Arc::new(SystemResolver),
-            signing_secret_cache: SIGNING_SECRET_CACHE,
-            server_limits: ServerLimits::default(),
-        }
+        Self::new(Settings::defaults(Mode::Embedded))
     }
 }
 
@@ -145,146 +120,85 @@ pub struct Bootstrap {
     pub signing_secret: SigningSecret,
 }
 
+/// The SQLite stores of one database.
+struct Stores {
+    queue: SqliteRunQueue,
+    jobs: Arc<SqliteJobStore>,
+    executions: Arc<dyn ExecutionStore>,
+    keys: Arc<dyn KeyStore>,
+    teams: Arc<dyn TeamStore>,
+}
+
+impl Stores {
+    fn of(db: &SqliteDb) -> Self {
+        Self {
+            queue: SqliteRunQueue::new(db.clone()),
+            jobs: Arc::new(SqliteJobStore::new(db.clone())),
+            executions: Arc::new(SqliteExecutionStore::new(db.clone())),
+            keys: Arc::new(SqliteKeyStore::new(db.clone())),
+            teams: Arc::new(SqliteTeamStore::new(db.clone())),
+        }
+    }
+}
+
 impl Embedded {
     pub async fn start(config: EmbeddedConfig) -> Result<Self, StartError> {
-        let (db, lock) = match &config.database {
-            Database::File(path) => {
-                let db = SqliteDb::open(path)?;
-                (db, Some(lock(path)?))
-            }
-            Database::Memory => (SqliteDb::open_in_memory()?, None),
-        };
+        let (db, lock) = open(&config.database)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let queue = SqliteRunQueue::new(db.clone());
-        let recovery = queue.recover(clock.now(), config.misfire_grace).await?;
-        if recovery != Default::default() {
-            warn!(
-                leases_released = recovery.leases_released,
-                attempts_interrupted = recovery.attempts_interrupted,
-                missed_runs_skipped = recovery.missed_runs_skipped,
-                "recovered from a stop: queued runs will be delivered, interrupted attempts \
-                 are not sent again, scheduled runs missed while down are skipped"
-            );
-        }
-        let jobs = Arc::new(SqliteJobStore::new(db.clone()));
-        let executions: Arc<dyn ExecutionStore> = Arc::new(SqliteExecutionStore::new(db.clone()));
-        let keys: Arc<dyn KeyStore> = Arc::new(SqliteKeyStore::new(db.clone()));
-        let teams: Arc<dyn TeamStore> = Arc::new(SqliteTeamStore::new(db.clone()));
-        let changes = Arc::new(Notify::new());
-
+        let stores = Stores::of(&db);
+        recover(&stores.queue, clock.now(), config.misfire_grace).await?;
         // Listen before creating a first key, so that a key is never created and then lost
         // to a start that fails.
-        let listener = tokio::net::TcpListener::bind(config.bind)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: config.bind,
-                source,
-            })?;
+        let listener = listen(config.settings.bind).await?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.bind,
+            addr: config.settings.bind,
             source,
         })?;
-        let bootstrap = if config.bootstrap_key && keys.is_empty().await? {
-            let team = TeamId::parse("default").expect("a valid team name");
-            let (secrets, _) = ensure_team(teams.as_ref(), &team, clock.now()).await?;
-            let (plain, _) =
-                create_key(keys.as_ref(), team, Scopes::new(vec![Scope::Write]), None).await?;
-            Some(Bootstrap {
-                key: plain,
-                signing_secret: secrets.current,
-            })
-        } else {
-            None
+        let bootstrap = match config.bootstrap_key {
+            true => bootstrap(&stores, clock.now()).await?,
+            false => None,
         };
-
-        let targets = TargetGuard::new(config.target_policy, config.resolver.clone());
-        let service = JobService {
-            jobs: jobs.clone(),
-            executions: executions.clone(),
-            queue: Arc::new(queue.clone()),
-            schedules: Arc::new(TimerScheduleSync::new(changes.clone())),
-            clock: clock.clone(),
-            max_jobs_per_team: config.max_jobs_per_team,
-            targets: targets.clone(),
-        };
-        let notifier: Arc<dyn Notifier> = match &config.notify_url {
-            Some(url) => Arc::new(WebhookNotifier::new(url.clone())?),
-            None => Arc::new(LogNotifier),
-        };
-        let executor = Executor {
-            jobs: jobs.clone(),
-            executions: executions.clone(),
-            queue: Arc::new(queue.clone()),
-            client: Arc::new(ReqwestWebhookClient::new(
-                &WebhookClientConfig::default(),
-                targets,
-            )?),
-            teams: Arc::new(CachedTeamStore::new(
-                teams.clone(),
-                config.signing_secret_cache,
-                clock.clone(),
-            )),
-            notifier,
-            clock: clock.clone(),
-            retry: RetryPolicy {
-                base: config.retry_backoff,
-                ..RetryPolicy::default()
-            },
-            notices: NoticeDelivery::Background,
-        };
-        let api = router(ApiState {
-            service,
-            keys: keys.clone(),
-            limiter: Arc::new(InMemoryRateLimiter::new(
-                config.rate_limit,
-                config.rate_window_secs,
-            )),
-            clock: clock.clone(),
-        });
-
+        let changes = Arc::new(Notify::new());
+        let assembly = assemble(&config, &stores, clock.clone(), changes.clone());
         let (stop, stop_rx) = watch::channel(false);
-
         let tasks = vec![
             tokio::spawn(server::serve(
                 listener,
-                api,
+                assembly.router(),
                 config.server_limits,
                 stop_rx.clone(),
-                config.shutdown_grace,
+                config.settings.shutdown_grace,
             )),
             tokio::spawn(scheduler::run(
-                queue.clone(),
+                stores.queue.clone(),
                 clock.clone(),
                 changes,
                 config.misfire_grace,
                 stop_rx.clone(),
             )),
             tokio::spawn(prune_loop(
-                executions,
+                stores.executions.clone(),
                 clock.clone(),
-                config.execution_retention,
-                config.keep_executions,
+                config.settings.execution_retention,
                 stop_rx.clone(),
             )),
         ];
-        let worker = tokio::spawn(
-            worker::Worker {
-                queue,
-                executor,
-                clock,
-                concurrency: config.concurrency.max(1),
-                shutdown_grace: config.shutdown_grace,
-            }
-            .run(stop_rx),
-        );
+        let worker = worker::Worker {
+            queue: stores.queue.clone(),
+            executor: assembly.executor()?,
+            clock,
+            concurrency: config.settings.concurrency.max(1),
+            shutdown_grace: config.settings.shutdown_grace,
+        };
+        let worker = tokio::spawn(worker.run(stop_rx));
         info!(%addr, "krafter is serving");
         Ok(Self {
             addr,
             stop,
             tasks,
             worker,
-            keys,
-            teams,
+            keys: stores.keys,
+            teams: stores.teams,
             bootstrap,
             _lock: lock,
         })
@@ -319,6 +233,89 @@ impl Embedded {
     }
 }
 
+/// Opens the database; a file is locked for this process.
+fn open(database: &Database) -> Result<(SqliteDb, Option<File>), StartError> {
+    Ok(match database {
+        Database::File(path) => {
+            let db = SqliteDb::open(path)?;
+            (db, Some(lock(path)?))
+        }
+        Database::Memory => (SqliteDb::open_in_memory()?, None),
+    })
+}
+
+/// Start-up recovery: no lease and no attempt of a previous process can still be live.
+async fn recover(
+    queue: &SqliteRunQueue,
+    now: chrono::DateTime<chrono::Utc>,
+    misfire_grace: Duration,
+) -> Result<(), StartError> {
+    let recovery = queue.recover(now, misfire_grace).await?;
+    if recovery != Default::default() {
+        warn!(
+            leases_released = recovery.leases_released,
+            attempts_interrupted = recovery.attempts_interrupted,
+            missed_runs_skipped = recovery.missed_runs_skipped,
+            "recovered from a stop: queued runs will be delivered, interrupted attempts \
+             are not sent again, scheduled runs missed while down are skipped"
+        );
+    }
+    Ok(())
+}
+
+async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
+}
+
+/// For a store with no key: a `cron:write` key for team `default`, and its secret.
+async fn bootstrap(
+    stores: &Stores,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Bootstrap>, StartError> {
+    if !stores.keys.is_empty().await? {
+        return Ok(None);
+    }
+    let team = TeamId::parse("default").expect("a valid team name");
+    let ensured = ensure_team(stores.teams.as_ref(), &team, now).await?;
+    let scopes = Scopes::new(vec![Scope::Write]);
+    let (key, _) = create_key(stores.keys.as_ref(), team, scopes, None, now).await?;
+    Ok(Some(Bootstrap {
+        key,
+        signing_secret: ensured.secrets.current,
+    }))
+}
+
+/// The embedded adapters handed to the one assembly: the SQLite stores, the in-process
+/// timer as the schedule sync, an in-memory rate limiter.
+fn assemble(
+    config: &EmbeddedConfig,
+    stores: &Stores,
+    clock: Arc<dyn Clock>,
+    changes: Arc<Notify>,
+) -> Assembly {
+    let s = &config.settings;
+    Assembly {
+        backend: Backend {
+            jobs: stores.jobs.clone(),
+            executions: stores.executions.clone(),
+            keys: stores.keys.clone(),
+            teams: stores.teams.clone(),
+            queue: Arc::new(stores.queue.clone()),
+            schedules: Arc::new(TimerScheduleSync::new(changes)),
+            limiter: Arc::new(InMemoryRateLimiter::new(s.rate_limit, s.rate_window_secs)),
+            clock,
+            resolver: config.resolver.clone(),
+        },
+        settings: s.clone(),
+        executor_mode: ExecutorMode {
+            notices: NoticeDelivery::Background,
+            signing_secret_cache: config.signing_secret_cache,
+        },
+    }
+}
+
 /// One process per database file: a second `krafter serve` on the same file would fire
 /// every run twice. (Called after the database is open, so its directory exists.)
 fn lock(db: &std::path::Path) -> Result<File, StartError> {
@@ -345,7 +342,6 @@ async fn prune_loop(
     executions: Arc<dyn ExecutionStore>,
     clock: Arc<dyn Clock>,
     retention: Duration,
-    keep_latest: u32,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut every = tokio::time::interval(Duration::from_secs(3600));
@@ -355,7 +351,7 @@ async fn prune_loop(
             _ = stop.changed() => break,
         }
         let cutoff = clock.now() - retention;
-        match executions.prune(cutoff, keep_latest).await {
+        match executions.prune(cutoff, KEEP_EXECUTIONS).await {
             Ok(0) => {}
             Ok(n) => info!(deleted = n, "old executions pruned"),
             Err(e) => error!(error = %e, "could not prune old executions"),

@@ -4,14 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
-use tracing::{error, info};
+use tracing::error;
 
-use crate::adapters::sqlite::{FirePlan, Planner, SqliteRunQueue};
-use crate::domain::{Job, JobId, TeamId};
+use crate::adapters::sqlite::SqliteRunQueue;
+use crate::domain::{CatchUp, Job, JobId, TeamId};
 use crate::ports::{Clock, ScheduleSync, StoreResult};
-use crate::schedule::ScheduleType;
 
 /// Jobs claimed per transaction.
 const CLAIM_BATCH: usize = 2_000;
@@ -48,37 +46,6 @@ impl ScheduleSync for TimerScheduleSync {
     }
 }
 
-/// What to do with a job whose `next_run_at` has come. A run more than `misfire_grace` late
-/// (the service was down) is skipped, not replayed; the next fire time is always in the future.
-pub fn plan(job: &Job, now: DateTime<Utc>, misfire_grace: Duration) -> FirePlan {
-    let Some(at) = job.next_run_at else {
-        return FirePlan {
-            fire: false,
-            next_run_at: None,
-            disable: false,
-        };
-    };
-    let late = (now - at).to_std().unwrap_or_default();
-    let fire = late <= misfire_grace;
-    if !fire {
-        info!(job_id = %job.id, scheduled_at = %at, late_secs = late.as_secs(),
-            "missed run skipped (the service was not running at its time)");
-    }
-    let schedule = &job.spec.schedule;
-    match schedule.kind() {
-        ScheduleType::Once => FirePlan {
-            fire,
-            next_run_at: None,
-            disable: true,
-        },
-        _ => FirePlan {
-            fire,
-            next_run_at: schedule.next_run(at, now),
-            disable: false,
-        },
-    }
-}
-
 pub(crate) async fn run(
     queue: SqliteRunQueue,
     clock: Arc<dyn Clock>,
@@ -86,17 +53,17 @@ pub(crate) async fn run(
     misfire_grace: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    let planner: Planner = Arc::new(move |job, now| plan(job, now, misfire_grace));
+    let catch_up = CatchUp::Within(misfire_grace);
     loop {
         if *stop.borrow() {
             break;
         }
         let now = clock.now();
         match queue
-            .claim_jobs_due_by(now, now + LOOKAHEAD, CLAIM_BATCH, planner.clone())
+            .claim_jobs_due_by(now, now + LOOKAHEAD, CLAIM_BATCH, catch_up)
             .await
         {
-            Ok((_, due)) if due == CLAIM_BATCH => continue,
+            Ok(claimed) if claimed.due == CLAIM_BATCH => continue,
             Ok(_) => {}
             Err(e) => {
                 error!(error = %e, "the scheduler could not claim due jobs; retrying in 1 s");

@@ -10,7 +10,7 @@ use chrono::Utc;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::domain::{AttemptOutcome, RunStatus, time::whole_seconds};
-use crate::ports::{WebhookCall, WebhookClient, WebhookResponse};
+use crate::ports::{Clock, WebhookCall, WebhookClient, WebhookResponse};
 use crate::targets::TargetGuard;
 
 /// How much of a response body is recorded.
@@ -35,13 +35,18 @@ impl Default for WebhookClientConfig {
 pub struct ReqwestWebhookClient {
     client: reqwest::Client,
     guard: TargetGuard,
+    clock: Arc<dyn Clock>,
 }
 
 impl ReqwestWebhookClient {
     /// Names resolve through `guard`'s resolver, and a call connects only to the addresses
     /// its policy allows. No proxy (a proxy would resolve the name, out of the guard's
     /// sight) and no redirects.
-    pub fn new(config: &WebhookClientConfig, guard: TargetGuard) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        config: &WebhookClientConfig,
+        guard: TargetGuard,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -50,7 +55,11 @@ impl ReqwestWebhookClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { client, guard })
+        Ok(Self {
+            client,
+            guard,
+            clock,
+        })
     }
 }
 
@@ -78,18 +87,48 @@ impl reqwest::dns::Resolve for GuardedDns {
     }
 }
 
+/// What came back from a target, as far as it was read.
+struct Received {
+    status: u16,
+    retry_after: Option<u64>,
+    /// The first `MAX_RESPONSE_BYTES` of the body.
+    body: Vec<u8>,
+}
+
 #[async_trait]
 impl WebhookClient for ReqwestWebhookClient {
     async fn call(&self, call: &WebhookCall) -> WebhookResponse {
         let spec = &call.job.spec.request;
-        let timeout_ms = spec.timeout.get();
-        let started = Instant::now();
         if let Some(ip) = self.guard.literal_refused(spec.url.url()) {
             return WebhookResponse::failed_before_sending(
                 format!("refused: {ip} is a private or internal address"),
-                Utc::now(),
+                self.clock.now(),
             );
         }
+        let started = Instant::now();
+        let timeout = Duration::from_millis(u64::from(spec.timeout.get()));
+        let result = tokio::time::timeout(timeout, self.send(self.request(call))).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let finished_at = whole_seconds(self.clock.now());
+        let ended = Ended {
+            duration_ms,
+            finished_at,
+        };
+        let timed_out = || format!("timeout after {} ms", spec.timeout.get());
+        match result {
+            Ok(Ok(received)) => ended.answered(received),
+            Ok(Err(e)) if e.is_timeout() => ended.not_answered(timed_out()),
+            Ok(Err(e)) => ended.not_answered(describe(&e)),
+            Err(_) => ended.not_answered(timed_out()),
+        }
+    }
+}
+
+impl ReqwestWebhookClient {
+    /// The job's request, with Krafter's headers: user agent, ids, idempotency key and
+    /// signature (over the body, signed now).
+    fn request(&self, call: &WebhookCall) -> reqwest::RequestBuilder {
+        let spec = &call.job.spec.request;
         let method = reqwest::Method::from_bytes(spec.method.as_str().as_bytes())
             .unwrap_or(reqwest::Method::GET);
         let mut headers = HeaderMap::with_capacity(spec.headers.len() + 6);
@@ -109,7 +148,7 @@ impl WebhookClient for ReqwestWebhookClient {
         let body = spec.body.as_ref().map(|b| b.as_str().as_bytes().to_vec());
         let signature = call
             .secrets
-            .signature_header(Utc::now(), body.as_deref().unwrap_or_default());
+            .signature_header(self.clock.now(), body.as_deref().unwrap_or_default());
         let ids = [
             ("x-krafter-job-id", call.job.id.to_string()),
             ("x-krafter-execution-id", call.execution_id.to_string()),
@@ -123,78 +162,83 @@ impl WebhookClient for ReqwestWebhookClient {
                 headers.insert(HeaderName::from_static(name), v);
             }
         }
-        let mut request = self
+        let request = self
             .client
             .request(method, spec.url.url().clone())
             .headers(headers);
-        if let Some(body) = body {
-            request = request.body(body);
+        match body {
+            Some(body) => request.body(body),
+            None => request,
         }
-        let attempt = async {
-            let mut response = request.send().await?;
-            let status = response.status().as_u16();
-            let retry_after = retry_after(&response);
-            let mut body = Vec::new();
-            while body.len() < MAX_RESPONSE_BYTES {
-                match response.chunk().await? {
-                    Some(chunk) => body.extend_from_slice(&chunk),
-                    None => break,
-                }
+    }
+
+    /// Sends the request and reads the response: its status, `Retry-After`, and the first
+    /// `MAX_RESPONSE_BYTES` of its body.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Received, reqwest::Error> {
+        let mut response = request.send().await?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(&response, self.clock.now());
+        let mut body = Vec::new();
+        while body.len() < MAX_RESPONSE_BYTES {
+            match response.chunk().await? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
             }
-            body.truncate(MAX_RESPONSE_BYTES);
-            Ok::<_, reqwest::Error>((status, retry_after, body))
-        };
-        let result =
-            tokio::time::timeout(Duration::from_millis(u64::from(timeout_ms)), attempt).await;
-        let duration_ms = started.elapsed().as_millis() as u64;
-        let finished_at = whole_seconds(Utc::now());
-        let (status, http_status, response_body, error, retry_after) = match result {
-            Ok(Ok((code, retry_after, body))) => {
-                let ok = (200..300).contains(&code);
-                (
-                    if ok {
-                        RunStatus::Success
-                    } else {
-                        RunStatus::Failed
-                    },
-                    Some(code),
-                    Some(String::from_utf8_lossy(&body).into_owned()),
-                    (!ok).then(|| format!("HTTP {code}")),
-                    retry_after,
-                )
-            }
-            Ok(Err(e)) if e.is_timeout() => (
-                RunStatus::Failed,
-                None,
-                None,
-                Some(format!("timeout after {timeout_ms} ms")),
-                None,
-            ),
-            Ok(Err(e)) => (RunStatus::Failed, None, None, Some(describe(&e)), None),
-            Err(_) => (
-                RunStatus::Failed,
-                None,
-                None,
-                Some(format!("timeout after {timeout_ms} ms")),
-                None,
-            ),
-        };
+        }
+        body.truncate(MAX_RESPONSE_BYTES);
+        Ok(Received {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// When and after how long an attempt ended.
+struct Ended {
+    duration_ms: u64,
+    finished_at: chrono::DateTime<Utc>,
+}
+
+impl Ended {
+    /// A response: a success if it is a 2xx.
+    fn answered(self, r: Received) -> WebhookResponse {
+        let ok = (200..300).contains(&r.status);
         WebhookResponse {
             outcome: AttemptOutcome {
-                status,
-                http_status,
-                response_body,
-                error,
-                duration_ms,
-                finished_at,
+                status: if ok {
+                    RunStatus::Success
+                } else {
+                    RunStatus::Failed
+                },
+                http_status: Some(r.status),
+                response_body: Some(String::from_utf8_lossy(&r.body).into_owned()),
+                error: (!ok).then(|| format!("HTTP {}", r.status)),
+                duration_ms: self.duration_ms,
+                finished_at: self.finished_at,
             },
-            retry_after,
+            retry_after: r.retry_after,
+        }
+    }
+
+    /// No response: a failure with the reason.
+    fn not_answered(self, error: String) -> WebhookResponse {
+        WebhookResponse {
+            outcome: AttemptOutcome {
+                status: RunStatus::Failed,
+                http_status: None,
+                response_body: None,
+                error: Some(error),
+                duration_ms: self.duration_ms,
+                finished_at: self.finished_at,
+            },
+            retry_after: None,
         }
     }
 }
 
 /// `Retry-After` on a 429 or 503, in seconds (delta-seconds or an HTTP date).
-fn retry_after(response: &reqwest::Response) -> Option<u64> {
+fn retry_after(response: &reqwest::Response, now: chrono::DateTime<Utc>) -> Option<u64> {
     if !matches!(response.status().as_u16(), 429 | 503) {
         return None;
     }
@@ -208,7 +252,7 @@ fn retry_after(response: &reqwest::Response) -> Option<u64> {
         return Some(secs);
     }
     let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    Some((at.with_timezone(&Utc) - Utc::now()).num_seconds().max(0) as u64)
+    Some((at.with_timezone(&Utc) - now).num_seconds().max(0) as u64)
 }
 
 /// A short human text for a failed connection: `connection refused`, `dns lookup failed`...

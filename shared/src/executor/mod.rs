@@ -25,9 +25,10 @@ use crate::domain::{
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, Clock, ExecutionStore, JobStore, Notice, NoticeEvent, Notifier,
-    RunQueue, RunResult, StoreResult, TeamStore, WebhookCall, WebhookClient, WebhookResponse,
+    RecordedRun, RunQueue, RunResult, StoreResult, TeamStore, WebhookCall, WebhookClient,
+    WebhookResponse,
 };
-use crate::service::ensure_team;
+use crate::service::teams::ensure_team;
 
 /// What to do with a queue message once the engine is done with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +137,7 @@ impl Executor {
     /// sent unsigned: if the secrets cannot be read, the attempt fails (and is retried).
     pub async fn perform(&self, s: &Started) -> WebhookResponse {
         let secrets = match ensure_team(self.teams.as_ref(), &s.job.team, self.clock.now()).await {
-            Ok((secrets, _)) => secrets,
+            Ok(team) => team.secrets,
             Err(e) => {
                 warn!(job_id = %s.job.id, execution_id = %s.execution_id, error = %e,
                     "could not read the team's signing secret");
@@ -170,18 +171,16 @@ impl Executor {
                 attempt = s.message.attempt, status = o.status.as_str(), http_status = o.http_status,
                 duration_ms = o.duration_ms, error = o.error.as_deref(), "attempt finished");
         }
-        let follow_ups: Vec<_> = done
+        let ended: Vec<_> = done
             .iter()
-            .map(|(s, r)| {
-                (
-                    s.job.clone(),
-                    s.message.clone(),
-                    r.outcome.clone(),
-                    r.retry_after,
-                )
+            .map(|(s, r)| EndedAttempt {
+                job: s.job.clone(),
+                message: s.message.clone(),
+                outcome: r.outcome.clone(),
+                retry_after: r.retry_after,
             })
             .collect();
-        self.follow_up(&follow_ups, true).await
+        self.follow_up(&ended, Notices::Send).await
     }
 
     /// All three steps for one batch, calls made concurrently. For drivers that handle a
@@ -242,98 +241,129 @@ impl Executor {
         };
         info!(job_id = %m.job_id, run_id = %m.run_id, attempt = m.attempt,
             "duplicate delivery: the attempt was recorded before and is not sent again");
-        self.follow_up(&[(Arc::new(job), m.clone(), outcome, None)], false)
-            .await?;
+        let ended = EndedAttempt {
+            job: Arc::new(job),
+            message: m.clone(),
+            outcome,
+            retry_after: None,
+        };
+        self.follow_up(&[ended], Notices::Skip).await?;
         Ok(Disposition::Done)
     }
 
-    /// Retries and run ends. `notify` is false when replaying a recorded attempt, so that a
-    /// duplicate delivery does not send a second notice.
-    async fn follow_up(
-        &self,
-        items: &[(Arc<Job>, RunMessage, AttemptOutcome, Option<u64>)],
-        notify: bool,
-    ) -> StoreResult<()> {
+    /// What follows ended attempts: retries for those the policy retries, and for the others
+    /// the end of their run, recorded on the job, with its notice.
+    async fn follow_up(&self, ended: &[EndedAttempt], notices: Notices) -> StoreResult<()> {
         let now = self.clock.now();
         let mut retries = Vec::new();
-        let mut ends = Vec::new();
-        for (job, m, outcome, retry_after) in items {
-            let delay =
-                self.retry
-                    .next_delay(outcome, m.attempt, job.spec.max_retries.get(), *retry_after);
-            match delay {
-                Some(d) => {
-                    let at = now + d;
-                    let next = RunMessage {
-                        attempt: m.attempt + 1,
-                        ..m.clone()
-                    };
-                    info!(job_id = %job.id, run_id = %m.run_id, attempt = next.attempt,
-                        delay_ms = d.as_millis() as u64, "retry scheduled");
-                    retries.push((next, at));
+        let mut run_ends = Vec::new();
+        for e in ended {
+            let max_retries = e.job.spec.max_retries.get();
+            match self
+                .retry
+                .next_delay(&e.outcome, e.message.attempt, max_retries, e.retry_after)
+            {
+                Some(delay) => {
+                    let next = e.message.retry();
+                    info!(job_id = %e.job.id, run_id = %next.run_id, attempt = next.attempt,
+                        delay_ms = delay.as_millis() as u64, "retry scheduled");
+                    retries.push((next, now + delay));
                 }
-                None => ends.push((job, m, outcome)),
+                None => run_ends.push(e),
             }
         }
         if !retries.is_empty() {
             self.queue.enqueue(&retries).await?;
         }
-        if ends.is_empty() {
+        if run_ends.is_empty() {
             return Ok(());
         }
-        let results: Vec<RunResult> = ends
-            .iter()
-            .map(|(job, m, o)| RunResult {
-                team: job.team.clone(),
-                job_id: job.id,
-                scheduled_at: m.scheduled_at,
-                status: o.status,
-            })
-            .collect();
-        let previous = self.jobs.record_run_results(&results).await?;
-        if !notify {
-            return Ok(());
-        }
-        let mut notices = Vec::new();
-        for ((job, m, o), prev) in ends.into_iter().zip(previous) {
-            let event = match (o.status, prev) {
-                (RunStatus::Failed, _) => NoticeEvent::JobFailed,
-                (RunStatus::Success, Some(Some(RunStatus::Failed))) => NoticeEvent::JobRecovered,
-                _ => continue,
-            };
-            if event == NoticeEvent::JobFailed {
-                warn!(job_id = %job.id, run_id = %m.run_id, attempts = m.attempt,
-                    error = o.error.as_deref(), "run failed after its last attempt");
-            }
-            if !job.spec.failure_notify {
-                continue;
-            }
-            let notice = Notice {
-                event,
-                team: job.team.clone(),
-                job_id: job.id,
-                job_name: job.spec.name.as_str().to_owned(),
-                run_id: m.run_id,
-                scheduled_at: m.scheduled_at,
-                attempts: m.attempt,
-                http_status: o.http_status,
-                error: o.error.clone(),
-                at: o.finished_at,
-            };
-            notices.push(notice);
-        }
-        if !notices.is_empty() {
-            let notifier = self.notifier.clone();
-            let send = async move {
-                for notice in &notices {
-                    notifier.notify(notice).await;
-                }
-            };
-            match self.notices {
-                NoticeDelivery::Background => drop(tokio::spawn(send)),
-                NoticeDelivery::Awaited => send.await,
-            }
+        let results: Vec<RunResult> = run_ends.iter().map(|e| e.run_result()).collect();
+        let recorded = self.jobs.record_run_results(&results).await?;
+        if notices == Notices::Send {
+            let notices = run_ends
+                .into_iter()
+                .zip(recorded)
+                .filter_map(|(e, r)| e.notice(r))
+                .collect();
+            self.send_notices(notices).await;
         }
         Ok(())
+    }
+
+    async fn send_notices(&self, notices: Vec<Notice>) {
+        if notices.is_empty() {
+            return;
+        }
+        let notifier = self.notifier.clone();
+        let send = async move {
+            for notice in &notices {
+                notifier.notify(notice).await;
+            }
+        };
+        match self.notices {
+            NoticeDelivery::Background => drop(tokio::spawn(send)),
+            NoticeDelivery::Awaited => send.await,
+        }
+    }
+}
+
+/// Whether the ends of runs send notices: not when a recorded attempt is replayed, so
+/// that a duplicate delivery does not send a second one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Notices {
+    Send,
+    Skip,
+}
+
+/// An attempt that has ended (just now, or found recorded by a duplicate delivery).
+struct EndedAttempt {
+    job: Arc<Job>,
+    message: RunMessage,
+    outcome: AttemptOutcome,
+    /// The target's `Retry-After`, in seconds.
+    retry_after: Option<u64>,
+}
+
+impl EndedAttempt {
+    fn run_result(&self) -> RunResult {
+        RunResult {
+            team: self.job.team.clone(),
+            job_id: self.job.id,
+            scheduled_at: self.message.scheduled_at,
+            status: self.outcome.status,
+        }
+    }
+
+    /// The notice this run's end calls for: a failure, or (once recorded over a failed
+    /// run) a recovery; sent only for jobs with `failure_notify`.
+    fn notice(&self, recorded: RecordedRun) -> Option<Notice> {
+        let (job, m, o) = (&self.job, &self.message, &self.outcome);
+        let event = match (o.status, recorded) {
+            (RunStatus::Failed, _) => NoticeEvent::JobFailed,
+            (
+                RunStatus::Success,
+                RecordedRun::Applied {
+                    previous: Some(RunStatus::Failed),
+                },
+            ) => NoticeEvent::JobRecovered,
+            (RunStatus::Success, _) => return None,
+        };
+        if event == NoticeEvent::JobFailed {
+            warn!(job_id = %job.id, run_id = %m.run_id, attempts = m.attempt,
+                error = o.error.as_deref(), "run failed after its last attempt");
+        }
+        job.spec.failure_notify.then(|| Notice {
+            event,
+            team: job.team.clone(),
+            job_id: job.id,
+            job_name: job.spec.name.as_str().to_owned(),
+            run_id: m.run_id,
+            scheduled_at: m.scheduled_at,
+            attempts: m.attempt,
+            http_status: o.http_status,
+            error: o.error.clone(),
+            at: o.finished_at,
+        })
     }
 }

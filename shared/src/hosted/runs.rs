@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use crate::domain::time::whole_seconds;
-use crate::domain::{Job, JobId, QueuedMessage, RunId, RunMessage, TeamId, Trigger};
+use crate::domain::{CatchUp, Job, JobId, QueuedMessage, RunMessage, TeamId};
 use crate::executor::{Disposition, Executor};
 use crate::ports::{Clock, JobStore, RunQueue, ScheduleSync, StoreResult, UpdateOutcome};
 use crate::schedule::ScheduleType;
+use crate::service::contention::{Attempt, until_done};
 
 /// One message as the queue delivered it.
 #[derive(Clone, Debug)]
@@ -35,27 +36,57 @@ pub struct RunHandler {
     pub clock: Arc<dyn Clock>,
 }
 
+/// A batch sorted out: runs to execute now (each with the delivery it came from), runs to
+/// send back to wait, and deliveries that failed.
+#[derive(Default)]
+struct Sorted {
+    due: Vec<(String, RunMessage)>,
+    later: Vec<(RunMessage, DateTime<Utc>)>,
+    failed: Vec<String>,
+}
+
+impl Sorted {
+    fn run(&mut self, delivery: &str, run: RunMessage, at: DateTime<Utc>, now: DateTime<Utc>) {
+        if at - now > EARLY_TOLERANCE {
+            self.later.push((run, at));
+        } else {
+            self.due.push((delivery.to_owned(), run));
+        }
+    }
+}
+
 impl RunHandler {
     /// Handles a batch. Returns the ids of the deliveries that failed and must come again.
     pub async fn handle(&self, deliveries: &[Delivery]) -> Vec<String> {
         let now = self.clock.now();
-        let mut failed = Vec::new();
-        // Runs to execute now, each with the delivery it came from.
-        let mut due: Vec<(String, RunMessage)> = Vec::new();
-        let mut later: Vec<(RunMessage, DateTime<Utc>)> = Vec::new();
+        let mut sorted = self.sort(deliveries, now).await;
+        if !sorted.later.is_empty()
+            && let Err(e) = self.queue.enqueue(&sorted.later).await
+        {
+            // Which delivery a failed re-send belonged to is lost in the batch: fail them all
+            // (a run delivered again is never sent twice).
+            error!(error = %e, "could not send runs back to wait");
+            return deliveries.iter().map(|d| d.id.clone()).collect();
+        }
+        let mut failed = std::mem::take(&mut sorted.failed);
+        failed.extend(self.execute(&sorted.due, now).await);
+        failed.sort();
+        failed.dedup();
+        failed
+    }
+
+    /// Reads each delivery: a run (due now or later), or a tick turned into its runs.
+    async fn sort(&self, deliveries: &[Delivery], now: DateTime<Utc>) -> Sorted {
+        let mut sorted = Sorted::default();
         for d in deliveries {
             match serde_json::from_str::<QueuedMessage>(&d.body) {
                 Err(e) => {
                     error!(message_id = %d.id, error = %e,
                         "an unreadable message: failed, so that it ends in the dead-letter queue");
-                    failed.push(d.id.clone());
+                    sorted.failed.push(d.id.clone());
                 }
                 Ok(QueuedMessage::Run { run, deliver_at }) => {
-                    if deliver_at - now > EARLY_TOLERANCE {
-                        later.push((run, deliver_at));
-                    } else {
-                        due.push((d.id.clone(), run));
-                    }
+                    sorted.run(&d.id, run, deliver_at, now)
                 }
                 Ok(QueuedMessage::Tick {
                     team,
@@ -64,58 +95,51 @@ impl RunHandler {
                 }) => match self.tick(&team, job_id, scheduled_at).await {
                     Ok(runs) => {
                         for (run, at) in runs {
-                            if at - now > EARLY_TOLERANCE {
-                                later.push((run, at));
-                            } else {
-                                due.push((d.id.clone(), run));
-                            }
+                            sorted.run(&d.id, run, at, now);
                         }
                     }
                     Err(e) => {
                         error!(message_id = %d.id, %job_id, error = %e, "a schedule tick failed");
-                        failed.push(d.id.clone());
+                        sorted.failed.push(d.id.clone());
                     }
                 },
             }
         }
-        if !later.is_empty()
-            && let Err(e) = self.queue.enqueue(&later).await
-        {
-            // Which delivery a failed re-send belonged to is lost in the batch: fail them all
-            // (a run delivered again is never sent twice).
-            error!(error = %e, "could not send runs back to wait");
-            return deliveries.iter().map(|d| d.id.clone()).collect();
-        }
+        sorted
+    }
+
+    /// Runs the due runs through the executor; returns the deliveries that must come again.
+    async fn execute(&self, due: &[(String, RunMessage)], now: DateTime<Utc>) -> Vec<String> {
         let messages: Vec<RunMessage> = due.iter().map(|(_, m)| m.clone()).collect();
-        match self.executor.process(&messages).await {
-            Ok(dispositions) => {
-                let mut waits = Vec::new();
-                for ((_, m), disposition) in due.iter().zip(dispositions) {
-                    if let Disposition::Later(wait) = disposition {
-                        waits.push((m.clone(), now + wait));
-                    }
-                }
-                if !waits.is_empty()
-                    && let Err(e) = self.queue.enqueue(&waits).await
-                {
-                    error!(error = %e, "could not send in-flight duplicates back to wait");
-                    failed.extend(due.iter().map(|(id, _)| id.clone()));
-                }
-            }
+        let all = || due.iter().map(|(id, _)| id.clone()).collect();
+        let dispositions = match self.executor.process(&messages).await {
+            Ok(d) => d,
             Err(e) => {
                 error!(error = %e, "the executor failed on a batch; its runs come again");
-                failed.extend(due.iter().map(|(id, _)| id.clone()));
+                return all();
             }
+        };
+        let waits: Vec<_> = messages
+            .into_iter()
+            .zip(dispositions)
+            .filter_map(|(m, d)| match d {
+                Disposition::Later(wait) => Some((m, now + wait)),
+                Disposition::Done => None,
+            })
+            .collect();
+        if !waits.is_empty()
+            && let Err(e) = self.queue.enqueue(&waits).await
+        {
+            error!(error = %e, "could not send in-flight duplicates back to wait");
+            return all();
         }
-        failed.sort();
-        failed.dedup();
-        failed
+        Vec::new()
     }
 
     /// A schedule fired for a job at `at`: the runs it stands for (with when each is due),
-    /// after moving the job's next run on. Nothing if the job is gone, paused, or `at` is not
-    /// a run of its schedule now (a tick of an outdated schedule, or a second tick for a time
-    /// already handled).
+    /// after moving the job's next run on (the firing rule, `Job::fire`). Nothing if the job
+    /// is gone, paused, or `at` is not a run of its schedule now (a tick of an outdated
+    /// schedule, or a second tick for a time already handled).
     pub async fn tick(
         &self,
         team: &TeamId,
@@ -123,77 +147,68 @@ impl RunHandler {
         at: DateTime<Utc>,
     ) -> StoreResult<Vec<(RunMessage, DateTime<Utc>)>> {
         let at = whole_seconds(at);
-        for _ in 0..8 {
-            let Some(mut job) = self.jobs.get(team, id).await? else {
+        let accepted = until_done(|| async move {
+            let Some(job) = self.jobs.get(team, id).await? else {
                 info!(job_id = %id, scheduled_at = %at, "tick dropped: the job was deleted");
-                return Ok(Vec::new());
+                return StoreResult::Ok(Attempt::Done(None));
             };
-            if !job.enabled {
-                info!(job_id = %id, scheduled_at = %at, "tick dropped: the job is paused");
-                return Ok(Vec::new());
+            if !fires_now(&job, at) {
+                return Ok(Attempt::Done(None));
             }
-            let fires = job
-                .next_run_at
-                .is_some_and(|next| job.spec.schedule.fires_at(at, next));
-            if !fires {
-                info!(job_id = %id, scheduled_at = %at, next_run_at = ?job.next_run_at,
-                    "tick dropped: not a run of the job's schedule (outdated or already handled)");
-                return Ok(Vec::new());
-            }
-            let runs = runs_of_tick(&job, at);
-            let now = whole_seconds(self.clock.now());
-            let expected = job.version;
-            job.version += 1;
-            if job.spec.schedule.kind() == ScheduleType::Once {
-                job.enabled = false;
-                job.next_run_at = None;
-                job.updated_at = now;
-            } else {
-                // For `every_30s` the half-minute run made by this tick is the next one.
-                job.next_run_at = job.spec.schedule.next_run(at, now);
-            }
-            match self.jobs.update(&job, expected).await? {
-                UpdateOutcome::Updated => {}
-                UpdateOutcome::Conflict => continue,
-                UpdateOutcome::NotFound => return Ok(Vec::new()),
-            }
-            if job.spec.schedule.kind() == ScheduleType::Once
-                && let Err(e) = self.schedules.job_changed(&job).await
-            {
-                warn!(job_id = %id, error = %e,
-                    "the fired one-time schedule could not be removed; reconciliation will");
-            }
-            info!(job_id = %id, scheduled_at = %at, runs = runs.len(), "schedule tick accepted");
-            return Ok(runs);
+            let firing = job.fire(at, whole_seconds(self.clock.now()), CatchUp::Always);
+            Ok(match self.jobs.update(&firing.job, job.version).await? {
+                UpdateOutcome::Updated => Attempt::Done(Some(firing.job)),
+                UpdateOutcome::Conflict => Attempt::Conflict,
+                UpdateOutcome::NotFound => Attempt::Done(None),
+            })
+        })
+        .await?;
+        let Some(fired) = accepted else {
+            warn!(job_id = %id, scheduled_at = %at, "tick dropped: the job kept changing");
+            return Ok(Vec::new());
+        };
+        let Some(job) = fired else {
+            return Ok(Vec::new());
+        };
+        if job.spec.schedule.kind() == ScheduleType::Once
+            && let Err(e) = self.schedules.job_changed(&job).await
+        {
+            warn!(job_id = %id, error = %e,
+                "the fired one-time schedule could not be removed; reconciliation will");
         }
-        warn!(job_id = %id, scheduled_at = %at, "tick dropped: the job kept changing");
-        Ok(Vec::new())
+        let runs = runs_of_tick(&job, at);
+        info!(job_id = %id, scheduled_at = %at, runs = runs.len(), "schedule tick accepted");
+        Ok(runs)
     }
 }
 
+/// Whether a tick for `at` is a run of the job as it is now.
+fn fires_now(job: &Job, at: DateTime<Utc>) -> bool {
+    if !job.enabled {
+        info!(job_id = %job.id, scheduled_at = %at, "tick dropped: the job is paused");
+        return false;
+    }
+    let fires = job
+        .next_run_at
+        .is_some_and(|next| job.spec.schedule.fires_at(at, next));
+    if !fires {
+        info!(job_id = %job.id, scheduled_at = %at, next_run_at = ?job.next_run_at,
+            "tick dropped: not a run of the job's schedule (outdated or already handled)");
+    }
+    fires
+}
+
 /// The runs one tick stands for: the run at `at`, and for a sub-minute interval the ones
-/// after it within the minute (`every_30s`: `at + 30 s`).
+/// after it within the minute (`every_30s`: `at + 30 s`). (For `every_30s` the half-minute
+/// run made by this tick is the job's next run: `Job::fire` set `next_run_at` to it.)
 fn runs_of_tick(job: &Job, at: DateTime<Utc>) -> Vec<(RunMessage, DateTime<Utc>)> {
-    let run = |t: DateTime<Utc>| {
-        (
-            RunMessage {
-                team: job.team.clone(),
-                job_id: job.id,
-                run_id: RunId::scheduled(job.id, t),
-                trigger: Trigger::Schedule,
-                scheduled_at: t,
-                attempt: 1,
-                generation: job.generation,
-            },
-            t,
-        )
-    };
-    let mut runs = vec![run(at)];
+    let mut runs = vec![(RunMessage::scheduled(job, at), at)];
     if let Some(offset) = job.spec.schedule.eventbridge().sub_minute_offset {
-        let mut t = at + chrono::Duration::seconds(i64::from(offset));
+        let step = chrono::Duration::seconds(i64::from(offset));
+        let mut t = at + step;
         while t < at + chrono::Duration::minutes(1) {
-            runs.push(run(t));
-            t += chrono::Duration::seconds(i64::from(offset));
+            runs.push((RunMessage::scheduled(job, t), t));
+            t += step;
         }
     }
     runs

@@ -1,6 +1,7 @@
 //! Keys, scopes, tenancy and the rate limit.
 
 use axum::http::Method;
+use chrono::Utc;
 use krafter_shared::domain::{KeyPrefix, PlainKey, Scope, Scopes, TeamId, time::whole_seconds};
 use krafter_shared::embedded::create_key;
 use serde_json::json;
@@ -16,6 +17,7 @@ async fn missing_malformed_unknown_revoked_and_expired_keys_are_refused() {
         TeamId::parse("alpha").unwrap(),
         Scopes::new(vec![Scope::Write]),
         Some(chrono::Duration::seconds(-1)),
+        Utc::now(),
     )
     .await
     .unwrap();
@@ -51,6 +53,31 @@ async fn missing_malformed_unknown_revoked_and_expired_keys_are_refused() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401, "only Bearer");
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() {
+    let app = TestApp::spawn().await;
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = app
+            .client
+            .get(app.url("/jobs"))
+            .header("authorization", format!("{scheme} {}", app.key))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{scheme}");
+    }
+    for refused in [format!("Bearer{}", app.key), format!("Bearerx {}", app.key)] {
+        let r = app
+            .client
+            .get(app.url("/jobs"))
+            .header("authorization", refused.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{refused}");
+    }
 }
 
 #[tokio::test]
@@ -148,8 +175,8 @@ async fn unknown_and_malformed_ids_are_not_found() {
 async fn the_rate_limit_is_per_team_with_headers_and_retry_after() {
     // A day-long window: the test never straddles a window boundary.
     let app = TestApp::spawn_with(|c| {
-        c.rate_limit = 3;
-        c.rate_window_secs = 86_400;
+        c.settings.rate_limit = 3;
+        c.settings.rate_window_secs = 86_400;
     })
     .await;
     let other = app.new_key("beta", &[Scope::Read]).await;
@@ -204,10 +231,18 @@ async fn a_keys_last_use_is_recorded_to_the_minute() {
     // Used 30 s ago: not written again. Used 90 s ago: written.
     let team = TeamId::parse("alpha").unwrap();
     let scopes = Scopes::new(vec![Scope::Read]);
-    let (recent, mut stored) = create_key(keys.as_ref(), team.clone(), scopes.clone(), None)
+    let (recent, mut stored) = create_key(
+        keys.as_ref(),
+        team.clone(),
+        scopes.clone(),
+        None,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let (stale, _) = create_key(keys.as_ref(), team, scopes, None, Utc::now())
         .await
         .unwrap();
-    let (stale, _) = create_key(keys.as_ref(), team, scopes, None).await.unwrap();
     stored.last_used_at = Some(before - chrono::Duration::seconds(30));
     keys.touch(&stored.hash, stored.last_used_at.unwrap())
         .await
@@ -230,6 +265,7 @@ async fn a_keys_last_use_is_recorded_to_the_minute() {
         TeamId::parse("alpha").unwrap(),
         Scopes::new(vec![Scope::Read]),
         None,
+        Utc::now(),
     )
     .await
     .unwrap();

@@ -332,7 +332,7 @@ async fn unknown_routes_and_methods_answer_in_json() {
 
 #[tokio::test]
 async fn a_team_at_its_quota_cannot_create_more_jobs() {
-    let app = TestApp::spawn_with(|c| c.max_jobs_per_team = 2).await;
+    let app = TestApp::spawn_with(|c| c.settings.max_jobs_per_team = 2).await;
     for _ in 0..2 {
         app.create_job(idle_job("https://example.com/")).await;
     }
@@ -345,6 +345,22 @@ async fn a_team_at_its_quota_cannot_create_more_jobs() {
             .len(),
         2
     );
+}
+
+#[tokio::test]
+async fn thirty_concurrent_creates_never_exceed_the_quota() {
+    let app = TestApp::spawn_with(|c| c.settings.max_jobs_per_team = 5).await;
+    crate::scenarios::concurrent_creates_never_exceed_the_quota(std::sync::Arc::new(app)).await;
+}
+
+#[tokio::test]
+async fn a_change_that_changes_nothing_writes_nothing() {
+    let app = TestApp::spawn().await;
+    // Times are kept to the second: wait for the next one, so that a write would show.
+    crate::scenarios::a_change_that_changes_nothing_writes_nothing(&app, async || {
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+    })
+    .await;
 }
 
 #[tokio::test]

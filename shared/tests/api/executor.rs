@@ -275,7 +275,7 @@ async fn pausing_lets_an_attempt_in_flight_finish_and_drops_its_retries() {
 async fn pausing_a_job_drops_its_queued_runs() {
     let receiver = Receiver::start().await;
     // One call at a time: B's run waits in the queue while A's call is in flight.
-    let app = TestApp::spawn_with(|c| c.concurrency = 1).await;
+    let app = TestApp::spawn_with(|c| c.settings.concurrency = 1).await;
     receiver.script("/a", vec![Scripted::slow(200, Duration::from_millis(1500))]);
     let a = app.create_job(job(&receiver.url("/a"))).await;
     let b = app.create_job(job(&receiver.url("/b"))).await;
@@ -297,7 +297,7 @@ async fn pausing_a_job_drops_its_queued_runs() {
 async fn failure_notices_are_sent_after_the_last_retry_and_once_on_recovery() {
     let receiver = Receiver::start().await;
     let notify = receiver.url("/notices");
-    let app = TestApp::spawn_with(|c| c.notify_url = Some(notify.parse().unwrap())).await;
+    let app = TestApp::spawn_with(|c| c.settings.notify_url = Some(notify.parse().unwrap())).await;
     receiver.script("/fails", vec![Scripted::status(500), Scripted::status(500)]);
     let mut body = job(&receiver.url("/fails"));
     body["max_retries"] = json!(1);

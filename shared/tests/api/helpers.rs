@@ -24,14 +24,16 @@ pub struct TestApp {
 }
 
 pub fn quiet_config() -> EmbeddedConfig {
-    EmbeddedConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        retry_backoff: Duration::from_millis(200),
-        rate_limit: 10_000,
+    let mut config = EmbeddedConfig {
         bootstrap_key: false,
-        shutdown_grace: Duration::from_secs(5),
         ..EmbeddedConfig::default()
-    }
+    };
+    let s = &mut config.settings;
+    s.bind = "127.0.0.1:0".parse().unwrap();
+    s.retry_backoff = Duration::from_millis(200);
+    s.rate_limit = 10_000;
+    s.shutdown_grace = Duration::from_secs(5);
+    config
 }
 
 impl TestApp {
@@ -64,6 +66,7 @@ impl TestApp {
             TeamId::parse(team).unwrap(),
             Scopes::new(scopes.to_vec()),
             None,
+            chrono::Utc::now(),
         )
         .await
         .unwrap();

@@ -12,12 +12,11 @@ use aws_sdk_scheduler::types::{FlexibleTimeWindowMode, ScheduleState};
 use chrono::{DateTime, SubsecRound, Utc};
 use krafter_shared::adapters::eventbridge::schedule_names;
 use krafter_shared::domain::{JobId, RunId, Scope, Scopes, TeamId, time};
-use krafter_shared::hosted::{
-    AwsClients, Hosted, HostedResources, HostedSettings, RunHandler, handle_sqs_event,
-};
+use krafter_shared::hosted::{AwsClients, Hosted, HostedResources, RunHandler, handle_sqs_event};
 use krafter_shared::ports::Clock;
 use krafter_shared::schedule::validate_eventbridge_expression;
 use krafter_shared::service::create_key;
+use krafter_shared::settings::{Mode, Settings};
 use krafter_shared::targets::{PRIVATE_TARGET, TargetPolicy};
 use serde_json::{Value, json};
 
@@ -51,14 +50,14 @@ struct World {
     receiver: Receiver,
 }
 
-fn settings() -> HostedSettings {
-    HostedSettings {
+fn settings() -> Settings {
+    Settings {
         rate_limit: 10_000,
         retry_backoff: Duration::from_secs(1),
         // The receiver is on loopback; `private_targets_are_refused_by_default` covers the
         // hosted default.
         target_policy: TargetPolicy::AllowPrivate,
-        ..HostedSettings::default()
+        ..Settings::defaults(Mode::Hosted)
     }
 }
 
@@ -77,7 +76,7 @@ impl World {
         Self::start_with(settings()).await
     }
 
-    async fn start_with(settings: HostedSettings) -> Self {
+    async fn start_with(settings: Settings) -> Self {
         let clients = krafter_testkit::clients().await;
         let resources = krafter_testkit::provision(&clients).await;
         let clock = Arc::new(TestClock(Mutex::new(Utc::now().trunc_subsecs(0))));
@@ -89,6 +88,7 @@ impl World {
             TeamId::parse("alpha").unwrap(),
             Scopes::new(vec![Scope::Write]),
             None,
+            Utc::now(),
         )
         .await
         .unwrap();
@@ -592,7 +592,31 @@ async fn a_once_job_fires_once_then_disables_itself_and_loses_its_schedule() {
     let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
     assert_eq!(job["enabled"], false);
     assert_eq!(job["next_run_at"], Value::Null);
+    assert_eq!(
+        job["updated_at"],
+        time::format(when),
+        "disabling itself is a change"
+    );
     assert!(w.schedule(name).await.is_none(), "deleted after completion");
+}
+
+#[tokio::test]
+async fn thirty_concurrent_creates_never_exceed_the_quota() {
+    let w = World::start_with(Settings {
+        max_jobs_per_team: 5,
+        ..settings()
+    })
+    .await;
+    crate::scenarios::concurrent_creates_never_exceed_the_quota(Arc::new(w.api)).await;
+}
+
+#[tokio::test]
+async fn a_change_that_changes_nothing_writes_nothing() {
+    let w = World::start().await;
+    crate::scenarios::a_change_that_changes_nothing_writes_nothing(&w.api, async || {
+        w.clock.advance(chrono::Duration::seconds(1));
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -782,7 +806,7 @@ async fn a_revoked_key_stops_working_once_the_key_cache_expires() {
 
 #[tokio::test]
 async fn the_rate_limit_is_shared_by_every_api_instance() {
-    let w = World::start_with(HostedSettings {
+    let w = World::start_with(Settings {
         rate_limit: 3,
         ..settings()
     })
@@ -790,7 +814,7 @@ async fn the_rate_limit_is_shared_by_every_api_instance() {
     let second = Hosted::with_clock(
         w.clients.clone(),
         w.resources.clone(),
-        HostedSettings {
+        Settings {
             rate_limit: 3,
             ..settings()
         },
@@ -816,9 +840,9 @@ async fn the_rate_limit_is_shared_by_every_api_instance() {
 
 #[tokio::test]
 async fn private_targets_are_refused_by_default() {
-    let w = World::start_with(HostedSettings {
+    let w = World::start_with(Settings {
         rate_limit: 10_000,
-        ..HostedSettings::default()
+        ..Settings::defaults(Mode::Hosted)
     })
     .await;
     let r = w

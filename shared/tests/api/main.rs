@@ -8,6 +8,7 @@ mod hosted;
 mod limits;
 mod openapi;
 mod quickstart;
+mod scenarios;
 mod scheduling;
 mod signing;
 mod targets;

@@ -141,13 +141,14 @@ async fn a_tampered_body_an_old_timestamp_or_another_teams_secret_fails_verifica
         Err("no signature matches".into())
     );
     // Another team's secret does not verify this team's request.
-    let (beta, _) = krafter_shared::embedded::ensure_team(
+    let beta = krafter_shared::embedded::ensure_team(
         app.app.as_ref().unwrap().teams().as_ref(),
         &TeamId::parse("beta").unwrap(),
         Utc::now(),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .secrets;
     assert_ne!(beta.current.as_str(), secret);
     assert!(verify(header, b"amount=10", beta.current.as_str(), r.at).is_err());
 }

@@ -64,7 +64,7 @@ impl Resolver for StubDns {
 async fn app_with(policy: TargetPolicy, dns: &Arc<StubDns>) -> TestApp {
     let resolver: Arc<dyn Resolver> = dns.clone();
     TestApp::spawn_with(|c| {
-        c.target_policy = policy;
+        c.settings.target_policy = policy;
         c.resolver = resolver;
     })
     .await
@@ -298,7 +298,7 @@ async fn a_private_address_saved_before_the_defence_was_on_is_refused_at_call_ti
     body["max_retries"] = json!(0);
     let job = app.create_job(body).await;
     let id = job["id"].as_str().unwrap().to_owned();
-    app.restart_with(|c| c.target_policy = TargetPolicy::DenyPrivate)
+    app.restart_with(|c| c.settings.target_policy = TargetPolicy::DenyPrivate)
         .await;
     assert_eq!(
         app.post_empty(&format!("/jobs/{id}/trigger")).await.status,

@@ -91,6 +91,26 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
             "must be an absolute http or https URL".to_owned(),
         ),
         (
+            with("url", json!("http://host/a\u{0}b")),
+            "url",
+            "must be an absolute http or https URL".to_owned(),
+        ),
+        (
+            with("url", json!("http://host/a\u{1}b")),
+            "url",
+            "must be an absolute http or https URL".to_owned(),
+        ),
+        (
+            with("url", json!("http://host/a\u{1b}b")),
+            "url",
+            "must be an absolute http or https URL".to_owned(),
+        ),
+        (
+            with("url", json!("http://host/a\u{7f}b")),
+            "url",
+            "must be an absolute http or https URL".to_owned(),
+        ),
+        (
             with("url", json!(format!("https://example.com/{}", long(2040)))),
             "url",
             "is too long (maximum is 2048 characters)".to_owned(),
@@ -336,6 +356,8 @@ async fn a_rejected_patch_changes_nothing() {
     let id = job["id"].as_str().unwrap();
     for body in [
         json!({"name": "ok", "timeout_ms": 5}),
+        json!({"url": "http://host/a\u{0}b"}),
+        json!({"url": "http://host/a\u{7f}b"}),
         json!({"schedule_type": "cron"}),
         json!({"url": 5}),
         json!({"unknown": true}),
@@ -382,4 +404,51 @@ async fn optional_fields_take_their_values() {
         r.body["data"].get("body").is_none(),
         "no body: the field is left out"
     );
+}
+
+#[tokio::test]
+async fn a_body_with_a_repeated_key_is_invalid_json_naming_the_key() {
+    let app = TestApp::spawn().await;
+    let raw = r#"{"name": "twice", "schedule_type": "interval", "schedule": "every_5m",
+        "url": "https://example.com/checked", "url": "https://example.com/called"}"#;
+    let send = |method: reqwest::Method, path: String, body: &'static str| {
+        app.client
+            .request(method, app.url(&path))
+            .bearer_auth(&app.key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = send(reqwest::Method::POST, "/jobs".into(), raw)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "Invalid JSON");
+    let message = body["details"]["body"][0].as_str().unwrap();
+    assert!(
+        message.starts_with("the key \"url\" appears more than once"),
+        "{message}"
+    );
+    assert!(
+        app.get("/jobs").await.body["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let job = app.create_job(health_check("https://example.com/")).await;
+    let id = job["id"].as_str().unwrap();
+    let nested = r#"{"headers": {"X-A": "1", "X-A": "2"}}"#;
+    let r = send(reqwest::Method::PATCH, format!("/jobs/{id}"), nested)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let message = body["details"]["body"][0].as_str().unwrap();
+    assert!(
+        message.starts_with("the key \"X-A\" appears more than once"),
+        "{message}"
+    );
+    assert_eq!(app.get(&format!("/jobs/{id}")).await.body["data"], job);
 }

@@ -8,6 +8,9 @@ use krafter_shared::domain::{
 use krafter_shared::ports::{AttemptStart, BeginOutcome, ExecutionStore};
 use serde_json::{Value, json};
 
+/// A job quota no fixture reaches (the quota tests set their own).
+pub const QUOTA: u64 = 1_000_000;
+
 /// 2025-01-15T10:00:00Z: "now" when the fixtures are made.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 1, 15, 10, 0, 0).unwrap()
@@ -31,14 +34,16 @@ pub fn team_b() -> TeamId {
     TeamId::parse("team-b").unwrap()
 }
 
+/// A job draft as the API reads it from `body`.
+pub fn draft(body: Value) -> krafter_shared::domain::JobDraft {
+    krafter_shared::api::read_job_draft(body.as_object().expect("a JSON object"))
+        .expect("a fixture draft has the right JSON types")
+}
+
 /// A new job as the API creates it from `body` at `now`.
 pub fn job(team: &TeamId, body: Value, now: DateTime<Utc>) -> Job {
-    let body = body
-        .as_object()
-        .expect("a fixture job is a JSON object")
-        .clone();
     let (spec, enabled) =
-        parse_new_job(&body, now).unwrap_or_else(|e| panic!("invalid fixture job: {e:?}"));
+        parse_new_job(&draft(body), now).unwrap_or_else(|e| panic!("invalid fixture job: {e:?}"));
     Job::new(team.clone(), spec, enabled, now)
 }
 

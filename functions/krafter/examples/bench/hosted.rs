@@ -17,10 +17,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use krafter_shared::adapters::eventbridge::schedule_names;
 use krafter_shared::domain::{JobId, Scope, Scopes, TeamId, time};
 use krafter_shared::embedded::create_key;
-use krafter_shared::hosted::{
-    AwsClients, Hosted, HostedResources, HostedSettings, handle_sqs_event,
-};
+use krafter_shared::hosted::{AwsClients, Hosted, HostedResources, handle_sqs_event};
 use krafter_shared::ports::Clock;
+use krafter_shared::settings::{Mode, Settings as CoreSettings};
 use krafter_shared::targets::TargetPolicy;
 use serde_json::{Value, json};
 
@@ -208,12 +207,12 @@ pub async fn run(settings: &Settings, sink: &Sink) -> String {
     let hosted = Hosted::with_clock(
         clients.clone(),
         resources.clone(),
-        HostedSettings {
+        CoreSettings {
             rate_limit: 1_000_000_000,
             max_jobs_per_team: 1_000_000,
             // The sink is on loopback.
             target_policy: TargetPolicy::AllowPrivate,
-            ..HostedSettings::default()
+            ..CoreSettings::defaults(Mode::Hosted)
         },
         clock.clone(),
     );
@@ -228,6 +227,7 @@ pub async fn run(settings: &Settings, sink: &Sink) -> String {
         TeamId::parse("bench").unwrap(),
         Scopes::new(vec![Scope::Write]),
         None,
+        Utc::now(),
     )
     .await
     .unwrap();

@@ -3,7 +3,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, DeleteRequest, Put, TransactWriteItem, WriteRequest,
 };
@@ -13,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use super::{
-    Item, applied, backend, decode, n, newest_first, number, query_items, s, string, to_item,
+    Item, Transacted, applied, backend, decode, n, newest_first, number, query_items, s, string,
+    to_item, transacted,
 };
 use crate::domain::record::{ExecutionRecord, OutcomeRecord};
 use crate::domain::{AttemptOutcome, Execution, ExecutionId, Job, JobId, RunMessage, TeamId};
@@ -181,16 +181,9 @@ impl DynamoExecutionStore {
                 .transact_items(TransactWriteItem::builder().put(put).build())
                 .send()
                 .await;
-            let reasons = match result {
-                Ok(_) => return Ok(BeginOutcome::Started(Box::new(job))),
-                Err(e) => match e.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                        .collect::<Vec<_>>(),
-                    _ => return Err(backend(e)),
-                },
+            let reasons = match transacted(result)? {
+                Transacted::Done => return Ok(BeginOutcome::Started(Box::new(job))),
+                Transacted::Refused(reasons) => reasons,
             };
             match reasons[..] {
                 [_, true] => {

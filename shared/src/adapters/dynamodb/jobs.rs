@@ -2,14 +2,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{ReturnValue, Select};
 
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
+
 use super::{
-    Item, backend, decode, is_condition_failed, n, newest_first, query_items, s, set_or_remove,
-    string, to_item,
+    Item, Transacted, applied, backend, decode, is_condition_failed, n, newest_first, number,
+    query_items, s, set_or_remove, string, to_item, transacted,
 };
-use crate::domain::record::JobRecord;
+use crate::domain::record::{JobRecord, job_updated_fields};
 use crate::domain::{Job, JobId, RunStatus, TeamId};
 use crate::ports::{
-    JobStore, Page, PageRequest, RunResult, StoreError, StoreResult, UpdateOutcome, paginate,
+    InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
+    UpdateOutcome, paginate,
 };
 
 /// Jobs: one item per job, keyed by `team` and `id`.
@@ -19,26 +22,12 @@ pub struct DynamoJobStore {
     table: String,
 }
 
-/// The attributes `JobStore::update` writes: definition and state, never the run status
-/// fields or `created_at`.
-const UPDATED_ATTRIBUTES: &[&str] = &[
-    "name",
-    "schedule_type",
-    "schedule",
-    "timezone",
-    "url",
-    "method",
-    "headers",
-    "body",
-    "timeout_ms",
-    "max_retries",
-    "failure_notify",
-    "enabled",
-    "generation",
-    "version",
-    "next_run_at",
-    "updated_at",
-];
+/// Each team's job count is an item of its own in the jobs table, in a partition no team
+/// can have (team ids cannot contain `#`): `team = "#count#<team>"`, `id = "jobs"`, and a
+/// number attribute `jobs`. Creates and deletes change it in the same transaction as the
+/// job, so the quota check is one condition (`jobs < :max`), exact under any concurrency.
+const COUNT_PARTITION: &str = "#count#";
+const COUNT_ID: &str = "jobs";
 
 impl DynamoJobStore {
     pub fn new(client: Client, table: &str) -> Self {
@@ -55,6 +44,129 @@ impl DynamoJobStore {
         ])
     }
 
+    fn count_key(team: &TeamId) -> Item {
+        Item::from([
+            ("team".to_owned(), s(format!("{COUNT_PARTITION}{team}"))),
+            ("id".to_owned(), s(COUNT_ID)),
+        ])
+    }
+
+    /// The team's job count item, if it has one yet.
+    async fn stored_count(&self, team: &TeamId) -> StoreResult<Option<u64>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::count_key(team)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| number(i, COUNT_ID))
+            .map(|n| n.max(0) as u64))
+    }
+
+    /// Counts the team's jobs with a query (a team whose jobs predate the count item).
+    async fn counted(&self, team: &TeamId) -> StoreResult<u64> {
+        let mut total = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .select(Select::Count)
+                .key_condition_expression("team = :t")
+                .expression_attribute_values(":t", s(team.as_str()))
+                .set_exclusive_start_key(start.take())
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(backend)?;
+            total += out.count.max(0) as u64;
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// Creates the team's count item from a query, unless it exists (concurrent first
+    /// creates agree: only one put succeeds, and only the transactions change it after).
+    async fn start_count(&self, team: &TeamId) -> StoreResult<()> {
+        let n = self.counted(team).await?;
+        let mut item = Self::count_key(team);
+        item.insert(COUNT_ID.to_owned(), super::n(n));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        applied(put).map(|_| ())
+    }
+
+    /// One try of the quota-checked insert: the count goes up by one if it is below
+    /// `max_jobs`, and the job is put, together or not at all.
+    async fn try_insert(&self, job: &Job, max_jobs: u64) -> StoreResult<Transacted> {
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::count_key(&job.team)))
+            .update_expression("SET #n = #n + :one")
+            .condition_expression("#n < :max")
+            .expression_attribute_names("#n", COUNT_ID)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max_jobs))
+            .build()
+            .map_err(StoreError::backend)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&JobRecord::from(job))?))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(StoreError::backend)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(bump).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        transacted(result)
+    }
+
+    /// One try of a counted delete: the job goes, and the count down by one, together.
+    async fn try_delete(&self, team: &TeamId, id: JobId) -> StoreResult<Transacted> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(team, id)))
+            .condition_expression("attribute_exists(id)")
+            .build()
+            .map_err(StoreError::backend)?;
+        let drop = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::count_key(team)))
+            .update_expression("SET #n = #n - :one")
+            .condition_expression("attribute_exists(#n)")
+            .expression_attribute_names("#n", COUNT_ID)
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(StoreError::backend)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build())
+            .transact_items(TransactWriteItem::builder().update(drop).build())
+            .send()
+            .await;
+        transacted(result)
+    }
+
     pub(crate) async fn get_item(&self, team: &TeamId, id: JobId) -> StoreResult<Option<Job>> {
         let out = self
             .client
@@ -69,28 +181,45 @@ impl DynamoJobStore {
     }
 }
 
-/// The `(team, id)` cursor of a scan, from or to DynamoDB's `LastEvaluatedKey`.
-fn scan_cursor(key: &Item) -> StoreResult<(TeamId, JobId)> {
+/// The `(team, id)` cursor of a scan, from DynamoDB's `LastEvaluatedKey`; `None` when the
+/// scan stopped on a count item.
+fn scan_cursor(key: &Item) -> StoreResult<Option<(TeamId, JobId)>> {
+    if string(key, "team").is_some_and(|t| t.starts_with(COUNT_PARTITION)) {
+        return Ok(None);
+    }
     let team = string(key, "team").and_then(|t| TeamId::parse(t).ok());
     let id = string(key, "id").and_then(|i| i.parse().ok());
     match (team, id) {
-        (Some(team), Some(id)) => Ok((team, id)),
+        (Some(team), Some(id)) => Ok(Some((team, id))),
         _ => Err(StoreError::Corrupt(format!("scan position {key:?}"))),
     }
 }
 
 #[async_trait]
 impl JobStore for DynamoJobStore {
-    async fn insert(&self, job: &Job) -> StoreResult<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&JobRecord::from(job))?))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(())
+    async fn insert(&self, job: &Job, max_jobs: u64) -> StoreResult<InsertOutcome> {
+        // At most twice: the second try follows creating a missing count item.
+        for _ in 0..2 {
+            match self.try_insert(job, max_jobs).await? {
+                Transacted::Done => return Ok(InsertOutcome::Inserted),
+                Transacted::Refused(reasons) if reasons.first() == Some(&true) => {
+                    if self.stored_count(&job.team).await?.is_some() {
+                        return Ok(InsertOutcome::QuotaExceeded);
+                    }
+                    self.start_count(&job.team).await?;
+                }
+                Transacted::Refused(reasons) => {
+                    return Err(StoreError::Corrupt(format!(
+                        "job {} could not be inserted: {reasons:?}",
+                        job.id
+                    )));
+                }
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "team {}'s job count could not be created",
+            job.team
+        )))
     }
 
     async fn get(&self, team: &TeamId, id: JobId) -> StoreResult<Option<Job>> {
@@ -115,31 +244,16 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn count(&self, team: &TeamId) -> StoreResult<u64> {
-        let mut total = 0u64;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .select(Select::Count)
-                .key_condition_expression("team = :t")
-                .expression_attribute_values(":t", s(team.as_str()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            total += out.count.max(0) as u64;
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(total),
-            }
+        match self.stored_count(team).await? {
+            Some(n) => Ok(n),
+            None => self.counted(team).await,
         }
     }
 
     async fn update(&self, job: &Job, expected_version: u64) -> StoreResult<UpdateOutcome> {
         let item = to_item(&JobRecord::from(job))?;
-        let (expr, names, values) = set_or_remove(&item, UPDATED_ATTRIBUTES);
+        let updated: Vec<&str> = job_updated_fields().collect();
+        let (expr, names, values) = set_or_remove(&item, &updated);
         let result = self
             .client
             .update_item()
@@ -165,22 +279,26 @@ impl JobStore for DynamoJobStore {
     }
 
     async fn delete(&self, team: &TeamId, id: JobId) -> StoreResult<bool> {
-        let out = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(team, id)))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+        match self.try_delete(team, id).await? {
+            Transacted::Done => Ok(true),
+            Transacted::Refused(reasons) if reasons.first() == Some(&true) => Ok(false),
+            // No count item (a team whose jobs predate it): a plain delete.
+            Transacted::Refused(_) => {
+                let out = self
+                    .client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::key(team, id)))
+                    .return_values(ReturnValue::AllOld)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+            }
+        }
     }
 
-    async fn record_run_results(
-        &self,
-        results: &[RunResult],
-    ) -> StoreResult<Vec<Option<Option<RunStatus>>>> {
+    async fn record_run_results(&self, results: &[RunResult]) -> StoreResult<Vec<RecordedRun>> {
         // In order: a later result for the same job must see the earlier one applied.
         let mut out = Vec::with_capacity(results.len());
         for r in results {
@@ -200,13 +318,14 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await;
             out.push(match result {
-                Ok(o) => Some(
-                    o.attributes
+                Ok(o) => RecordedRun::Applied {
+                    previous: o
+                        .attributes
                         .as_ref()
                         .and_then(|a| string(a, "last_status"))
                         .and_then(RunStatus::parse),
-                ),
-                Err(e) if is_condition_failed(&e) => None,
+                },
+                Err(e) if is_condition_failed(&e) => RecordedRun::Ignored,
                 Err(e) => return Err(backend(e)),
             });
         }
@@ -217,29 +336,39 @@ impl JobStore for DynamoJobStore {
         &self,
         page: PageRequest<(TeamId, JobId)>,
     ) -> StoreResult<Page<Job, (TeamId, JobId)>> {
-        let mut q = self
+        // The count items are not jobs: filtered out. (A filter applies after the limit, so
+        // a page may come back short; one that stopped on a count item goes on from it, so
+        // that a cursor always names a job.)
+        let query = self
             .client
             .scan()
             .table_name(&self.table)
-            .consistent_read(true);
-        if let Some(limit) = page.limit {
-            q = q.limit(limit as i32);
+            .consistent_read(true)
+            .filter_expression("NOT begins_with(team, :count)")
+            .expression_attribute_values(":count", s(COUNT_PARTITION));
+        let mut items = Vec::new();
+        let mut start = page.after.as_ref().map(|(team, id)| Self::key(team, *id));
+        loop {
+            let mut q = query.clone().set_exclusive_start_key(start.take());
+            if let Some(limit) = page.limit {
+                q = q.limit((limit as usize - items.len()).max(1) as i32);
+            }
+            let out = q.send().await.map_err(backend)?;
+            for item in out.items.unwrap_or_default() {
+                items.push(decode::<JobRecord, Job>(item)?);
+            }
+            let Some(last) = out.last_evaluated_key else {
+                return Ok(Page { items, next: None });
+            };
+            match scan_cursor(&last)? {
+                Some(cursor) => {
+                    return Ok(Page {
+                        items,
+                        next: Some(cursor),
+                    });
+                }
+                None => start = Some(last),
+            }
         }
-        if let Some((team, id)) = &page.after {
-            q = q.set_exclusive_start_key(Some(Self::key(team, *id)));
-        }
-        let out = q.send().await.map_err(backend)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(decode::<JobRecord, Job>)
-            .collect::<StoreResult<Vec<_>>>()?;
-        let next = out
-            .last_evaluated_key
-            .as_ref()
-            .map(scan_cursor)
-            .transpose()?;
-        Ok(Page { items, next })
     }
 }

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -92,6 +93,37 @@ where
         Ok(_) => Ok(true),
         Err(e) if is_condition_failed(&e) => Ok(false),
         Err(e) => Err(backend(e)),
+    }
+}
+
+/// How a `TransactWriteItems` call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Transacted {
+    Done,
+    /// Cancelled: per item in order, whether its condition was the one that failed.
+    Refused(Vec<bool>),
+}
+
+/// Reads a transaction's result: done, refused by conditions (which ones), or failed.
+pub(crate) fn transacted<T, R>(
+    result: Result<T, SdkError<TransactWriteItemsError, R>>,
+) -> StoreResult<Transacted>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(Transacted::Done),
+        Err(e) => match e.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                Ok(Transacted::Refused(
+                    c.cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect(),
+                ))
+            }
+            _ => Err(backend(e)),
+        },
     }
 }
 

@@ -3,10 +3,14 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
+use rusqlite::types::Value as SqlValue;
+
 use super::{SqliteDb, corrupt};
-use crate::domain::{Job, JobId, RunStatus, TeamId, record::JobRecord};
+use crate::domain::record::{JOB_FIELDS, JobRecord, job_updated_fields};
+use crate::domain::{Job, JobId, RunStatus, TeamId};
 use crate::ports::{
-    JobStore, Page, PageRequest, RunResult, StoreError, StoreResult, UpdateOutcome, paginate,
+    InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
+    UpdateOutcome, paginate,
 };
 
 pub struct SqliteJobStore {
@@ -19,12 +23,30 @@ impl SqliteJobStore {
     }
 }
 
-pub(crate) const JOB_COLUMNS: &str = "id, team, name, schedule_type, schedule, timezone, url, \
-    method, headers, body, timeout_ms, max_retries, failure_notify, enabled, generation, \
-    version, next_run_at, last_status, last_run_at, created_at, updated_at";
+/// The jobs table's columns: the stored fields (`record::JOB_FIELDS`), in that order.
+pub(crate) static JOB_COLUMNS: LazyLock<String> = LazyLock::new(|| JOB_FIELDS.join(", "));
 
-/// Reads a row selected with `JOB_COLUMNS`, checking every value again. Any failure is
-/// `Corrupt`: reading a column of a fetched row involves no I/O.
+static INSERT_JOB: LazyLock<String> = LazyLock::new(|| {
+    let values: Vec<String> = JOB_FIELDS.iter().map(|c| format!(":{c}")).collect();
+    format!(
+        "INSERT INTO jobs ({}) VALUES ({})",
+        *JOB_COLUMNS,
+        values.join(", ")
+    )
+});
+
+static UPDATE_JOB: LazyLock<String> = LazyLock::new(|| {
+    let set: Vec<String> = job_updated_fields()
+        .map(|c| format!("{c} = :{c}"))
+        .collect();
+    format!(
+        "UPDATE jobs SET {} WHERE id = :id AND team = :team AND version = :expected_version",
+        set.join(", ")
+    )
+});
+
+/// Reads a row selected with `JOB_COLUMNS`, by column name, checking every value again.
+/// Any failure is `Corrupt`: reading a column of a fetched row involves no I/O.
 pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
     decode_job(r).map_err(|e| match e {
         StoreError::Backend(source) => corrupt("job row", source),
@@ -33,39 +55,40 @@ pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
 }
 
 fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
-    let id: String = r.get(0)?;
-    let headers: String = r.get(8)?;
+    let id: String = r.get("id")?;
+    let headers: String = r.get("headers")?;
     let headers =
         serde_json::from_str(&headers).map_err(|e| corrupt(&format!("job {id} headers"), e))?;
     let record = JobRecord {
         id,
-        team: r.get(1)?,
-        name: r.get(2)?,
-        schedule_type: r.get(3)?,
-        schedule: r.get(4)?,
-        timezone: r.get(5)?,
-        url: r.get(6)?,
-        method: r.get(7)?,
+        team: r.get("team")?,
+        name: r.get("name")?,
+        schedule_type: r.get("schedule_type")?,
+        schedule: r.get("schedule")?,
+        timezone: r.get("timezone")?,
+        url: r.get("url")?,
+        method: r.get("method")?,
         headers,
-        body: r.get(9)?,
-        timeout_ms: r.get(10)?,
-        max_retries: r.get(11)?,
-        failure_notify: r.get(12)?,
-        enabled: r.get(13)?,
-        generation: r.get::<_, i64>(14)? as u64,
-        version: r.get::<_, i64>(15)? as u64,
-        next_run_at: r.get(16)?,
-        last_status: r.get(17)?,
-        last_run_at: r.get(18)?,
-        created_at: r.get(19)?,
-        updated_at: r.get(20)?,
+        body: r.get("body")?,
+        timeout_ms: r.get("timeout_ms")?,
+        max_retries: r.get("max_retries")?,
+        failure_notify: r.get("failure_notify")?,
+        enabled: r.get("enabled")?,
+        generation: r.get::<_, i64>("generation")? as u64,
+        version: r.get::<_, i64>("version")? as u64,
+        next_run_at: r.get("next_run_at")?,
+        last_status: r.get("last_status")?,
+        last_run_at: r.get("last_run_at")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Option<Job>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1 AND team = ?2"
+        "SELECT {} FROM jobs WHERE id = ?1 AND team = ?2",
+        *JOB_COLUMNS
     ))?;
     let mut rows = stmt.query(params![id, team])?;
     match rows.next()? {
@@ -74,77 +97,84 @@ pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Op
     }
 }
 
-/// A job's column values, bound by name: one place for insert and update alike.
-struct JobValues {
-    r: JobRecord,
-    headers: String,
-}
+/// A job's column values by name (`:column`), from its stored record: one conversion for
+/// insert and update alike, so no statement lists the values by hand.
+struct JobValues(Vec<(String, SqlValue)>);
 
 impl JobValues {
     fn of(job: &Job) -> Self {
-        let r = JobRecord::from(job);
-        let headers = serde_json::to_string(&r.headers).unwrap_or_else(|_| "[]".to_owned());
-        Self { r, headers }
+        let record = serde_json::to_value(JobRecord::from(job)).unwrap_or_default();
+        let values = JOB_FIELDS
+            .iter()
+            .map(|f| (format!(":{f}"), sql_value(record.get(*f))))
+            .collect();
+        Self(values)
     }
 
-    /// Executes `stmt` with the values it names (`:column`), plus `:expected_version`.
+    fn get(&self, column: &str) -> Option<&SqlValue> {
+        self.0
+            .iter()
+            .find(|(name, _)| &name[1..] == column)
+            .map(|(_, v)| v)
+    }
+
+    /// Executes `stmt` with the values it names, plus `:expected_version`.
     fn execute(
         &self,
         stmt: &mut rusqlite::CachedStatement<'_>,
         expected_version: Option<i64>,
     ) -> rusqlite::Result<usize> {
-        let r = &self.r;
-        let (generation, version) = (r.generation as i64, r.version as i64);
-        let all: [(&str, &dyn ToSql); 22] = [
-            (":id", &r.id),
-            (":team", &r.team),
-            (":name", &r.name),
-            (":schedule_type", &r.schedule_type),
-            (":schedule", &r.schedule),
-            (":timezone", &r.timezone),
-            (":url", &r.url),
-            (":method", &r.method),
-            (":headers", &self.headers),
-            (":body", &r.body),
-            (":timeout_ms", &r.timeout_ms),
-            (":max_retries", &r.max_retries),
-            (":failure_notify", &r.failure_notify),
-            (":enabled", &r.enabled),
-            (":generation", &generation),
-            (":version", &version),
-            (":next_run_at", &r.next_run_at),
-            (":last_status", &r.last_status),
-            (":last_run_at", &r.last_run_at),
-            (":created_at", &r.created_at),
-            (":updated_at", &r.updated_at),
-            (":expected_version", &expected_version),
-        ];
-        let mut used = Vec::with_capacity(all.len());
-        for (name, value) in all {
+        let expected: SqlValue = expected_version.map_or(SqlValue::Null, SqlValue::Integer);
+        let mut used: Vec<(&str, &dyn ToSql)> = Vec::with_capacity(self.0.len() + 1);
+        for (name, value) in &self.0 {
             if stmt.parameter_index(name)?.is_some() {
-                used.push((name, value));
+                used.push((name.as_str(), value));
             }
+        }
+        if stmt.parameter_index(":expected_version")?.is_some() {
+            used.push((":expected_version", &expected));
         }
         stmt.execute(used.as_slice())
     }
 }
 
+/// A stored record's field as a column value: booleans as 0/1, the header list as JSON.
+fn sql_value(v: Option<&serde_json::Value>) -> SqlValue {
+    use serde_json::Value as J;
+    match v {
+        None | Some(J::Null) => SqlValue::Null,
+        Some(J::Bool(b)) => SqlValue::Integer(i64::from(*b)),
+        Some(J::Number(n)) => n.as_i64().map_or(SqlValue::Null, SqlValue::Integer),
+        Some(J::String(s)) => SqlValue::Text(s.clone()),
+        Some(other) => SqlValue::Text(other.to_string()),
+    }
+}
+
+/// Inserts the job unless its team has `max_jobs` already (the count is kept by triggers
+/// in `team_job_counts`, read in the same write transaction: exact under concurrency).
+fn insert_within_quota(
+    tx: &rusqlite::Transaction<'_>,
+    values: &JobValues,
+    max_jobs: u64,
+) -> StoreResult<InsertOutcome> {
+    let team = values.get("team").cloned().unwrap_or(SqlValue::Null);
+    let count: Option<i64> = tx
+        .prepare_cached("SELECT jobs FROM team_job_counts WHERE team = ?1")?
+        .query_row([team], |r| r.get(0))
+        .optional()?;
+    if count.unwrap_or(0).max(0) as u64 >= max_jobs {
+        return Ok(InsertOutcome::QuotaExceeded);
+    }
+    values.execute(&mut tx.prepare_cached(&INSERT_JOB)?, None)?;
+    Ok(InsertOutcome::Inserted)
+}
+
 #[async_trait]
 impl JobStore for SqliteJobStore {
-    async fn insert(&self, job: &Job) -> StoreResult<()> {
-        static INSERT: LazyLock<String> = LazyLock::new(|| {
-            let names: Vec<String> = JOB_COLUMNS.split(", ").map(|c| format!(":{c}")).collect();
-            format!(
-                "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ({})",
-                names.join(", ")
-            )
-        });
+    async fn insert(&self, job: &Job, max_jobs: u64) -> StoreResult<InsertOutcome> {
         let values = JobValues::of(job);
         self.db
-            .write(move |tx| {
-                values.execute(&mut tx.prepare_cached(&INSERT)?, None)?;
-                Ok(())
-            })
+            .write(move |tx| insert_within_quota(tx, &values, max_jobs))
             .await
     }
 
@@ -163,8 +193,9 @@ impl JobStore for SqliteJobStore {
                 let limit = page.limit.map_or(-1, |l| i64::from(l) + 1);
                 let after = page.after.map(|a| a.to_string());
                 let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE team = ?1 AND (?2 IS NULL OR id < ?2) \
-                     ORDER BY id DESC LIMIT ?3"
+                    "SELECT {} FROM jobs WHERE team = ?1 AND (?2 IS NULL OR id < ?2) \
+                     ORDER BY id DESC LIMIT ?3",
+                    *JOB_COLUMNS
                 ))?;
                 let mut rows = stmt.query(params![team, after, limit])?;
                 let mut items = Vec::new();
@@ -194,22 +225,14 @@ impl JobStore for SqliteJobStore {
         self.db
             .write(move |tx| {
                 // The run status fields and created_at are not written here.
-                let mut stmt = tx.prepare_cached(
-                    "UPDATE jobs SET name = :name, schedule_type = :schedule_type, \
-                     schedule = :schedule, timezone = :timezone, url = :url, method = :method, \
-                     headers = :headers, body = :body, timeout_ms = :timeout_ms, \
-                     max_retries = :max_retries, failure_notify = :failure_notify, \
-                     enabled = :enabled, generation = :generation, version = :version, \
-                     next_run_at = :next_run_at, updated_at = :updated_at \
-                     WHERE id = :id AND team = :team AND version = :expected_version",
-                )?;
+                let mut stmt = tx.prepare_cached(&UPDATE_JOB)?;
                 let changed = values.execute(&mut stmt, Some(expected_version as i64))?;
                 if changed == 1 {
                     return Ok(UpdateOutcome::Updated);
                 }
                 let exists: Option<i64> = tx
                     .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND team = ?2")?
-                    .query_row(params![values.r.id, values.r.team], |r| r.get(0))
+                    .query_row([values.get("id"), values.get("team")], |r| r.get(0))
                     .optional()?;
                 Ok(if exists.is_some() {
                     UpdateOutcome::Conflict
@@ -238,10 +261,7 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
-    async fn record_run_results(
-        &self,
-        results: &[RunResult],
-    ) -> StoreResult<Vec<Option<Option<RunStatus>>>> {
+    async fn record_run_results(&self, results: &[RunResult]) -> StoreResult<Vec<RecordedRun>> {
         let results = results.to_vec();
         self.db
             .write(move |tx| {
@@ -259,17 +279,17 @@ impl JobStore for SqliteJobStore {
                             Ok((row.get(0)?, row.get(1)?))
                         })
                         .optional()?;
-                    let Some((status, last_run_at)) = current else {
-                        out.push(None);
+                    let at = r.scheduled_at.timestamp();
+                    // A later run's end recorded already wins.
+                    let newer = current.filter(|(_, last)| last.is_none_or(|l| l <= at));
+                    let Some((status, _)) = newer else {
+                        out.push(RecordedRun::Ignored);
                         continue;
                     };
-                    let at = r.scheduled_at.timestamp();
-                    if last_run_at.is_some_and(|l| l > at) {
-                        out.push(None);
-                        continue;
-                    }
                     update.execute(params![id, r.team.as_str(), r.status.as_str(), at])?;
-                    out.push(Some(status.as_deref().and_then(RunStatus::parse)));
+                    out.push(RecordedRun::Applied {
+                        previous: status.as_deref().and_then(RunStatus::parse),
+                    });
                 }
                 Ok(out)
             })
@@ -288,8 +308,9 @@ impl JobStore for SqliteJobStore {
                     None => (None, None),
                 };
                 let mut stmt = c.prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE ?1 IS NULL OR (team, id) > (?1, ?2) \
-                     ORDER BY team, id LIMIT ?3"
+                    "SELECT {} FROM jobs WHERE ?1 IS NULL OR (team, id) > (?1, ?2) \
+                     ORDER BY team, id LIMIT ?3",
+                    *JOB_COLUMNS
                 ))?;
                 let mut rows = stmt.query(params![team, id, limit])?;
                 let mut items = Vec::new();
@@ -299,5 +320,25 @@ impl JobStore for SqliteJobStore {
                 Ok(paginate(items, page.limit, |j| (j.team.clone(), j.id)))
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_jobs_table_has_exactly_the_stored_fields() {
+        let db = SqliteDb::open_in_memory().unwrap();
+        let columns = db
+            .read(|c| {
+                let mut stmt =
+                    c.prepare("SELECT name FROM pragma_table_info('jobs') ORDER BY cid")?;
+                let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                Ok(names.collect::<Result<Vec<_>, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(columns, JOB_FIELDS);
     }
 }

@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 pub use executions::SqliteExecutionStore;
 pub use jobs::SqliteJobStore;
 pub use keys::SqliteKeyStore;
-pub use queue::{Delivery, FirePlan, Planner, Recovery, SqliteRunQueue};
+pub use queue::{Claimed, Delivery, Recovery, SqliteRunQueue};
 pub use teams::SqliteTeamStore;
 
 use crate::ports::{StoreError, StoreResult};

@@ -9,26 +9,22 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::{Row, params};
 use tokio::sync::Notify;
-use tracing::error;
+use tracing::{error, info};
 
 use super::executions::interrupt_in_flight;
 use super::jobs::{JOB_COLUMNS, job_from_row};
 use super::{SqliteDb, corrupt};
-use crate::domain::{Job, RunId, RunMessage, TeamId, Trigger, time::from_unix};
+use crate::domain::{CatchUp, Job, RunMessage, TeamId, Trigger, time::from_unix};
 use crate::ports::{RunQueue, StoreResult};
 
-/// What the scheduler decided for one due job.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FirePlan {
-    /// Enqueue the run planned at the job's `next_run_at` (false: it is too late, skip it).
-    pub fire: bool,
-    /// The job's next fire time after this one.
-    pub next_run_at: Option<DateTime<Utc>>,
-    /// Disable the job (a `once` job that has fired).
-    pub disable: bool,
+/// What one claim step did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claimed {
+    /// The runs enqueued.
+    pub runs: Vec<RunMessage>,
+    /// How many jobs were due (fired, skipped as missed, or set aside as unreadable).
+    pub due: usize,
 }
-
-pub type Planner = Arc<dyn Fn(&Job, DateTime<Utc>) -> FirePlan + Send + Sync>;
 
 /// A message taken from the queue, to be acknowledged or released.
 #[derive(Clone, Debug)]
@@ -154,16 +150,16 @@ impl SqliteRunQueue {
             .await
     }
 
-    /// The scheduler's step, one transaction: every job due at `now` (up to `limit`) gets
-    /// its next fire time from `planner`, and its run is enqueued when the plan says so.
-    /// Returns the runs enqueued and how many jobs were due.
+    /// The scheduler's step, one transaction: every job due at `now` (up to `limit`) is
+    /// fired by the firing rule (`Job::fire`): its next fire time written, its run enqueued
+    /// unless it is later than `catch_up` allows.
     pub async fn claim_due_jobs(
         &self,
         now: DateTime<Utc>,
         limit: usize,
-        planner: Planner,
-    ) -> StoreResult<(Vec<RunMessage>, usize)> {
-        self.claim_jobs_due_by(now, now, limit, planner).await
+        catch_up: CatchUp,
+    ) -> StoreResult<Claimed> {
+        self.claim_jobs_due_by(now, now, limit, catch_up).await
     }
 
     /// [`claim_due_jobs`](Self::claim_due_jobs) ahead of time: jobs due by `horizon` are
@@ -174,75 +170,30 @@ impl SqliteRunQueue {
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
         limit: usize,
-        planner: Planner,
-    ) -> StoreResult<(Vec<RunMessage>, usize)> {
+        catch_up: CatchUp,
+    ) -> StoreResult<Claimed> {
         let horizon_secs = horizon.max(now).timestamp();
         let now_ms = now.timestamp_millis();
-        let out = self
+        let claimed = self
             .db
             .write(move |tx| {
-                let mut select = tx.prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE next_run_at IS NOT NULL \
-                     AND next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2"
-                ))?;
-                let mut rows = select.query(params![horizon_secs, limit as i64])?;
-                let mut due = Vec::new();
-                let mut unreadable = Vec::new();
-                while let Some(r) = rows.next()? {
-                    match job_from_row(r) {
-                        Ok(job) => due.push(job),
-                        Err(e) => unreadable.push((r.get::<_, String>(0)?, e)),
-                    }
-                }
-                drop(rows);
-                // One row that cannot be read (say, written under rules an upgrade tightened)
-                // must not stop every other job: it stops firing, loudly, until repaired.
-                let mut quarantine =
-                    tx.prepare_cached("UPDATE jobs SET next_run_at = NULL WHERE id = ?1")?;
-                for (id, e) in &unreadable {
-                    error!(job_id = %id, error = %e,
-                        "a stored job could not be read: it will not fire until it is repaired or deleted");
-                    quarantine.execute([id])?;
-                }
-                let mut advance = tx.prepare_cached(
-                    "UPDATE jobs SET next_run_at = ?2, version = version + 1, \
-                     enabled = CASE WHEN ?3 THEN 0 ELSE enabled END WHERE id = ?1",
-                )?;
-                let mut fired = Vec::new();
-                for job in &due {
-                    let plan = planner(job, now);
-                    advance.execute(params![
-                        job.id.to_string(),
-                        plan.next_run_at.map(|t| t.timestamp()),
-                        plan.disable
-                    ])?;
-                    if plan.fire
-                        && let Some(at) = job.next_run_at
-                    {
-                        fired.push(RunMessage {
-                            team: job.team.clone(),
-                            job_id: job.id,
-                            run_id: RunId::scheduled(job.id, at),
-                            trigger: Trigger::Schedule,
-                            scheduled_at: at,
-                            attempt: 1,
-                            generation: job.generation,
-                        });
-                    }
-                }
+                let due = due_jobs(tx, horizon_secs, limit)?;
+                let runs = fire_jobs(tx, &due.readable, now, catch_up)?;
                 insert_messages(
                     tx,
-                    fired
-                        .iter()
+                    runs.iter()
                         .map(|m| (m, m.scheduled_at.timestamp_millis().max(now_ms))),
                 )?;
-                Ok((fired, due.len() + unreadable.len()))
+                Ok(Claimed {
+                    runs,
+                    due: due.readable.len() + due.unreadable,
+                })
             })
             .await?;
-        if !out.0.is_empty() {
+        if !claimed.runs.is_empty() {
             self.deliveries.notify_one();
         }
-        Ok(out)
+        Ok(claimed)
     }
 
     /// The earliest `next_run_at` of any job.
@@ -311,6 +262,79 @@ impl RunQueue for SqliteRunQueue {
     }
 }
 
+/// The jobs due by `horizon`, earliest first. One row that cannot be read (say, written
+/// under rules an upgrade tightened) must not stop every other job: it stops firing,
+/// loudly, until it is repaired or deleted.
+struct DueJobs {
+    readable: Vec<Job>,
+    unreadable: usize,
+}
+
+fn due_jobs(
+    tx: &rusqlite::Transaction<'_>,
+    horizon_secs: i64,
+    limit: usize,
+) -> StoreResult<DueJobs> {
+    let mut select = tx.prepare_cached(&format!(
+        "SELECT {} FROM jobs WHERE next_run_at IS NOT NULL \
+         AND next_run_at <= ?1 ORDER BY next_run_at LIMIT ?2",
+        *JOB_COLUMNS
+    ))?;
+    let mut rows = select.query(params![horizon_secs, limit as i64])?;
+    let mut readable = Vec::new();
+    let mut unreadable = Vec::new();
+    while let Some(r) = rows.next()? {
+        match job_from_row(r) {
+            Ok(job) => readable.push(job),
+            Err(e) => unreadable.push((r.get::<_, String>("id")?, e)),
+        }
+    }
+    drop(rows);
+    let mut quarantine = tx.prepare_cached("UPDATE jobs SET next_run_at = NULL WHERE id = ?1")?;
+    for (id, e) in &unreadable {
+        error!(job_id = %id, error = %e,
+            "a stored job could not be read: it will not fire until it is repaired or deleted");
+        quarantine.execute([id])?;
+    }
+    Ok(DueJobs {
+        readable,
+        unreadable: unreadable.len(),
+    })
+}
+
+/// Applies the firing rule to each due job and writes what it changed; returns the runs.
+fn fire_jobs(
+    tx: &rusqlite::Transaction<'_>,
+    due: &[Job],
+    now: DateTime<Utc>,
+    catch_up: CatchUp,
+) -> StoreResult<Vec<RunMessage>> {
+    let mut advance = tx.prepare_cached(
+        "UPDATE jobs SET next_run_at = ?2, version = ?3, enabled = ?4, updated_at = ?5 \
+         WHERE id = ?1",
+    )?;
+    let mut runs = Vec::new();
+    for job in due {
+        let Some(at) = job.next_run_at else { continue };
+        let firing = job.fire(at, now, catch_up);
+        let fired = &firing.job;
+        advance.execute(params![
+            job.id.to_string(),
+            fired.next_run_at.map(|t| t.timestamp()),
+            fired.version as i64,
+            fired.enabled,
+            fired.updated_at.timestamp(),
+        ])?;
+        match firing.run {
+            Some(run) => runs.push(run),
+            None => info!(job_id = %job.id, scheduled_at = %at,
+                late_secs = (now - at).num_seconds(),
+                "missed run skipped (the service was not running at its time)"),
+        }
+    }
+    Ok(runs)
+}
+
 fn insert_messages<'a>(
     tx: &rusqlite::Transaction<'_>,
     messages: impl Iterator<Item = (&'a RunMessage, i64)>,
@@ -335,26 +359,21 @@ fn insert_messages<'a>(
 }
 
 fn delivery_from_row(r: &Row<'_>) -> StoreResult<Delivery> {
-    let seq: i64 = r.get(0)?;
+    let seq: i64 = r.get("seq")?;
     let bad =
         |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("queued run {seq} {field}"), e);
-    let trigger: String = r.get(4)?;
+    let text = |column: &str| r.get::<_, String>(column);
+    let trigger = text("trigger")?;
     Ok(Delivery {
         seq,
         message: RunMessage {
-            team: TeamId::parse(&r.get::<_, String>(1)?).map_err(|e| bad("team", &e))?,
-            job_id: r
-                .get::<_, String>(2)?
-                .parse()
-                .map_err(|e| bad("job_id", &e))?,
-            run_id: r
-                .get::<_, String>(3)?
-                .parse()
-                .map_err(|e| bad("run_id", &e))?,
+            team: TeamId::parse(&text("team")?).map_err(|e| bad("team", &e))?,
+            job_id: text("job_id")?.parse().map_err(|e| bad("job_id", &e))?,
+            run_id: text("run_id")?.parse().map_err(|e| bad("run_id", &e))?,
             trigger: Trigger::parse(&trigger).ok_or_else(|| bad("trigger", &trigger))?,
-            scheduled_at: from_unix(r.get(5)?),
-            attempt: r.get::<_, i64>(6)? as u32,
-            generation: r.get::<_, i64>(7)? as u64,
+            scheduled_at: from_unix(r.get("scheduled_at")?),
+            attempt: r.get::<_, i64>("attempt")? as u32,
+            generation: r.get::<_, i64>("generation")? as u64,
         },
     })
 }

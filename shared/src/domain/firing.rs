@@ -1,0 +1,131 @@
+//! The firing rule, for every backend: a job whose schedule comes due at `at` becomes its
+//! run plus its next fire time. The embedded scheduler applies it to the jobs it claims, the
+//! hosted executor to the schedule ticks EventBridge delivers; both write back the job it
+//! returns (conditionally on the version it read).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Job, RunMessage};
+use crate::schedule::ScheduleType;
+
+/// How late a scheduled run may still be sent. A run found later than this (the service
+/// was down) was missed: it is skipped, and the job moves on to its next fire time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Send it however late (a tick that EventBridge delivered late still fires).
+    Always,
+    Within(Duration),
+}
+
+/// What firing a job did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Firing {
+    /// The job after firing: `next_run_at` moved on past `now`, its version bumped. A
+    /// `once` job is disabled, which changes its state, so its `updated_at` becomes `now`;
+    /// a recurring job's `updated_at` is left alone (only its next fire time moved).
+    pub job: Job,
+    /// The run made for `at`; `None` when it was missed.
+    pub run: Option<RunMessage>,
+}
+
+impl Job {
+    /// Fires the job's run scheduled at `at`, at `now` (which may be a little before `at`:
+    /// the embedded scheduler claims jobs ahead of time).
+    pub fn fire(&self, at: DateTime<Utc>, now: DateTime<Utc>, catch_up: CatchUp) -> Firing {
+        let late = (now - at).to_std().unwrap_or_default();
+        let in_time = match catch_up {
+            CatchUp::Always => true,
+            CatchUp::Within(grace) => late <= grace,
+        };
+        let mut job = self.clone();
+        job.version += 1;
+        if self.spec.schedule.kind() == ScheduleType::Once {
+            job.enabled = false;
+            job.next_run_at = None;
+            job.updated_at = super::time::whole_seconds(now);
+        } else {
+            job.next_run_at = self.spec.schedule.next_run(at, now);
+        }
+        Firing {
+            run: in_time.then(|| RunMessage::scheduled(self, at)),
+            job,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::{JobSpec, TeamId, Trigger};
+
+    fn job(kind: &str, schedule: &str, created: DateTime<Utc>) -> Job {
+        let draft = crate::domain::JobDraft {
+            name: Some("n".into()),
+            schedule_type: Some(kind.into()),
+            schedule: Some(schedule.into()),
+            url: Some("https://example.com/".into()),
+            ..Default::default()
+        };
+        let spec: JobSpec = crate::domain::parse_new_job(&draft, created).unwrap().0;
+        Job::new(TeamId::parse("alpha").unwrap(), spec, true, created)
+    }
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn a_recurring_job_makes_its_run_and_moves_on() {
+        let j = job("interval", "every_5m", t(10, 0, 0));
+        let at = j.next_run_at.unwrap();
+        let f = j.fire(at, at, CatchUp::Within(Duration::from_secs(60)));
+        let run = f.run.unwrap();
+        assert_eq!(run.scheduled_at, at);
+        assert_eq!(run.trigger, Trigger::Schedule);
+        assert_eq!(run.attempt, 1);
+        assert_eq!(f.job.next_run_at, Some(at + chrono::Duration::minutes(5)));
+        assert_eq!(f.job.version, j.version + 1);
+        assert!(f.job.enabled);
+        assert_eq!(
+            f.job.updated_at, j.updated_at,
+            "only the next fire time moved"
+        );
+    }
+
+    #[test]
+    fn a_once_job_fires_and_disables_itself_as_a_change_of_state() {
+        let j = job("once", "2026-03-01T12:00:00Z", t(10, 0, 0));
+        let f = j.fire(t(12, 0, 0), t(12, 0, 1), CatchUp::Always);
+        assert!(f.run.is_some());
+        assert!(!f.job.enabled);
+        assert_eq!(f.job.next_run_at, None);
+        assert_eq!(f.job.updated_at, t(12, 0, 1));
+    }
+
+    #[test]
+    fn a_run_later_than_the_catch_up_window_is_skipped_and_the_job_moves_past_now() {
+        let j = job("interval", "every_5m", t(10, 0, 0));
+        let at = j.next_run_at.unwrap();
+        let now = at + chrono::Duration::minutes(12);
+        let f = j.fire(at, now, CatchUp::Within(Duration::from_secs(60)));
+        assert_eq!(f.run, None);
+        assert!(f.job.next_run_at.unwrap() > now);
+        assert!(j.fire(at, now, CatchUp::Always).run.is_some());
+    }
+
+    #[test]
+    fn a_run_has_the_same_id_however_often_its_time_fires() {
+        let j = job("cron", "*/5 * * * *", t(10, 0, 0));
+        let at = j.next_run_at.unwrap();
+        let first = j.fire(at, at, CatchUp::Always).run.unwrap();
+        let again = j
+            .fire(at, at + chrono::Duration::seconds(9), CatchUp::Always)
+            .run
+            .unwrap();
+        assert_eq!(first.run_id, again.run_id);
+    }
+}

@@ -1,0 +1,248 @@
+//! The application layer: what each API operation does, for any backend. The HTTP layer
+//! (`api`) only translates between HTTP and these calls.
+
+pub mod contention;
+pub mod teams;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tracing::{info, warn};
+
+use crate::domain::{
+    Execution, ExecutionId, GivenUrl, InputError, Job, JobDraft, JobId, RunId, RunMessage, TeamId,
+    time::whole_seconds,
+};
+use crate::ports::{
+    Clock, ExecutionStore, InsertOutcome, JobStore, Page, PageRequest, RunQueue, ScheduleSync,
+    StoreError, UpdateOutcome,
+};
+use crate::targets::TargetGuard;
+use contention::{Attempt, until_done};
+pub use teams::{EnsuredTeam, create_key, ensure_team, rotate_signing_secret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("not found")]
+    NotFound,
+    #[error("the job is paused")]
+    JobPaused,
+    #[error("the job's schedule has no future run")]
+    NoFutureRun,
+    #[error("the job's team has reached its quota of {0} jobs")]
+    QuotaExceeded(u64),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("the job kept changing while it was being updated")]
+    Contention,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// Everything the operations need, built once at start-up.
+#[derive(Clone)]
+pub struct JobService {
+    pub jobs: Arc<dyn JobStore>,
+    pub executions: Arc<dyn ExecutionStore>,
+    pub queue: Arc<dyn RunQueue>,
+    pub schedules: Arc<dyn ScheduleSync>,
+    pub clock: Arc<dyn Clock>,
+    /// Most jobs one team may have.
+    pub max_jobs_per_team: u64,
+    /// Which webhook targets a job may have.
+    pub targets: TargetGuard,
+}
+
+impl JobService {
+    /// Creates a job, within the team's quota (exactly, under any concurrency: the store
+    /// counts and inserts in one conditional write).
+    pub async fn create(&self, team: &TeamId, draft: &JobDraft) -> ServiceResult<Job> {
+        let now = whole_seconds(self.clock.now());
+        let url = self.vetted_url(draft).await;
+        let patch = draft.check_new(url, now)?;
+        let job = Job::new(team.clone(), patch.spec, patch.enabled.unwrap_or(true), now);
+        match self.jobs.insert(&job, self.max_jobs_per_team).await? {
+            InsertOutcome::Inserted => {}
+            InsertOutcome::QuotaExceeded => {
+                return Err(ServiceError::QuotaExceeded(self.max_jobs_per_team));
+            }
+        }
+        info!(job_id = %job.id, team = %team, "job created");
+        self.sync(&job).await;
+        Ok(job)
+    }
+
+    pub async fn get(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
+        self.jobs.get(team, id).await?.ok_or(ServiceError::NotFound)
+    }
+
+    pub async fn list(
+        &self,
+        team: &TeamId,
+        page: PageRequest<JobId>,
+    ) -> ServiceResult<Page<Job, JobId>> {
+        Ok(self.jobs.list(team, page).await?)
+    }
+
+    /// PATCH: merges the draft over the stored job; `enabled` pauses or resumes. The
+    /// next run is recomputed only when the schedule really changed.
+    pub async fn update(&self, team: &TeamId, id: JobId, draft: &JobDraft) -> ServiceResult<Job> {
+        let url = self.vetted_url(draft).await;
+        self.modify(team, id, |job, now| {
+            let patch = draft.check_patch(&job.spec, url.clone(), now)?;
+            let schedule_changed = patch.spec.schedule != job.spec.schedule;
+            job.spec = patch.spec;
+            match patch.enabled {
+                Some(false) if job.enabled => pause(job),
+                Some(true) if !job.enabled => resume(job, now)?,
+                _ if schedule_changed && job.enabled => {
+                    job.next_run_at = job.spec.schedule.first_run(now);
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Idempotent.
+    pub async fn pause(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
+        self.modify(team, id, |job, _| {
+            if job.enabled {
+                pause(job);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Idempotent. Intervals count again from the resume time.
+    pub async fn resume(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
+        self.modify(team, id, |job, now| {
+            if !job.enabled {
+                resume(job, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn delete(&self, team: &TeamId, id: JobId) -> ServiceResult<()> {
+        if !self.jobs.delete(team, id).await? {
+            return Err(ServiceError::NotFound);
+        }
+        info!(job_id = %id, team = %team, "job deleted");
+        if let Err(e) = self.schedules.job_deleted(team, id).await {
+            warn!(job_id = %id, error = %e, "schedule removal failed; reconciliation will retry");
+        }
+        if let Err(e) = self.executions.delete_for_job(team, id).await {
+            warn!(job_id = %id, error = %e, "could not delete the executions of a deleted job");
+        }
+        Ok(())
+    }
+
+    /// Enqueues a manual run that starts at once.
+    pub async fn trigger(&self, team: &TeamId, id: JobId) -> ServiceResult<RunId> {
+        let job = self.get(team, id).await?;
+        if !job.enabled {
+            return Err(ServiceError::JobPaused);
+        }
+        let now = whole_seconds(self.clock.now());
+        let message = RunMessage::manual(&job, now);
+        self.queue.enqueue(&[(message.clone(), now)]).await?;
+        info!(job_id = %id, run_id = %message.run_id, "manual run enqueued");
+        Ok(message.run_id)
+    }
+
+    pub async fn executions(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        page: PageRequest<ExecutionId>,
+    ) -> ServiceResult<Page<Execution, ExecutionId>> {
+        self.get(team, job).await?;
+        Ok(self.executions.list(team, job, page).await?)
+    }
+
+    pub async fn execution(
+        &self,
+        team: &TeamId,
+        job: JobId,
+        id: ExecutionId,
+    ) -> ServiceResult<Execution> {
+        self.executions
+            .get(team, job, id)
+            .await?
+            .ok_or(ServiceError::NotFound)
+    }
+
+    /// Read, change, write back if nobody changed it meanwhile (retried on contention).
+    /// A change that changes nothing writes nothing: the job keeps its version and
+    /// `updated_at`, and its schedule is not synced again.
+    async fn modify(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        change: impl Fn(&mut Job, DateTime<Utc>) -> ServiceResult<()> + Sync,
+    ) -> ServiceResult<Job> {
+        let change = &change;
+        let written = until_done(|| async move {
+            let stored = self.get(team, id).await?;
+            let now = whole_seconds(self.clock.now());
+            let mut job = stored.clone();
+            change(&mut job, now)?;
+            if job == stored {
+                return Ok(Attempt::Done(stored));
+            }
+            job.version += 1;
+            job.updated_at = now;
+            match self.jobs.update(&job, stored.version).await? {
+                UpdateOutcome::Updated => {
+                    info!(job_id = %id, enabled = job.enabled, "job updated");
+                    self.sync(&job).await;
+                    Ok(Attempt::Done(job))
+                }
+                UpdateOutcome::NotFound => Err(ServiceError::NotFound),
+                UpdateOutcome::Conflict => Ok(Attempt::Conflict),
+            }
+        })
+        .await?;
+        written.ok_or(ServiceError::Contention)
+    }
+
+    /// The draft's URL, parsed, then put through the save-time target check (which may
+    /// resolve the host name): its error is the URL's, reported with the other fields'.
+    async fn vetted_url(&self, draft: &JobDraft) -> GivenUrl {
+        let url = draft.parse_url()?;
+        Some(match url {
+            Ok(url) => self.targets.vet(&url).await.map(|()| url),
+            Err(message) => Err(message),
+        })
+    }
+
+    async fn sync(&self, job: &Job) {
+        if let Err(e) = self.schedules.job_changed(job).await {
+            warn!(job_id = %job.id, error = %e, "schedule sync failed; reconciliation will retry");
+        }
+    }
+}
+
+/// Stops every scheduled run after now, including queued runs and pending retries.
+fn pause(job: &mut Job) {
+    job.enabled = false;
+    job.generation += 1;
+    job.next_run_at = None;
+}
+
+fn resume(job: &mut Job, now: DateTime<Utc>) -> ServiceResult<()> {
+    let next = job
+        .spec
+        .schedule
+        .first_run(now)
+        .ok_or(ServiceError::NoFutureRun)?;
+    job.enabled = true;
+    job.next_run_at = Some(next);
+    Ok(())
+}
