@@ -413,6 +413,66 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_settings_table_is_this_table() {
+        let readme = include_str!("../../README.md");
+        for s in SETTINGS.iter().filter(|s| s.flag.is_some()) {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `--{}` |", s.flag.unwrap())))
+                .unwrap_or_else(|| panic!("README has no row for --{}", s.flag.unwrap()));
+            assert!(row.contains(&format!("`{}`", s.env)), "{row}");
+            let default = if s.default.is_empty() {
+                "unset".to_owned()
+            } else {
+                format!("`{}`", s.default)
+            };
+            assert!(row.contains(&default), "{row} lacks {default}");
+            if let Kind::Number { min, max } = s.kind {
+                assert!(
+                    row.contains(&format!("| {min}..{max} |")),
+                    "{row} lacks {min}..{max}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_templates_parameters_have_this_tables_defaults_and_ranges() {
+        let template = include_str!("../../template.yaml");
+        let mut checked = 0;
+        for line in template.lines() {
+            // `        KRAFTER_RATE_LIMIT: !Ref RateLimit`
+            let Some((env, param)) = line.trim().split_once(": !Ref ") else {
+                continue;
+            };
+            let Some(s) = SETTINGS.iter().find(|s| s.env == env) else {
+                continue;
+            };
+            let block: Vec<&str> = template
+                .split(&format!("\n  {param}:\n"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("no parameter {param}"))
+                .lines()
+                .take_while(|l| l.starts_with("    "))
+                .map(str::trim)
+                .collect();
+            let value = |key: &str| {
+                block
+                    .iter()
+                    .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+                    .map(|v| v.trim_matches('"'))
+            };
+            assert_eq!(value("Default"), Some(s.default), "{param}");
+            if let Kind::Number { min, max } = s.kind {
+                assert_eq!(value("MinValue"), Some(min.to_string().as_str()), "{param}");
+                assert_eq!(value("MaxValue"), Some(max.to_string().as_str()), "{param}");
+            }
+            checked += 1;
+        }
+        assert_eq!(checked, 5, "the template's settings parameters");
+    }
+
+    #[test]
     fn every_row_is_read_and_has_a_valid_default() {
         for s in SETTINGS {
             assert!(s.env.starts_with("KRAFTER_"), "{}", s.env);
