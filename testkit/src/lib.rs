@@ -140,7 +140,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// Fresh resources (tables, queues, schedule group) on this process's moto server.
 pub async fn provision(clients: &AwsClients) -> HostedResources {
-    krafter_shared::hosted::provision::provision(clients, &unique("t"))
+    krafter_ops::provision::provision(clients, &unique("t"))
         .await
         .expect("create the hosted resources on moto")
 }

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use krafter_ops::local::{deliver_queued, fire_due_schedules};
+use krafter_ops::provision::provision;
 use krafter_shared::adapters::dynamodb::{DynamoKeyStore, DynamoTeamStore};
 use krafter_shared::adapters::sqlite::{SqliteDb, SqliteKeyStore, SqliteTeamStore};
 use krafter_shared::domain::{ApiKey, KeyPrefix, Scope, Scopes, TeamId, time};
 use krafter_shared::embedded::{
     Database, Embedded, EmbeddedConfig, create_key, ensure_team, rotate_signing_secret,
 };
-use krafter_shared::hosted::local::{deliver_queued, fire_due_schedules};
-use krafter_shared::hosted::provision::provision;
 use krafter_shared::hosted::{AwsClients, process_env};
 use krafter_shared::ports::{KeyStore, TeamStore};
 use krafter_shared::targets::TargetPolicy;

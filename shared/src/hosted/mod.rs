@@ -2,8 +2,6 @@
 //! queue handler and the reconcile pass, from configuration read from the environment.
 //! The functions in `functions/` only build the AWS clients, call this and run.
 
-pub mod local;
-pub mod provision;
 mod runs;
 
 use std::collections::HashSet;

@@ -625,7 +625,7 @@ async fn a_poison_message_is_reported_failed_until_sqs_moves_it_to_the_dead_lett
     }
     assert_eq!(
         deliveries,
-        krafter_shared::hosted::provision::MAX_RECEIVE_COUNT,
+        krafter_ops::provision::MAX_RECEIVE_COUNT,
         "handed to the executor maxReceiveCount times"
     );
     let dead = sqs

@@ -201,7 +201,7 @@ pub async fn run(settings: &Settings, sink: &Sink) -> String {
                 .build(),
         ),
     };
-    let resources = krafter_shared::hosted::provision::provision(&clients, "bench")
+    let resources = krafter_ops::provision::provision(&clients, "bench")
         .await
         .expect("create the hosted resources on moto");
     let clock = Arc::new(BenchClock(Mutex::new(Utc::now().trunc_subsecs(0))));
