@@ -1,8 +1,8 @@
 //! The executor engine on its own: duplicate deliveries, in-flight attempts, retries. The
 //! stores are real (SQLite in memory); the clock is controlled; the webhook client counts.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,21 +18,8 @@ use krafter_shared::ports::{
     AttemptStart, Clock, ExecutionStore, JobStore, PageRequest, WebhookCall, WebhookClient,
     WebhookResponse,
 };
+use krafter_testkit::TestClock;
 use serde_json::json;
-
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl TestClock {
-    fn advance(&self, d: chrono::Duration) {
-        *self.0.lock().unwrap() += d;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 /// Answers every call with `status` and counts the calls.
 struct CountingClient {
@@ -76,7 +63,7 @@ struct World {
 
 async fn world(status: u16) -> World {
     let t0 = Utc.with_ymd_and_hms(2025, 1, 15, 10, 0, 0).unwrap();
-    let clock = Arc::new(TestClock(Mutex::new(t0)));
+    let clock = Arc::new(TestClock::new(t0));
     let db = SqliteDb::open_in_memory().unwrap();
     let jobs = Arc::new(SqliteJobStore::new(db.clone()));
     let executions = Arc::new(SqliteExecutionStore::new(db.clone()));

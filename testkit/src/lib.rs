@@ -5,6 +5,12 @@
 //! One moto server serves a whole test binary; tests share it without interfering because
 //! each creates its own uniquely named resources ([`provision`]). The server is stopped when
 //! the test process exits (a watchdog shell kills it when its parent is gone).
+//!
+//! Also [`TestClock`], the clock tests set by hand.
+
+mod clock;
+
+pub use clock::TestClock;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -140,7 +146,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// Fresh resources (tables, queues, schedule group) on this process's moto server.
 pub async fn provision(clients: &AwsClients) -> HostedResources {
-    krafter_shared::hosted::provision::provision(clients, &unique("t"))
+    krafter_ops::provision::provision(clients, &unique("t"))
         .await
         .expect("create the hosted resources on moto")
 }

@@ -4,8 +4,6 @@
 
 mod config;
 mod lambda;
-pub mod local;
-pub mod provision;
 mod reconcile;
 mod runs;
 

@@ -4,7 +4,7 @@
 //! real local webhook receiver; everything read back through the API.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -18,26 +18,10 @@ use krafter_shared::schedule::validate_eventbridge_expression;
 use krafter_shared::service::create_key;
 use krafter_shared::settings::{Mode, Settings};
 use krafter_shared::targets::{PRIVATE_TARGET, TargetPolicy};
+use krafter_testkit::TestClock;
 use serde_json::{Value, json};
 
 use crate::helpers::{Receiver, Scripted, TestApp};
-
-struct TestClock(Mutex<DateTime<Utc>>);
-
-impl TestClock {
-    fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().unwrap() = t;
-    }
-    fn advance(&self, d: chrono::Duration) {
-        *self.0.lock().unwrap() += d;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 /// One hosted deployment on fresh emulator resources, with the API served on port 0.
 struct World {
@@ -79,7 +63,7 @@ impl World {
     async fn start_with(settings: Settings) -> Self {
         let clients = krafter_testkit::clients().await;
         let resources = krafter_testkit::provision(&clients).await;
-        let clock = Arc::new(TestClock(Mutex::new(Utc::now().trunc_subsecs(0))));
+        let clock = Arc::new(TestClock::new(Utc::now().trunc_subsecs(0)));
         let hosted =
             Hosted::with_clock(clients.clone(), resources.clone(), settings, clock.clone());
         let base = serve(&hosted).await;
@@ -649,7 +633,7 @@ async fn a_poison_message_is_reported_failed_until_sqs_moves_it_to_the_dead_lett
     }
     assert_eq!(
         deliveries,
-        krafter_shared::hosted::provision::MAX_RECEIVE_COUNT,
+        krafter_ops::provision::MAX_RECEIVE_COUNT,
         "handed to the executor maxReceiveCount times"
     );
     let dead = sqs

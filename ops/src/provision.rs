@@ -9,10 +9,9 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
-
-use super::{AwsClients, HostedResources};
-use crate::adapters::dynamodb::Tables;
-use crate::ports::{StoreError, StoreResult};
+use krafter_shared::adapters::dynamodb::Tables;
+use krafter_shared::hosted::{AwsClients, HostedResources};
+use krafter_shared::ports::{StoreError, StoreResult};
 
 /// One table as declared: key, optional local index on `pk` + another attribute, TTL.
 pub struct TableSpec {
@@ -239,7 +238,7 @@ mod tests {
 
     #[test]
     fn template_and_provisioning_declare_the_same_tables_and_queue() {
-        let template = include_str!("../../../template.yaml");
+        let template = include_str!("../../template.yaml");
         for (name, spec) in [
             ("JobsTable", &JOBS),
             ("ExecutionsTable", &EXECUTIONS),

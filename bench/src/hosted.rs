@@ -21,6 +21,7 @@ use krafter_shared::hosted::{AwsClients, Hosted, HostedResources, handle_sqs_eve
 use krafter_shared::ports::Clock;
 use krafter_shared::settings::{Mode, Settings as CoreSettings};
 use krafter_shared::targets::TargetPolicy;
+use krafter_testkit::TestClock;
 use serde_json::{Value, json};
 
 use crate::Settings;
@@ -78,16 +79,6 @@ const DYNAMODB_READ_UNIT: f64 = 0.125 / 1e6;
 const SCHEDULER_INVOCATION: f64 = 1.00 / 1e6;
 /// The executor's MemorySize in template.yaml (Globals).
 const EXECUTOR_GB: f64 = 0.25;
-
-/// The service's clock, moved a minute per batch: each batch is the next run of its jobs
-/// (`* * * * *`), due when it is handled, as when EventBridge Scheduler fires on time.
-struct BenchClock(Mutex<DateTime<Utc>>);
-
-impl Clock for BenchClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap()
-    }
-}
 
 struct World {
     clients: AwsClients,
@@ -200,10 +191,12 @@ pub async fn run(settings: &Settings, sink: &Sink) -> String {
                 .build(),
         ),
     };
-    let resources = krafter_shared::hosted::provision::provision(&clients, "bench")
+    let resources = krafter_ops::provision::provision(&clients, "bench")
         .await
         .expect("create the hosted resources on moto");
-    let clock = Arc::new(BenchClock(Mutex::new(Utc::now().trunc_subsecs(0))));
+    // The service's clock, moved a minute per batch: each batch is the next run of its jobs
+    // (`* * * * *`), due when it is handled, as when EventBridge Scheduler fires on time.
+    let clock = Arc::new(TestClock::new(Utc::now().trunc_subsecs(0)));
     let hosted = Hosted::with_clock(
         clients.clone(),
         resources.clone(),
@@ -267,7 +260,7 @@ pub async fn run(settings: &Settings, sink: &Sink) -> String {
         let prefix = format!("/hosted/{delay_ms}/");
         for b in 0..=settings.hosted_batches {
             let at = start + chrono::Duration::minutes(b as i64);
-            *clock.0.lock().unwrap() = at;
+            clock.set(at);
             for job in &jobs {
                 world.fire(job, at).await;
             }

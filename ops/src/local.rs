@@ -7,11 +7,10 @@ use std::str::FromStr;
 
 use aws_sdk_scheduler::types::ScheduleState;
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use krafter_shared::domain::time::format;
+use krafter_shared::hosted::AwsClients;
+use krafter_shared::ports::{StoreError, StoreResult};
 use tracing::{info, warn};
-
-use super::AwsClients;
-use crate::domain::time::format;
-use crate::ports::{StoreError, StoreResult};
 
 /// The fire times of one EventBridge expression in `(after, until]`, in `timezone`:
 /// `cron(...)` evaluated as the Quartz expression it is (with a seconds field), `rate(...)`

@@ -53,7 +53,7 @@ fn main() {
     if sections.is_empty() {
         sections = ALL.to_vec();
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let settings = Settings {
         krafter: std::env::var_os("KRAFTER_BIN")
             .map(PathBuf::from)
