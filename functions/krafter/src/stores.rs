@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use krafter_shared::settings;
 use clap::Args;
 use krafter_shared::adapters::dynamodb::{DynamoKeyStore, DynamoTeamStore};
 use krafter_shared::adapters::sqlite::{SqliteDb, SqliteKeyStore, SqliteTeamStore};
 use krafter_shared::hosted::AwsClients;
 use krafter_shared::ports::{KeyStore, TeamStore};
+use krafter_shared::settings;
 
 use crate::AnyError;
 

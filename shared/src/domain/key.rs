@@ -3,7 +3,6 @@
 
 use std::fmt;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
@@ -74,23 +73,12 @@ impl PlainKey {
     const PREFIX: &'static str = "kr_live_";
 
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-        Self(format!(
-            "{}{}",
-            Self::PREFIX,
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        ))
+        Self(super::token::generate(Self::PREFIX))
     }
 
     /// Accepts exactly `kr_live_` + 43 URL-safe base64 characters.
     pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix(Self::PREFIX)?;
-        let ok = rest.len() == 43
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        ok.then(|| Self(s.to_owned()))
+        super::token::is_valid(s, Self::PREFIX).then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

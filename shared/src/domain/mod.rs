@@ -10,6 +10,7 @@ mod key;
 pub mod record;
 mod signing;
 pub mod time;
+mod token;
 
 pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
 pub use firing::{CatchUp, Firing};

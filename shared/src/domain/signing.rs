@@ -7,7 +7,6 @@
 
 use std::fmt;
 
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -26,22 +25,11 @@ impl SigningSecret {
     pub const PREFIX: &'static str = "whsec_";
 
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
-        Self(format!(
-            "{}{}",
-            Self::PREFIX,
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        ))
+        Self(super::token::generate(Self::PREFIX))
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix(Self::PREFIX)?;
-        (rest.len() == 43
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then(|| Self(s.to_owned()))
+        super::token::is_valid(s, Self::PREFIX).then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

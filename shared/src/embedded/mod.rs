@@ -79,6 +79,20 @@ impl Default for EmbeddedConfig {
     }
 }
 
+/// The configuration is its settings and more: `config.rate_limit` reads the setting.
+impl std::ops::Deref for EmbeddedConfig {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.settings
+    }
+}
+
+impl std::ops::DerefMut for EmbeddedConfig {
+    fn deref_mut(&mut self) -> &mut Settings {
+        &mut self.settings
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("could not open the database")]

@@ -401,7 +401,7 @@ async fn every_documented_route_is_served_and_no_other() {
 #[tokio::test]
 async fn every_response_matches_its_documented_schema() {
     let mut c = Checker::new();
-    let app = TestApp::spawn_with(|cfg| cfg.settings.max_jobs_per_team = 4).await;
+    let app = TestApp::spawn_with(|cfg| cfg.max_jobs_per_team = 4).await;
     let receiver = Receiver::start().await;
     let write = app.key.clone();
     let w = Some(write.as_str());
@@ -661,7 +661,7 @@ async fn every_response_matches_its_documented_schema() {
     }
 
     // Over the rate limit: a team, and a client address, get one request per window.
-    let limited = TestApp::spawn_with(|cfg| cfg.settings.rate_limit = 1).await;
+    let limited = TestApp::spawn_with(|cfg| cfg.rate_limit = 1).await;
     let key = limited.key.clone();
     let k = Some(key.as_str());
     for path in ["/api/v1/health", "/api/v1/health"] {

@@ -28,20 +28,22 @@ const EXECUTION_COLUMNS: &str = "id, team, job_id, run_id, trigger, scheduled_at
 
 fn execution_from_row(r: &Row<'_>) -> StoreResult<Execution> {
     let record = ExecutionRecord {
-        id: r.get(0)?,
-        team: r.get(1)?,
-        job_id: r.get(2)?,
-        run_id: r.get(3)?,
-        trigger: r.get(4)?,
-        scheduled_at: r.get(5)?,
-        attempt: r.get(6)?,
-        started_at: r.get(7)?,
-        status: r.get(8)?,
-        http_status: r.get(9)?,
-        response_body: r.get(10)?,
-        error: r.get(11)?,
-        duration_ms: r.get::<_, Option<i64>>(12)?.map(|d| d.max(0) as u64),
-        finished_at: r.get(13)?,
+        id: r.get("id")?,
+        team: r.get("team")?,
+        job_id: r.get("job_id")?,
+        run_id: r.get("run_id")?,
+        trigger: r.get("trigger")?,
+        scheduled_at: r.get("scheduled_at")?,
+        attempt: r.get("attempt")?,
+        started_at: r.get("started_at")?,
+        status: r.get("status")?,
+        http_status: r.get("http_status")?,
+        response_body: r.get("response_body")?,
+        error: r.get("error")?,
+        duration_ms: r
+            .get::<_, Option<i64>>("duration_ms")?
+            .map(|d| d.max(0) as u64),
+        finished_at: r.get("finished_at")?,
     };
     Execution::try_from(record).map_err(|e| corrupt("execution row", e))
 }

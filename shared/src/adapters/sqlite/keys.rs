@@ -21,14 +21,14 @@ const KEY_COLUMNS: &str =
 
 fn key_from_row(r: &Row<'_>) -> StoreResult<ApiKey> {
     let record = KeyRecord {
-        hash: r.get(0)?,
-        prefix: r.get(1)?,
-        team: r.get(2)?,
-        scopes: r.get(3)?,
-        created_at: r.get(4)?,
-        expires_at: r.get(5)?,
-        revoked_at: r.get(6)?,
-        last_used_at: r.get(7)?,
+        hash: r.get("hash")?,
+        prefix: r.get("prefix")?,
+        team: r.get("team")?,
+        scopes: r.get("scopes")?,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        revoked_at: r.get("revoked_at")?,
+        last_used_at: r.get("last_used_at")?,
     };
     ApiKey::try_from(record).map_err(|e| corrupt("key row", e))
 }

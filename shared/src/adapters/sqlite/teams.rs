@@ -28,12 +28,12 @@ impl TeamStore for SqliteTeamStore {
                     c.prepare_cached(&format!("SELECT {COLUMNS} FROM teams WHERE team = ?1"))?
                         .query_row([team], |r| {
                             Ok(TeamRecord {
-                                team: r.get(0)?,
-                                secret: r.get(1)?,
-                                previous_secret: r.get(2)?,
-                                previous_until: r.get(3)?,
-                                created_at: r.get(4)?,
-                                rotated_at: r.get(5)?,
+                                team: r.get("team")?,
+                                secret: r.get("secret")?,
+                                previous_secret: r.get("previous_secret")?,
+                                previous_until: r.get("previous_until")?,
+                                created_at: r.get("created_at")?,
+                                rotated_at: r.get("rotated_at")?,
                             })
                         })
                         .optional()?,
