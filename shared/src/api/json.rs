@@ -110,6 +110,11 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
         max_retries: r.integer("max_retries"),
         enabled: r.boolean("enabled"),
         failure_notify: r.boolean("failure_notify"),
+        retry_backoff: r.string("retry_backoff"),
+        retry_base_ms: r.nullable(Reader::integer, "retry_base_ms"),
+        retry_max_ms: r.nullable(Reader::integer, "retry_max_ms"),
+        expect_status: r.nullable(Reader::string_list, "expect_status"),
+        expect_body: r.nullable_string("expect_body"),
         other_fields: map
             .keys()
             .filter(|k| !WRITABLE_FIELDS.contains(&k.as_str()))
@@ -140,6 +145,30 @@ impl Reader<'_> {
             Value::String(s) => Some(Some(s.clone())),
             Value::Null => Some(None),
             _ => self.wrong(f, "must be a string or null"),
+        }
+    }
+    /// `read`'s value, or `Some(None)` for an explicit `null`.
+    fn nullable<T>(
+        &mut self,
+        read: fn(&mut Self, &str) -> Option<T>,
+        f: &str,
+    ) -> Option<Option<T>> {
+        match self.map.get(f)? {
+            Value::Null => Some(None),
+            _ => read(self, f).map(Some),
+        }
+    }
+    fn string_list(&mut self, f: &str) -> Option<Vec<String>> {
+        let list = match self.map.get(f)? {
+            Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => None,
+        };
+        match list {
+            Some(list) => Some(list),
+            None => self.wrong(f, "must be an array of strings"),
         }
     }
     fn integer(&mut self, f: &str) -> Option<i64> {

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{Execution, ExecutionId, Job, JobId, RunId, RunStatus, Trigger, time};
+use crate::domain::{
+    Backoff, Execution, ExecutionId, Job, JobId, RetryMs, RunId, RunStatus, Trigger, time,
+};
 
 #[derive(Serialize)]
 pub struct Data<T> {
@@ -52,6 +54,17 @@ pub struct JobView<'a> {
     created_at: DateTime<Utc>,
     #[serde(serialize_with = "time::serialize")]
     updated_at: DateTime<Utc>,
+    // Policies: each present only when it is not the default, like `body`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_backoff: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_base_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_max_ms: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_status: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expect_body: Option<&'a str>,
 }
 
 impl<'a> From<&'a Job> for JobView<'a> {
@@ -76,6 +89,17 @@ impl<'a> From<&'a Job> for JobView<'a> {
             next_run_at: j.next_run_at,
             created_at: j.created_at,
             updated_at: j.updated_at,
+            retry_backoff: (s.retry.backoff != Backoff::Linear).then(|| s.retry.backoff.as_str()),
+            retry_base_ms: s.retry.base.map(RetryMs::get),
+            retry_max_ms: s.retry.max.map(RetryMs::get),
+            expect_status: (!s.success.is_default_statuses()).then(|| {
+                s.success
+                    .statuses()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            }),
+            expect_body: s.success.body().map(|b| b.as_str()),
         }
     }
 }

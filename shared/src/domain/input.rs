@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::job::{
     Body, HeaderList, HttpMethod, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs, WebhookSpec,
 };
+use super::policy::{Backoff, ExpectBody, RetryMs, RetrySpec, StatusMatch, SuccessRule};
 use crate::schedule::{Schedule, ScheduleType, Timezone};
 
 /// Field name → every message for it, in a stable order.
@@ -50,7 +51,7 @@ pub enum InputError {
 }
 
 /// The fields a client may write, in the order they are checked.
-pub const WRITABLE_FIELDS: [&str; 12] = [
+pub const WRITABLE_FIELDS: [&str; 17] = [
     "name",
     "schedule_type",
     "schedule",
@@ -63,6 +64,11 @@ pub const WRITABLE_FIELDS: [&str; 12] = [
     "max_retries",
     "enabled",
     "failure_notify",
+    "retry_backoff",
+    "retry_base_ms",
+    "retry_max_ms",
+    "expect_status",
+    "expect_body",
 ];
 const READ_ONLY: [&str; 6] = [
     "id",
@@ -93,6 +99,12 @@ pub struct JobDraft {
     pub max_retries: Option<i64>,
     pub enabled: Option<bool>,
     pub failure_notify: Option<bool>,
+    pub retry_backoff: Option<String>,
+    /// `Some(None)`: `null`, back to the default.
+    pub retry_base_ms: Option<Option<i64>>,
+    pub retry_max_ms: Option<Option<i64>>,
+    pub expect_status: Option<Option<Vec<String>>>,
+    pub expect_body: Option<Option<String>>,
     /// Names the request gave that are not writable fields (read-only or unknown).
     pub other_fields: Vec<String>,
 }
@@ -155,20 +167,29 @@ impl JobDraft {
         let failure_notify = self
             .failure_notify
             .unwrap_or(base.is_some_and(|b| b.failure_notify));
-        match (name, schedule, request, max_retries) {
-            (Some(name), Some(schedule), Some(request), Some(max_retries)) if errs.is_empty() => {
-                Ok(JobPatch {
-                    spec: JobSpec {
-                        name,
-                        schedule,
-                        request,
-                        max_retries,
-                        failure_notify,
-                    },
-                    enabled: self.enabled,
-                    schedule_changed,
-                })
-            }
+        let retry = self.check_retry(base, &mut errs);
+        let success = self.check_success(base, &mut errs);
+        match (name, schedule, request, max_retries, retry, success) {
+            (
+                Some(name),
+                Some(schedule),
+                Some(request),
+                Some(max_retries),
+                Some(retry),
+                Some(success),
+            ) if errs.is_empty() => Ok(JobPatch {
+                spec: JobSpec {
+                    name,
+                    schedule,
+                    request,
+                    max_retries,
+                    failure_notify,
+                    retry,
+                    success,
+                },
+                enabled: self.enabled,
+                schedule_changed,
+            }),
             // Every `None` above recorded an error.
             _ => Err(InputError::Invalid(errs)),
         }
@@ -184,6 +205,54 @@ impl JobDraft {
             }
         }
         errs
+    }
+
+    /// The retry policy: each field given replaces the stored one (`null`: the default).
+    fn check_retry(&self, base: Option<&JobSpec>, errs: &mut FieldErrors) -> Option<RetrySpec> {
+        let old = base.map(|b| b.retry).unwrap_or_default();
+        let backoff = match &self.retry_backoff {
+            Some(b) => ok_or_add(Backoff::parse(b), "retry_backoff", errs),
+            None => Some(old.backoff),
+        };
+        let ms = |given: &Option<Option<i64>>,
+                  kept: Option<RetryMs>,
+                  field: &str,
+                  errs: &mut FieldErrors| {
+            match given {
+                Some(Some(n)) => ok_or_add(RetryMs::parse(*n), field, errs).map(Some),
+                Some(None) => Some(None),
+                None => Some(kept),
+            }
+        };
+        let base_ms = ms(&self.retry_base_ms, old.base, "retry_base_ms", errs);
+        let max_ms = ms(&self.retry_max_ms, old.max, "retry_max_ms", errs);
+        ok_or_add(
+            RetrySpec::new(backoff?, base_ms?, max_ms?),
+            "retry_max_ms",
+            errs,
+        )
+    }
+
+    /// The success rule: `expect_status` (default `["2xx"]`) and `expect_body`.
+    fn check_success(&self, base: Option<&JobSpec>, errs: &mut FieldErrors) -> Option<SuccessRule> {
+        let old = base.map(|b| b.success.clone()).unwrap_or_default();
+        let statuses = match &self.expect_status {
+            Some(Some(given)) => {
+                let parsed: Vec<_> = given.iter().map(|s| StatusMatch::parse(s)).collect();
+                for e in parsed.iter().filter_map(|p| p.as_ref().err()) {
+                    errs.add("expect_status", e.clone());
+                }
+                parsed.into_iter().collect::<Result<Vec<_>, _>>().ok()
+            }
+            Some(None) => Some(SuccessRule::default().statuses().to_vec()),
+            None => Some(old.statuses().to_vec()),
+        };
+        let body = match &self.expect_body {
+            Some(Some(b)) => ok_or_add(ExpectBody::parse(b).map(Some), "expect_body", errs),
+            Some(None) => Some(None),
+            None => Some(old.body().cloned()),
+        };
+        ok_or_add(SuccessRule::new(statuses?, body?), "expect_status", errs)
     }
 
     fn check_name(&self, base: Option<&JobSpec>, errs: &mut FieldErrors) -> Option<JobName> {

@@ -2,6 +2,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use super::policy::{RetrySpec, SuccessRule};
 use super::{JobId, RunStatus, TeamId};
 use crate::schedule::Schedule;
 
@@ -255,6 +256,10 @@ pub struct JobSpec {
     pub request: WebhookSpec,
     pub max_retries: MaxRetries,
     pub failure_notify: bool,
+    /// How failed attempts are spaced.
+    pub retry: RetrySpec,
+    /// What counts as a successful response.
+    pub success: SuccessRule,
 }
 
 /// A stored job: its definition plus the state the service keeps.

@@ -7,6 +7,7 @@ mod ids;
 mod input;
 mod job;
 mod key;
+mod policy;
 pub mod record;
 mod signing;
 pub mod time;
@@ -24,4 +25,5 @@ pub use job::{
     WebhookSpec,
 };
 pub use key::{ApiKey, KeyHash, KeyPrefix, PlainKey, Scope, Scopes};
+pub use policy::{Backoff, ExpectBody, RetryMs, RetrySpec, StatusMatch, SuccessRule};
 pub use signing::{ROTATION_GRACE, SigningSecret, TeamSecrets};

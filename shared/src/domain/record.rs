@@ -7,6 +7,7 @@ use std::fmt::Display;
 
 use serde::{Deserialize, Serialize};
 
+use super::policy::{Backoff, ExpectBody, RetryMs, RetrySpec, StatusMatch, SuccessRule};
 use super::time::from_unix;
 use super::{
     ApiKey, AttemptOutcome, Body, Execution, HeaderList, HttpMethod, Job, JobName, JobSpec,
@@ -34,7 +35,7 @@ fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
 /// (besides the tables' own keys) are these. One list: adding a field to [`JobRecord`]
 /// without adding it here fails `record::tests::the_job_fields_are_the_records_fields`, and
 /// a store missing it fails the stores' agreement tests.
-pub const JOB_FIELDS: [&str; 21] = [
+pub const JOB_FIELDS: [&str; 26] = [
     "id",
     "team",
     "name",
@@ -56,6 +57,11 @@ pub const JOB_FIELDS: [&str; 21] = [
     "last_run_at",
     "created_at",
     "updated_at",
+    "retry_backoff",
+    "retry_base_ms",
+    "retry_max_ms",
+    "expect_status",
+    "expect_body",
 ];
 
 /// The fields a job update writes (`JobStore::update`): its definition and state. Never
@@ -97,6 +103,17 @@ pub struct JobRecord {
     pub last_run_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Policies: each absent at its default (records written before policies have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_backoff: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_base_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_max_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_body: Option<String>,
 }
 
 impl From<&Job> for JobRecord {
@@ -129,8 +146,56 @@ impl From<&Job> for JobRecord {
             last_run_at: job.last_run_at.map(|t| t.timestamp()),
             created_at: job.created_at.timestamp(),
             updated_at: job.updated_at.timestamp(),
+            retry_backoff: (s.retry.backoff != Backoff::Linear)
+                .then(|| s.retry.backoff.as_str().to_owned()),
+            retry_base_ms: s.retry.base.map(|m| i64::from(m.get())),
+            retry_max_ms: s.retry.max.map(|m| i64::from(m.get())),
+            expect_status: (!s.success.is_default_statuses()).then(|| {
+                s.success
+                    .statuses()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            }),
+            expect_body: s.success.body().map(|b| b.as_str().to_owned()),
         }
     }
+}
+
+/// A stored job's policies, checked again.
+fn policies(r: &JobRecord) -> Result<(RetrySpec, SuccessRule), RecordError> {
+    let bad = |field: &str, e: &dyn Display| bad("job", &r.id, field, e);
+    let ms = |v: Option<i64>, field: &str| {
+        v.map(RetryMs::parse)
+            .transpose()
+            .map_err(|e| bad(field, &e))
+    };
+    let backoff = match &r.retry_backoff {
+        Some(b) => Backoff::parse(b).map_err(|e| bad("retry_backoff", &e))?,
+        None => Backoff::Linear,
+    };
+    let retry = RetrySpec::new(
+        backoff,
+        ms(r.retry_base_ms, "retry_base_ms")?,
+        ms(r.retry_max_ms, "retry_max_ms")?,
+    )
+    .map_err(|e| bad("retry_max_ms", &e))?;
+    let statuses = match &r.expect_status {
+        Some(list) => list
+            .iter()
+            .map(|s| StatusMatch::parse(s))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("expect_status", &e))?,
+        None => SuccessRule::default().statuses().to_vec(),
+    };
+    let body = r
+        .expect_body
+        .as_deref()
+        .map(ExpectBody::parse)
+        .transpose()
+        .map_err(|e| bad("expect_body", &e))?;
+    let success = SuccessRule::new(statuses, body).map_err(|e| bad("expect_status", &e))?;
+    Ok((retry, success))
 }
 
 impl TryFrom<JobRecord> for Job {
@@ -143,6 +208,7 @@ impl TryFrom<JobRecord> for Job {
             .parse()
             .map_err(|_| bad("schedule_type", &r.schedule_type))?;
         let tz = Timezone::parse(&r.timezone).map_err(|e| bad("timezone", &e))?;
+        let (retry, success) = policies(&r)?;
         Ok(Job {
             id: r.id.parse().map_err(|e| bad("id", &e))?,
             team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
@@ -166,6 +232,8 @@ impl TryFrom<JobRecord> for Job {
                 max_retries: MaxRetries::parse(r.max_retries)
                     .map_err(|e| bad("max_retries", &e))?,
                 failure_notify: r.failure_notify,
+                retry,
+                success,
             },
             enabled: r.enabled,
             generation: r.generation,
@@ -414,6 +482,11 @@ mod tests {
             last_run_at: Some(1),
             created_at: 0,
             updated_at: 0,
+            retry_backoff: Some("exponential".into()),
+            retry_base_ms: Some(1000),
+            retry_max_ms: Some(60_000),
+            expect_status: Some(vec!["2xx".into(), "404".into()]),
+            expect_body: Some("ok".into()),
         }
     }
 

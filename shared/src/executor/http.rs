@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::domain::{AttemptOutcome, RunStatus, time::whole_seconds};
+use crate::domain::{AttemptOutcome, RunStatus, SuccessRule, time::whole_seconds};
 use crate::ports::{Clock, WebhookCall, WebhookClient, WebhookResponse};
 use crate::targets::TargetGuard;
 
@@ -116,7 +116,7 @@ impl WebhookClient for ReqwestWebhookClient {
         };
         let timed_out = || format!("timeout after {} ms", spec.timeout.get());
         match result {
-            Ok(Ok(received)) => ended.answered(received),
+            Ok(Ok(received)) => ended.answered(received, &call.job.spec.success),
             Ok(Err(e)) if e.is_timeout() => ended.not_answered(timed_out()),
             Ok(Err(e)) => ended.not_answered(describe(&e)),
             Err(_) => ended.not_answered(timed_out()),
@@ -201,19 +201,19 @@ struct Ended {
 }
 
 impl Ended {
-    /// A response: a success if it is a 2xx.
-    fn answered(self, r: Received) -> WebhookResponse {
-        let ok = (200..300).contains(&r.status);
+    /// A response: a success if the job's rule says so (by default, a 2xx).
+    fn answered(self, r: Received, rule: &SuccessRule) -> WebhookResponse {
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        let verdict = rule.judge(r.status, &body);
         WebhookResponse {
             outcome: AttemptOutcome {
-                status: if ok {
-                    RunStatus::Success
-                } else {
-                    RunStatus::Failed
+                status: match verdict {
+                    Ok(()) => RunStatus::Success,
+                    Err(_) => RunStatus::Failed,
                 },
                 http_status: Some(r.status),
-                response_body: Some(String::from_utf8_lossy(&r.body).into_owned()),
-                error: (!ok).then(|| format!("HTTP {}", r.status)),
+                response_body: Some(body),
+                error: verdict.err(),
                 duration_ms: self.duration_ms,
                 finished_at: self.finished_at,
             },

@@ -258,11 +258,14 @@ impl Executor {
         let mut retries = Vec::new();
         let mut run_ends = Vec::new();
         for e in ended {
-            let max_retries = e.job.spec.max_retries.get();
-            match self
-                .retry
-                .next_delay(&e.outcome, e.message.attempt, max_retries, e.retry_after)
-            {
+            let spec = &e.job.spec;
+            match self.retry.next_delay(
+                &e.outcome,
+                e.message.attempt,
+                &spec.retry,
+                spec.max_retries.get(),
+                e.retry_after,
+            ) {
                 Some(delay) => {
                     let next = e.message.retry();
                     info!(job_id = %e.job.id, run_id = %next.run_id, attempt = next.attempt,

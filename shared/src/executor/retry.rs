@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
-use crate::domain::{AttemptOutcome, RunStatus};
+use crate::domain::{AttemptOutcome, RetrySpec, RunStatus};
 
-/// The published linear backoff: `base`, `2 × base`, `3 × base`, ... (15 s, 30 s, 45 s).
+/// Which failed attempts are tried again, and when: after the job's backoff (`RetrySpec`:
+/// by default the published linear one, `base`, `2 × base`, `3 × base`, ..., 15 s, 30 s,
+/// 45 s), or a target's longer `Retry-After`.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
+    /// The deployment's base (`KRAFTER_RETRY_BACKOFF_MS`), for jobs that set none.
     pub base: Duration,
     /// The longest wait honoured from a `Retry-After`.
     pub max_retry_after: Duration,
@@ -27,6 +30,7 @@ impl RetryPolicy {
         &self,
         outcome: &AttemptOutcome,
         attempt: u32,
+        spec: &RetrySpec,
         max_retries: u32,
         retry_after: Option<u64>,
     ) -> Option<Duration> {
@@ -40,12 +44,12 @@ impl RetryPolicy {
         {
             return None;
         }
-        let linear = self.base.saturating_mul(attempt);
+        let backoff = spec.delay(attempt, self.base);
         let asked = retry_after
             .map(Duration::from_secs)
             .unwrap_or_default()
             .min(self.max_retry_after);
-        Some(linear.max(asked))
+        Some(backoff.max(asked))
     }
 }
 
@@ -64,6 +68,11 @@ mod tests {
             finished_at: Utc::now(),
         }
     }
+    const LINEAR: RetrySpec = RetrySpec {
+        backoff: crate::domain::Backoff::Linear,
+        base: None,
+        max: None,
+    };
     const P: RetryPolicy = RetryPolicy {
         base: Duration::from_secs(15),
         max_retry_after: Duration::from_secs(3600),
@@ -72,7 +81,9 @@ mod tests {
     #[test]
     fn backoff_is_linear_fifteen_thirty_forty_five() {
         let failed = outcome(RunStatus::Failed, Some(500));
-        let waits: Vec<_> = (1..=4).map(|a| P.next_delay(&failed, a, 3, None)).collect();
+        let waits: Vec<_> = (1..=4)
+            .map(|a| P.next_delay(&failed, a, &LINEAR, 3, None))
+            .collect();
         assert_eq!(
             waits,
             [
@@ -88,18 +99,18 @@ mod tests {
     fn client_errors_are_final_except_408_and_429() {
         for code in [400, 401, 403, 404, 410, 422] {
             assert_eq!(
-                P.next_delay(&outcome(RunStatus::Failed, Some(code)), 1, 3, None),
+                P.next_delay(&outcome(RunStatus::Failed, Some(code)), 1, &LINEAR, 3, None),
                 None
             );
         }
         for code in [408, 429, 500, 502, 503] {
             assert!(
-                P.next_delay(&outcome(RunStatus::Failed, Some(code)), 1, 3, None)
+                P.next_delay(&outcome(RunStatus::Failed, Some(code)), 1, &LINEAR, 3, None)
                     .is_some()
             );
         }
         assert!(
-            P.next_delay(&outcome(RunStatus::Failed, None), 1, 3, None)
+            P.next_delay(&outcome(RunStatus::Failed, None), 1, &LINEAR, 3, None)
                 .is_some()
         );
     }
@@ -108,15 +119,15 @@ mod tests {
     fn a_longer_retry_after_is_honoured_and_capped() {
         let busy = outcome(RunStatus::Failed, Some(503));
         assert_eq!(
-            P.next_delay(&busy, 1, 3, Some(120)),
+            P.next_delay(&busy, 1, &LINEAR, 3, Some(120)),
             Some(Duration::from_secs(120))
         );
         assert_eq!(
-            P.next_delay(&busy, 1, 3, Some(5)),
+            P.next_delay(&busy, 1, &LINEAR, 3, Some(5)),
             Some(Duration::from_secs(15))
         );
         assert_eq!(
-            P.next_delay(&busy, 1, 3, Some(99_999)),
+            P.next_delay(&busy, 1, &LINEAR, 3, Some(99_999)),
             Some(Duration::from_secs(3600))
         );
     }
@@ -124,11 +135,11 @@ mod tests {
     #[test]
     fn success_and_zero_retries_end_the_run() {
         assert_eq!(
-            P.next_delay(&outcome(RunStatus::Success, Some(200)), 1, 3, None),
+            P.next_delay(&outcome(RunStatus::Success, Some(200)), 1, &LINEAR, 3, None),
             None
         );
         assert_eq!(
-            P.next_delay(&outcome(RunStatus::Failed, Some(500)), 1, 0, None),
+            P.next_delay(&outcome(RunStatus::Failed, Some(500)), 1, &LINEAR, 0, None),
             None
         );
     }

@@ -331,3 +331,43 @@ async fn failure_notices_are_sent_after_the_last_retry_and_once_on_recovery() {
         "recovery is announced once"
     );
 }
+
+#[tokio::test]
+async fn success_rules_decide_what_succeeds() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    crate::scenarios::success_rules_decide_what_succeeds(&app, &receiver, async || {}).await;
+}
+
+#[tokio::test]
+async fn an_exponential_backoff_doubles_each_wait_up_to_its_cap() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    receiver.script(
+        "/flaky",
+        vec![
+            Scripted::status(500),
+            Scripted::status(500),
+            Scripted::status(500),
+            Scripted::status(200),
+        ],
+    );
+    let mut body = job(&receiver.url("/flaky"));
+    body["retry_backoff"] = json!("exponential");
+    body["retry_base_ms"] = json!(200);
+    body["retry_max_ms"] = json!(600);
+    let created = app.create_job(body).await;
+    assert_eq!(created["retry_backoff"], "exponential");
+    assert_eq!(created["retry_base_ms"], 200);
+    assert_eq!(created["retry_max_ms"], 600);
+    let id = created["id"].as_str().unwrap();
+    trigger(&app, id).await;
+    let e = runs(&app, id, 4, Duration::from_secs(10)).await;
+    assert_eq!(e[3]["status"], "success");
+    let got = receiver.received("/flaky");
+    let gaps: Vec<_> = got.windows(2).map(|w| w[1].at - w[0].at).collect();
+    // 200 ms, then 400 ms, then capped at 600 ms (not 800).
+    for (gap, at_least) in gaps.iter().zip([200, 400, 600]) {
+        assert!(*gap >= chrono::Duration::milliseconds(at_least), "{gaps:?}");
+    }
+}

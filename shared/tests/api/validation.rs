@@ -188,6 +188,55 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
             "colour",
             "is not a known field".to_owned(),
         ),
+        (
+            with("retry_backoff", json!("fibonacci")),
+            "retry_backoff",
+            "is not included in the list (linear, exponential)".to_owned(),
+        ),
+        (
+            with("retry_base_ms", json!(99)),
+            "retry_base_ms",
+            "must be between 100 and 86400000".to_owned(),
+        ),
+        (
+            with("retry_max_ms", json!(86_400_001)),
+            "retry_max_ms",
+            "must be between 100 and 86400000".to_owned(),
+        ),
+        (
+            {
+                let mut b = with("retry_base_ms", json!(5000));
+                b["retry_max_ms"] = json!(1000);
+                b
+            },
+            "retry_max_ms",
+            "must be greater than or equal to retry_base_ms".to_owned(),
+        ),
+        (
+            with("expect_status", json!(["2xx", "600"])),
+            "expect_status",
+            "has \"600\", which is not a status code or class (100-599, 1xx-5xx)".to_owned(),
+        ),
+        (
+            with("expect_status", json!([])),
+            "expect_status",
+            "can't be blank".to_owned(),
+        ),
+        (
+            with("expect_status", json!(vec!["200"; 21])),
+            "expect_status",
+            "has too many entries (maximum is 20)".to_owned(),
+        ),
+        (
+            with("expect_body", json!("(unclosed")),
+            "expect_body",
+            "is not a valid regular expression".to_owned(),
+        ),
+        (
+            with("expect_body", json!(long(1025))),
+            "expect_body",
+            "is too long (maximum is 1024 characters)".to_owned(),
+        ),
         (with("id", json!("x")), "id", "is read-only".to_owned()),
         (
             with("next_run_at", json!(null)),
@@ -306,6 +355,10 @@ async fn wrong_json_types_are_invalid_json_with_details() {
         ("failure_notify", json!(1), "must be a boolean"),
         ("headers", json!(["X-A"]), "must be an object of strings"),
         ("body", json!({"a": 1}), "must be a string or null"),
+        ("expect_status", json!("2xx"), "must be an array of strings"),
+        ("expect_status", json!([200]), "must be an array of strings"),
+        ("retry_base_ms", json!("1000"), "must be an integer"),
+        ("retry_backoff", json!(null), "must be a string"),
     ] {
         let r = app.post("/jobs", &with(field, value)).await;
         r.assert_error(400, "Invalid JSON");

@@ -59,6 +59,7 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
     let headers: String = r.get("headers")?;
     let headers =
         serde_json::from_str(&headers).map_err(|e| corrupt(&format!("job {id} headers"), e))?;
+    let expect_status = json_column(r, "expect_status", &id)?;
     let record = JobRecord {
         id,
         team: r.get("team")?,
@@ -81,8 +82,25 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
         last_run_at: r.get("last_run_at")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
+        retry_backoff: r.get("retry_backoff")?,
+        retry_base_ms: r.get("retry_base_ms")?,
+        retry_max_ms: r.get("retry_max_ms")?,
+        expect_status,
+        expect_body: r.get("expect_body")?,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A column holding JSON text (or NULL).
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &Row<'_>,
+    column: &str,
+    id: &str,
+) -> StoreResult<Option<T>> {
+    let text: Option<String> = r.get(column)?;
+    text.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| corrupt(&format!("job {id} {column}"), e))
 }
 
 pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Option<Job>> {

@@ -314,6 +314,14 @@ CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
     UPDATE team_job_counts SET jobs = jobs - 1 WHERE team = OLD.team;
 END;
 "#,
+    // Job policies: retry backoff, success rules (NULL: the default).
+    r#"
+ALTER TABLE jobs ADD COLUMN retry_backoff TEXT;
+ALTER TABLE jobs ADD COLUMN retry_base_ms INTEGER;
+ALTER TABLE jobs ADD COLUMN retry_max_ms INTEGER;
+ALTER TABLE jobs ADD COLUMN expect_status TEXT;
+ALTER TABLE jobs ADD COLUMN expect_body TEXT;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -343,6 +351,33 @@ mod tests {
     use super::*;
     use crate::domain::TeamId;
     use crate::ports::JobStore;
+
+    #[tokio::test]
+    async fn a_job_stored_before_policies_reads_with_the_default_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("krafter.db");
+        {
+            // Schema version 3: the release before job policies.
+            let conn = Connection::open(&path).unwrap();
+            for (i, sql) in MIGRATIONS[..3].iter().enumerate() {
+                conn.execute_batch(&format!("{sql}; PRAGMA user_version = {};", i + 1))
+                    .unwrap();
+            }
+            conn.execute(
+                "INSERT INTO jobs VALUES ('0190d3f0-0000-7000-8000-000000000001', 'alpha', 'n', \
+                 'interval', 'every_5m', 'UTC', 'https://example.com/', 'GET', '[]', NULL, \
+                 30000, 3, 0, 1, 0, 1, NULL, NULL, NULL, 0, 0)",
+                [],
+            )
+            .unwrap();
+        }
+        let jobs = SqliteJobStore::new(SqliteDb::open(&path).unwrap());
+        let team = TeamId::parse("alpha").unwrap();
+        let page = jobs.list(&team, crate::ports::PageRequest::all()).await.unwrap();
+        let job = &page.items[0];
+        assert_eq!(job.spec.retry, crate::domain::RetrySpec::default());
+        assert_eq!(job.spec.success, crate::domain::SuccessRule::default());
+    }
 
     #[tokio::test]
     async fn upgrading_a_database_counts_the_jobs_it_already_holds() {

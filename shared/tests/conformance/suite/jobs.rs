@@ -33,7 +33,12 @@ fn varied_jobs() -> Vec<Job> {
             "body": "{\"hello\": \"wörld\"}\n",
             "timeout_ms": 5000,
             "max_retries": 0,
-            "failure_notify": true
+            "failure_notify": true,
+            "retry_backoff": "exponential",
+            "retry_base_ms": 250,
+            "retry_max_ms": 90000,
+            "expect_status": ["2xx", "404", "3XX"],
+            "expect_body": "\"status\":\\s*\"ok\"|ünïcode"
         }),
         t0(),
     );
