@@ -88,7 +88,7 @@ pub const RATE_LIMIT: Setting = Setting {
     env: "KRAFTER_RATE_LIMIT",
     flag: Some("rate-limit"),
     help: "API requests allowed per team (or per client address before authentication) per window",
-    kind: number(1, 1_000_000),
+    kind: number(1, 1_000_000_000),
     default: "100",
     hosted_default: None,
     modes: BOTH,
@@ -106,7 +106,7 @@ pub const MAX_JOBS_PER_TEAM: Setting = Setting {
     env: "KRAFTER_MAX_JOBS_PER_TEAM",
     flag: Some("max-jobs-per-team"),
     help: "Most jobs one team may have",
-    kind: number(1, 10_000_000),
+    kind: number(1, 1_000_000_000),
     default: "1000",
     hosted_default: None,
     modes: BOTH,
@@ -373,7 +373,7 @@ mod tests {
             assert_eq!(
                 e.to_string(),
                 "invalid value \"0\" for KRAFTER_RATE_LIMIT (--rate-limit): must be a whole \
-                 number from 1 to 1000000"
+                 number from 1 to 1000000000"
             );
             let e = load(mode, &[("KRAFTER_DENY_PRIVATE_TARGETS", "nope")]).unwrap_err();
             assert!(e.to_string().ends_with("must be true or false"), "{e}");
