@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    ApiKey, AttemptOutcome, Execution, ExecutionId, Job, JobId, KeyHash, KeyPrefix, RunMessage,
-    RunStatus, SigningSecret, TeamId, TeamSecrets,
+    ApiKey, AttemptOutcome, Execution, ExecutionFilter, ExecutionId, Job, JobFilter, JobId,
+    KeyHash, KeyPrefix, RunMessage, RunStatus, SigningSecret, TeamId, TeamSecrets,
 };
 
 /// A failure of a storage or messaging backend. Keeps its source; never shown to clients.
@@ -76,6 +76,43 @@ pub fn paginate<T, C>(
     Page { items, next }
 }
 
+/// Reads a list in its order a chunk at a time (`fetch(after, chunk)`: the items after the
+/// cursor `after`, at most `chunk` of them) and keeps those `keep` accepts, until `want` are
+/// kept or the list ends. Without a filter one fetch of `want` is enough; with one, what it
+/// passes over still moves the cursor on, so a filtered page continues where it stopped.
+pub fn collect_matching<T, C>(
+    start: Option<C>,
+    want: Option<usize>,
+    filtered: bool,
+    mut fetch: impl FnMut(Option<C>, Option<usize>) -> StoreResult<Vec<T>>,
+    cursor: impl Fn(&T) -> C,
+    keep: impl Fn(&T) -> bool,
+) -> StoreResult<Vec<T>> {
+    const CHUNK: usize = 256;
+    let chunk = match (filtered, want) {
+        (false, want) => want,
+        (true, _) => Some(CHUNK),
+    };
+    let mut kept = Vec::new();
+    let mut after = start;
+    loop {
+        let items = fetch(after.take(), chunk)?;
+        let fetched = items.len();
+        for item in items {
+            after = Some(cursor(&item));
+            if keep(&item) {
+                kept.push(item);
+                if want.is_some_and(|w| kept.len() >= w) {
+                    return Ok(kept);
+                }
+            }
+        }
+        if !filtered || chunk.is_none_or(|c| fetched < c) {
+            return Ok(kept);
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpdateOutcome {
     Updated,
@@ -117,8 +154,13 @@ pub trait JobStore: Send + Sync {
     /// insert are one conditional write, so the quota is exact under any concurrency.
     async fn insert(&self, job: &Job, max_jobs: u64) -> StoreResult<InsertOutcome>;
     async fn get(&self, team: &TeamId, id: JobId) -> StoreResult<Option<Job>>;
-    /// The team's jobs, newest first.
-    async fn list(&self, team: &TeamId, page: PageRequest<JobId>) -> StoreResult<Page<Job, JobId>>;
+    /// The team's jobs that match `filter`, newest first.
+    async fn list(
+        &self,
+        team: &TeamId,
+        page: PageRequest<JobId>,
+        filter: &JobFilter,
+    ) -> StoreResult<Page<Job, JobId>>;
     async fn count(&self, team: &TeamId) -> StoreResult<u64>;
     /// Writes the job's definition and state (`spec`, `enabled`, `generation`,
     /// `next_run_at`, `updated_at`) if its stored `version` is still `expected_version`; the
@@ -165,12 +207,14 @@ pub trait ExecutionStore: Send + Sync {
     /// Records how in-flight attempts ended, each named by the start that began it. An
     /// attempt already finished, or never begun, is left as it is.
     async fn finish_attempts(&self, done: &[(AttemptStart, AttemptOutcome)]) -> StoreResult<()>;
-    /// Finished attempts of a job, newest first (attempts in flight are not listed).
+    /// Finished attempts of a job that match `filter`, newest first (attempts in flight
+    /// are not listed).
     async fn list(
         &self,
         team: &TeamId,
         job: JobId,
         page: PageRequest<ExecutionId>,
+        filter: &ExecutionFilter,
     ) -> StoreResult<Page<Execution, ExecutionId>>;
     async fn get(
         &self,

@@ -123,7 +123,12 @@ impl World {
     }
     async fn records(&self) -> Vec<krafter_shared::domain::Execution> {
         self.executions
-            .list(&self.job.team, self.job.id, PageRequest::all())
+            .list(
+                &self.job.team,
+                self.job.id,
+                PageRequest::all(),
+                &Default::default(),
+            )
             .await
             .unwrap()
             .items

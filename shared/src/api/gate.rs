@@ -96,7 +96,7 @@ fn admit(
     }
     let caller = caller?;
     if let Some(c) = &caller
-        && !c.scopes.allows(needed_scope(request.method()))
+        && !c.scopes.allows(needed_scope(request))
     {
         return Err(ApiError::Forbidden);
     }
@@ -141,8 +141,13 @@ async fn authenticate(
     }))
 }
 
-fn needed_scope(method: &Method) -> Scope {
-    if method == Method::GET || method == Method::HEAD {
+/// Reads need `cron:read`; a schedule preview is a read sent as a POST (it has a body).
+fn needed_scope(request: &Request) -> Scope {
+    let method = request.method();
+    if method == Method::GET
+        || method == Method::HEAD
+        || request.uri().path() == "/api/v1/cron/schedules/preview"
+    {
         Scope::Read
     } else {
         Scope::Write

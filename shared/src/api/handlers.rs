@@ -7,12 +7,14 @@ use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
 
-use super::json::{parse_object, read_job_draft};
+use super::json::{parse_object, read_job_draft, read_preview};
+use super::query::{Pairs, execution_filter, job_filter, list_params};
 use super::views::{
-    Data, ExecutionView, JobStateView, JobView, ListPage, Ok, decode_cursor, encode_cursor,
+    Data, ExecutionView, JobStateView, JobView, ListPage, Ok, UpcomingList, encode_cursor,
 };
-use super::{ApiError, ApiState, BODY_READ_TIMEOUT, Caller, MAX_BODY_BYTES};
+use super::{ApiError, ApiState, BODY_READ_TIMEOUT, Caller, MAX_BODY_BYTES, MAX_UPCOMING};
 use crate::domain::{ExecutionId, FieldErrors, JobDraft, JobId};
 use crate::ports::PageRequest;
 use crate::service::ServiceError;
@@ -53,12 +55,12 @@ pub async fn create_job(
 pub async fn list_jobs(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Pairs>,
 ) -> ApiResult {
-    let page = page_request(&q, None)?;
+    let (page, filter) = list_params(&q, None, job_filter)?;
     let page = s
         .service
-        .list(&caller.team, page.map_cursor(JobId::from_uuid))
+        .list(&caller.team, map_cursor(page, JobId::from_uuid), &filter)
         .await?;
     Ok(Json(ListPage {
         data: page.items.iter().map(JobView::from).collect(),
@@ -140,12 +142,17 @@ pub async fn list_executions(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     JobPath(id): JobPath,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Pairs>,
 ) -> ApiResult {
-    let page = page_request(&q, Some(20))?;
+    let (page, filter) = list_params(&q, Some(20), execution_filter)?;
     let page = s
         .service
-        .executions(&caller.team, id, page.map_cursor(ExecutionId::from_uuid))
+        .executions(
+            &caller.team,
+            id,
+            map_cursor(page, ExecutionId::from_uuid),
+            &filter,
+        )
         .await?;
     Ok(Json(ListPage {
         data: page.items.iter().filter_map(ExecutionView::of).collect(),
@@ -162,6 +169,50 @@ pub async fn get_execution(
     let execution = s.service.execution(&caller.team, id, execution_id).await?;
     let view = ExecutionView::of(&execution).ok_or(ApiError::NotFound)?;
     Ok(Json(Data { data: view }).into_response())
+}
+
+/// `GET /jobs/{id}/upcoming?count=N`: the next runs the job will fire.
+pub async fn upcoming_runs(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    JobPath(id): JobPath,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let count = match q.get("count") {
+        Some(raw) => count(raw.parse::<i64>().ok())?,
+        None => DEFAULT_UPCOMING,
+    };
+    let runs = s.service.upcoming(&caller.team, id, count).await?;
+    Ok(Json(UpcomingList::of(&runs)).into_response())
+}
+
+/// `POST /schedules/preview`: the next runs of a schedule not yet saved.
+pub async fn preview_schedule(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let object = json_body(&headers, body).await?;
+    let (draft, n) = read_preview(&object).map_err(|e| ApiError::from(ServiceError::Input(e)))?;
+    let n = match n {
+        Some(n) => count(Some(n))?,
+        None => DEFAULT_UPCOMING,
+    };
+    let runs = s.service.preview(&draft, n)?;
+    Ok(Json(UpcomingList::of(&runs)).into_response())
+}
+
+const DEFAULT_UPCOMING: usize = 10;
+
+/// `count`: 1 to `MAX_UPCOMING`.
+fn count(n: Option<i64>) -> Result<usize, ApiError> {
+    match n {
+        Some(n) if (1..=MAX_UPCOMING as i64).contains(&n) => Ok(n as usize),
+        _ => Err(ApiError::Validation(FieldErrors::single(
+            "count",
+            "must be an integer between 1 and 100",
+        ))),
+    }
 }
 
 /// `{id}` of `/jobs/{id}…`. A path id that is not a UUID (or not even UTF-8) names no job:
@@ -202,57 +253,16 @@ impl<S: Send + Sync> FromRequestParts<S> for ExecutionPath {
     }
 }
 
-struct RawPage {
-    limit: Option<u32>,
-    after: Option<uuid::Uuid>,
-}
-
-impl RawPage {
-    fn map_cursor<C>(self, f: impl Fn(uuid::Uuid) -> C) -> PageRequest<C> {
-        PageRequest {
-            limit: self.limit,
-            after: self.after.map(f),
-        }
+fn map_cursor<C>(page: PageRequest<uuid::Uuid>, f: impl Fn(uuid::Uuid) -> C) -> PageRequest<C> {
+    PageRequest {
+        limit: page.limit,
+        after: page.after.map(f),
     }
 }
 
-/// `?limit=` (1..100) and `?cursor=`; `default_limit` applies when no limit is given.
-fn page_request(
-    q: &HashMap<String, String>,
-    default_limit: Option<u32>,
-) -> Result<RawPage, ApiError> {
-    let mut errors = FieldErrors::default();
-    let limit = match q.get("limit") {
-        Some(l) => match l.parse::<u32>() {
-            Ok(n) if (1..=100).contains(&n) => Some(n),
-            _ => {
-                errors.add("limit", "must be an integer between 1 and 100");
-                None
-            }
-        },
-        None => default_limit,
-    };
-    let after = match q.get("cursor") {
-        Some(c) => {
-            let decoded = decode_cursor(c);
-            if decoded.is_none() {
-                errors.add("cursor", "is invalid");
-            }
-            decoded
-        }
-        None => None,
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    // A cursor without a limit pages with the default page size.
-    let limit = limit.or(after.map(|_| 20));
-    Ok(RawPage { limit, after })
-}
-
-/// Reads at most `MAX_BODY_BYTES` and parses a job draft from a JSON object. Content-Type
-/// is not required (a forgotten `-H 'Content-Type: application/json'` in curl still works).
-async fn job_draft(headers: &HeaderMap, body: Body) -> Result<JobDraft, ApiError> {
+/// Reads at most `MAX_BODY_BYTES` and parses one JSON object. Content-Type is not required
+/// (a forgotten `-H 'Content-Type: application/json'` in curl still works).
+async fn json_body(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -268,6 +278,11 @@ async fn job_draft(headers: &HeaderMap, body: Body) -> Result<JobDraft, ApiError
     .await
     .map_err(|_| ApiError::RequestTimeout)?
     .map_err(|_| ApiError::PayloadTooLarge)?;
-    let object = parse_object(&bytes).map_err(ApiError::InvalidJson)?;
+    parse_object(&bytes).map_err(ApiError::InvalidJson)
+}
+
+/// A job draft from the request body.
+async fn job_draft(headers: &HeaderMap, body: Body) -> Result<JobDraft, ApiError> {
+    let object = json_body(headers, body).await?;
     read_job_draft(&object).map_err(|e| ApiError::from(ServiceError::Input(e)))
 }

@@ -115,6 +115,7 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
         retry_max_ms: r.nullable(Reader::integer, "retry_max_ms"),
         expect_status: r.nullable(Reader::string_list, "expect_status"),
         expect_body: r.nullable_string("expect_body"),
+        tags: r.nullable(Reader::string_list, "tags"),
         other_fields: map
             .keys()
             .filter(|k| !WRITABLE_FIELDS.contains(&k.as_str()))
@@ -123,6 +124,33 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
     };
     if r.types.is_empty() {
         Ok(draft)
+    } else {
+        Err(InputError::Types(r.types))
+    }
+}
+
+/// A schedule preview request: `schedule_type`, `schedule`, `timezone` (as a job's) and
+/// `count`, JSON types checked like a job draft's.
+pub fn read_preview(map: &Map<String, Value>) -> Result<(JobDraft, Option<i64>), InputError> {
+    const FIELDS: [&str; 4] = ["schedule_type", "schedule", "timezone", "count"];
+    let mut r = Reader {
+        map,
+        types: FieldErrors::default(),
+    };
+    let draft = JobDraft {
+        schedule_type: r.string("schedule_type"),
+        schedule: r.string("schedule"),
+        timezone: r.string("timezone"),
+        other_fields: map
+            .keys()
+            .filter(|k| !FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect(),
+        ..JobDraft::default()
+    };
+    let count = r.integer("count");
+    if r.types.is_empty() {
+        Ok((draft, count))
     } else {
         Err(InputError::Types(r.types))
     }

@@ -5,6 +5,7 @@ mod error;
 mod gate;
 mod handlers;
 mod json;
+mod query;
 mod views;
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use gate::Caller;
-pub use json::{parse_object, read_job_draft};
+pub use json::{parse_object, read_job_draft, read_preview};
 
 use crate::ports::{Clock, KeyStore, RateLimiter};
 use crate::service::JobService;
@@ -23,6 +24,8 @@ use crate::service::JobService;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 /// The longest request target (path and query) accepted: 414 past it.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Upcoming runs listed or previewed at once: at most this many (10 unless asked).
+pub const MAX_UPCOMING: usize = 100;
 /// How long a client may take to send a request body: 408 past it.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -47,6 +50,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{id}/pause", post(handlers::pause_job))
         .route("/jobs/{id}/resume", post(handlers::resume_job))
         .route("/jobs/{id}/executions", get(handlers::list_executions))
+        .route("/jobs/{id}/upcoming", get(handlers::upcoming_runs))
+        .route("/schedules/preview", post(handlers::preview_schedule))
         .route(
             "/jobs/{id}/executions/{execution_id}",
             get(handlers::get_execution),

@@ -65,6 +65,8 @@ pub struct JobView<'a> {
     expect_status: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     expect_body: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<&'a str>,
 }
 
 impl<'a> From<&'a Job> for JobView<'a> {
@@ -100,6 +102,30 @@ impl<'a> From<&'a Job> for JobView<'a> {
                     .collect()
             }),
             expect_body: s.success.body().map(|b| b.as_str()),
+            tags: s.tags.iter().map(|t| t.as_str()).collect(),
+        }
+    }
+}
+
+/// Upcoming runs (of a job, or of a previewed schedule), earliest first.
+#[derive(Serialize)]
+pub struct UpcomingList {
+    data: Vec<UpcomingRun>,
+}
+
+#[derive(Serialize)]
+struct UpcomingRun {
+    #[serde(serialize_with = "time::serialize")]
+    scheduled_at: DateTime<Utc>,
+}
+
+impl UpcomingList {
+    pub fn of(runs: &[DateTime<Utc>]) -> Self {
+        Self {
+            data: runs
+                .iter()
+                .map(|t| UpcomingRun { scheduled_at: *t })
+                .collect(),
         }
     }
 }

@@ -31,6 +31,15 @@ pub struct Firing {
 }
 
 impl Job {
+    /// The next `n` runs the job will fire (none while paused): from `next_run_at` on,
+    /// through the same engine as the preview.
+    pub fn upcoming(&self, n: usize) -> Vec<DateTime<Utc>> {
+        match self.enabled {
+            true => self.spec.schedule.following(self.next_run_at, n),
+            false => Vec::new(),
+        }
+    }
+
     /// Fires the job's run scheduled at `at`, at `now` (which may be a little before `at`:
     /// the embedded scheduler claims jobs ahead of time).
     pub fn fire(&self, at: DateTime<Utc>, now: DateTime<Utc>, catch_up: CatchUp) -> Firing {

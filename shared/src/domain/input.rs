@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::filter::Tags;
 use super::job::{
     Body, HeaderList, HttpMethod, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs, WebhookSpec,
 };
@@ -51,7 +52,7 @@ pub enum InputError {
 }
 
 /// The fields a client may write, in the order they are checked.
-pub const WRITABLE_FIELDS: [&str; 17] = [
+pub const WRITABLE_FIELDS: [&str; 18] = [
     "name",
     "schedule_type",
     "schedule",
@@ -69,6 +70,7 @@ pub const WRITABLE_FIELDS: [&str; 17] = [
     "retry_max_ms",
     "expect_status",
     "expect_body",
+    "tags",
 ];
 const READ_ONLY: [&str; 6] = [
     "id",
@@ -105,6 +107,8 @@ pub struct JobDraft {
     pub retry_max_ms: Option<Option<i64>>,
     pub expect_status: Option<Option<Vec<String>>>,
     pub expect_body: Option<Option<String>>,
+    /// `Some(None)`: `null`, no tags.
+    pub tags: Option<Option<Vec<String>>>,
     /// Names the request gave that are not writable fields (read-only or unknown).
     pub other_fields: Vec<String>,
 }
@@ -169,14 +173,15 @@ impl JobDraft {
             .unwrap_or(base.is_some_and(|b| b.failure_notify));
         let retry = self.check_retry(base, &mut errs);
         let success = self.check_success(base, &mut errs);
-        match (name, schedule, request, max_retries, retry, success) {
+        let tags = self.check_tags(base, &mut errs);
+        let policies = retry.zip(success).zip(tags);
+        match (name, schedule, request, max_retries, policies) {
             (
                 Some(name),
                 Some(schedule),
                 Some(request),
                 Some(max_retries),
-                Some(retry),
-                Some(success),
+                Some(((retry, success), tags)),
             ) if errs.is_empty() => Ok(JobPatch {
                 spec: JobSpec {
                     name,
@@ -186,11 +191,26 @@ impl JobDraft {
                     failure_notify,
                     retry,
                     success,
+                    tags,
                 },
                 enabled: self.enabled,
                 schedule_changed,
             }),
             // Every `None` above recorded an error.
+            _ => Err(InputError::Invalid(errs)),
+        }
+    }
+
+    /// A schedule not yet saved (a preview): its type, text and timezone checked with the
+    /// rules and messages of a create; any other field is not a known field.
+    pub fn check_schedule_alone(&self, now: DateTime<Utc>) -> Result<Schedule, InputError> {
+        let mut errs = FieldErrors::default();
+        for key in &self.other_fields {
+            errs.add(key, "is not a known field");
+        }
+        let (schedule, _) = self.check_schedule(None, now, &mut errs);
+        match schedule {
+            Some(schedule) if errs.is_empty() => Ok(schedule),
             _ => Err(InputError::Invalid(errs)),
         }
     }
@@ -253,6 +273,16 @@ impl JobDraft {
             None => Some(old.body().cloned()),
         };
         ok_or_add(SuccessRule::new(statuses?, body?), "expect_status", errs)
+    }
+
+    fn check_tags(&self, base: Option<&JobSpec>, errs: &mut FieldErrors) -> Option<Tags> {
+        match &self.tags {
+            Some(Some(given)) => Tags::parse(given)
+                .map_err(|messages| messages.into_iter().for_each(|m| errs.add("tags", m)))
+                .ok(),
+            Some(None) => Some(Tags::default()),
+            None => Some(base.map(|b| b.tags.clone()).unwrap_or_default()),
+        }
     }
 
     fn check_name(&self, base: Option<&JobSpec>, errs: &mut FieldErrors) -> Option<JobName> {

@@ -2,6 +2,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
+use super::filter::Tags;
 use super::policy::{RetrySpec, SuccessRule};
 use super::{JobId, RunStatus, TeamId};
 use crate::schedule::Schedule;
@@ -260,6 +261,8 @@ pub struct JobSpec {
     pub retry: RetrySpec,
     /// What counts as a successful response.
     pub success: SuccessRule,
+    /// Labels to filter lists by.
+    pub tags: Tags,
 }
 
 /// A stored job: its definition plus the state the service keeps.

@@ -2,6 +2,7 @@
 //! URL, a `TeamId` cannot be empty, an `ApiKey` cannot be built from a malformed secret.
 
 mod execution;
+mod filter;
 mod firing;
 mod ids;
 mod input;
@@ -14,6 +15,7 @@ pub mod time;
 mod token;
 
 pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
+pub use filter::{ExecutionFilter, JobFilter, LastStatus, Tag, Tags};
 pub use firing::{CatchUp, Firing};
 pub use ids::{ExecutionId, JobId, RunId, TeamId};
 pub use input::{

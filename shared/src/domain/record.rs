@@ -7,6 +7,7 @@ use std::fmt::Display;
 
 use serde::{Deserialize, Serialize};
 
+use super::filter::Tags;
 use super::policy::{Backoff, ExpectBody, RetryMs, RetrySpec, StatusMatch, SuccessRule};
 use super::time::from_unix;
 use super::{
@@ -35,7 +36,7 @@ fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
 /// (besides the tables' own keys) are these. One list: adding a field to [`JobRecord`]
 /// without adding it here fails `record::tests::the_job_fields_are_the_records_fields`, and
 /// a store missing it fails the stores' agreement tests.
-pub const JOB_FIELDS: [&str; 26] = [
+pub const JOB_FIELDS: [&str; 27] = [
     "id",
     "team",
     "name",
@@ -62,6 +63,7 @@ pub const JOB_FIELDS: [&str; 26] = [
     "retry_max_ms",
     "expect_status",
     "expect_body",
+    "tags",
 ];
 
 /// The fields a job update writes (`JobStore::update`): its definition and state. Never
@@ -114,6 +116,8 @@ pub struct JobRecord {
     pub expect_status: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect_body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
 }
 
 impl From<&Job> for JobRecord {
@@ -158,6 +162,8 @@ impl From<&Job> for JobRecord {
                     .collect()
             }),
             expect_body: s.success.body().map(|b| b.as_str().to_owned()),
+            tags: (!s.tags.is_empty())
+                .then(|| s.tags.iter().map(|t| t.as_str().to_owned()).collect()),
         }
     }
 }
@@ -209,6 +215,8 @@ impl TryFrom<JobRecord> for Job {
             .map_err(|_| bad("schedule_type", &r.schedule_type))?;
         let tz = Timezone::parse(&r.timezone).map_err(|e| bad("timezone", &e))?;
         let (retry, success) = policies(&r)?;
+        let tags = Tags::parse(r.tags.as_deref().unwrap_or_default())
+            .map_err(|e| bad("tags", &e.join(", ")))?;
         Ok(Job {
             id: r.id.parse().map_err(|e| bad("id", &e))?,
             team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
@@ -234,6 +242,7 @@ impl TryFrom<JobRecord> for Job {
                 failure_notify: r.failure_notify,
                 retry,
                 success,
+                tags,
             },
             enabled: r.enabled,
             generation: r.generation,
@@ -487,6 +496,7 @@ mod tests {
             retry_max_ms: Some(60_000),
             expect_status: Some(vec!["2xx".into(), "404".into()]),
             expect_body: Some("ok".into()),
+            tags: Some(vec!["eu".into()]),
         }
     }
 

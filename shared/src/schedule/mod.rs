@@ -336,6 +336,20 @@ impl Schedule {
         }
     }
 
+    /// The first `n` fire times after `from`: the preview engine. Each step is the one
+    /// `next_run_at` and both schedulers take (`first_run`, then `next_run(t, t)`), so a
+    /// preview, a job's `next_run_at` and the runs that fire agree, DST included.
+    pub fn upcoming(&self, from: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
+        self.following(self.first_run(from), n)
+    }
+
+    /// `first` (a job's `next_run_at`) and the fire times after it, `n` in all.
+    pub fn following(&self, first: Option<DateTime<Utc>>, n: usize) -> Vec<DateTime<Utc>> {
+        std::iter::successors(first, |t| self.next_run(*t, *t))
+            .take(n)
+            .collect()
+    }
+
     /// The instant of a `once` schedule.
     pub fn once_at(&self) -> Option<DateTime<Utc>> {
         match &self.spec {

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::domain::{
-    Execution, ExecutionId, GivenUrl, InputError, Job, JobDraft, JobId, RunId, RunMessage, TeamId,
-    time::whole_seconds,
+    Execution, ExecutionFilter, ExecutionId, GivenUrl, InputError, Job, JobDraft, JobFilter, JobId,
+    RunId, RunMessage, TeamId, time::whole_seconds,
 };
 use crate::ports::{
     Clock, ExecutionStore, InsertOutcome, JobStore, Page, PageRequest, RunQueue, ScheduleSync,
@@ -82,8 +82,9 @@ impl JobService {
         &self,
         team: &TeamId,
         page: PageRequest<JobId>,
+        filter: &JobFilter,
     ) -> ServiceResult<Page<Job, JobId>> {
-        Ok(self.jobs.list(team, page).await?)
+        Ok(self.jobs.list(team, page, filter).await?)
     }
 
     /// PATCH: merges the draft over the stored job; `enabled` pauses or resumes. The
@@ -156,14 +157,33 @@ impl JobService {
         Ok(message.run_id)
     }
 
+    /// The next `count` runs the job will fire (none while it is paused).
+    pub async fn upcoming(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        count: usize,
+    ) -> ServiceResult<Vec<DateTime<Utc>>> {
+        Ok(self.get(team, id).await?.upcoming(count))
+    }
+
+    /// The first `count` runs of a schedule not yet saved, from now: the same rules and
+    /// messages as a create, the same engine as `next_run_at`.
+    pub fn preview(&self, draft: &JobDraft, count: usize) -> ServiceResult<Vec<DateTime<Utc>>> {
+        let now = whole_seconds(self.clock.now());
+        let schedule = draft.check_schedule_alone(now)?;
+        Ok(schedule.upcoming(now, count))
+    }
+
     pub async fn executions(
         &self,
         team: &TeamId,
         job: JobId,
         page: PageRequest<ExecutionId>,
+        filter: &ExecutionFilter,
     ) -> ServiceResult<Page<Execution, ExecutionId>> {
         self.get(team, job).await?;
-        Ok(self.executions.list(team, job, page).await?)
+        Ok(self.executions.list(team, job, page, filter).await?)
     }
 
     pub async fn execution(

@@ -395,3 +395,10 @@ async fn concurrent_changes_to_one_job_are_serialised_and_all_succeed() {
         assert_eq!(t.await.unwrap(), 200);
     }
 }
+
+#[tokio::test]
+async fn list_filters_compose_with_cursors() {
+    let receiver = crate::helpers::Receiver::start().await;
+    let app = TestApp::spawn().await;
+    crate::scenarios::list_filters_compose_with_cursors(&app, &receiver, async || {}).await;
+}

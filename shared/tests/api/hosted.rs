@@ -888,3 +888,62 @@ async fn an_exponential_backoff_doubles_each_wait_up_to_its_cap() {
         "1×, 2×, then the 3 s cap instead of 4×"
     );
 }
+
+#[tokio::test]
+async fn the_runs_that_fire_are_the_upcoming_runs_and_the_preview() {
+    let w = World::start().await;
+    // Europe/Berlin springs forward on 2026-03-29: 02:30 does not exist that day.
+    w.clock.set("2026-03-27T12:00:00Z".parse().unwrap());
+    let schedule = json!({"schedule_type": "cron", "schedule": "30 2 * * *",
+        "timezone": "Europe/Berlin", "count": 4});
+    let preview = w.api.post("/schedules/preview", &schedule).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    let (_, id) = w.create("cron", "30 2 * * *", "/dst").await;
+    let upcoming = w.api.get(&format!("/jobs/{id}/upcoming?count=4")).await;
+    assert_eq!(
+        upcoming.body, preview.body,
+        "a job fires what its schedule previews"
+    );
+    let times: Vec<DateTime<Utc>> = upcoming.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scheduled_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        times.iter().map(|t| time::format(*t)).collect::<Vec<_>>(),
+        [
+            "2026-03-28T01:30:00Z",
+            "2026-03-30T00:30:00Z",
+            "2026-03-31T00:30:00Z",
+            "2026-04-01T00:30:00Z"
+        ],
+        "no run on the day 02:30 does not exist"
+    );
+    for t in &times {
+        w.clock.set(*t);
+        w.fire(&id, *t).await;
+        w.deliver().await;
+    }
+    let mut fired: Vec<String> = w
+        .api
+        .executions(&id)
+        .await
+        .iter()
+        .map(|e| e["scheduled_at"].as_str().unwrap().to_owned())
+        .collect();
+    fired.reverse();
+    assert_eq!(
+        fired,
+        times.iter().map(|t| time::format(*t)).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn list_filters_compose_with_cursors() {
+    let w = World::start().await;
+    crate::scenarios::list_filters_compose_with_cursors(&w.api, &w.receiver, async || {
+        w.deliver().await;
+    })
+    .await;
+}

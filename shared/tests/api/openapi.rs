@@ -628,6 +628,74 @@ async fn every_response_matches_its_documented_schema() {
         assert_eq!(r.status, status);
     }
 
+    // Upcoming runs and schedule previews (a preview is a read: a `cron:read` key may).
+    for path in [
+        format!("/jobs/{id}/upcoming"),
+        format!("/jobs/{id}/upcoming?count=3"),
+        format!("/jobs/{id}/upcoming?count=0"),
+        format!("/jobs/{id}/upcoming?count=x"),
+        format!("/jobs/{unknown}/upcoming"),
+    ] {
+        c.call(&app, w, Method::GET, &cron(&path), Payload::None)
+            .await;
+    }
+    let preview = json!({"schedule_type": "cron", "schedule": "0 9 * * MON-FRI",
+        "timezone": "Europe/Berlin", "count": 5});
+    let r = c
+        .call(
+            &app,
+            Some(&read),
+            Method::POST,
+            &cron("/schedules/preview"),
+            Payload::Json(preview.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for (payload, status) in [
+        (
+            Payload::Json(json!({"schedule_type": "interval", "schedule": "every_5m"})),
+            200,
+        ),
+        (Payload::Raw(b"not json".to_vec()), 400),
+        (Payload::Json(json!({"schedule": 5})), 400),
+        (
+            Payload::Json(json!({"schedule_type": "cron", "schedule": "61 * * * *", "url": "x"})),
+            422,
+        ),
+        (
+            Payload::Json(
+                json!({"schedule_type": "interval", "schedule": "every_5m", "count": 101}),
+            ),
+            422,
+        ),
+        (Payload::Raw(big.clone()), 413),
+    ] {
+        let r = c
+            .call(&app, w, Method::POST, &cron("/schedules/preview"), payload)
+            .await;
+        assert_eq!(r.status, status, "{}", r.body);
+    }
+    let r = c
+        .call(
+            &app,
+            None,
+            Method::POST,
+            &cron("/schedules/preview"),
+            Payload::Json(preview.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = c
+        .call(
+            &app,
+            Some(&no_scope),
+            Method::POST,
+            &cron("/schedules/preview"),
+            Payload::Json(preview.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
     // Every operation without a key, and without the scope it needs.
     let operations: Vec<(Method, String)> = vec![
         (Method::GET, cron("/jobs")),
@@ -639,6 +707,7 @@ async fn every_response_matches_its_documented_schema() {
         (Method::POST, cron(&format!("/jobs/{id}/pause"))),
         (Method::POST, cron(&format!("/jobs/{id}/resume"))),
         (Method::GET, cron(&format!("/jobs/{id}/executions"))),
+        (Method::GET, cron(&format!("/jobs/{id}/upcoming"))),
         (
             Method::GET,
             cron(&format!("/jobs/{id}/executions/{execution_id}")),
@@ -676,6 +745,16 @@ async fn every_response_matches_its_documented_schema() {
             .await;
         assert_eq!(r.status, 429, "{method} {path}");
     }
+    let r = c
+        .call(
+            &limited,
+            k,
+            Method::POST,
+            &cron("/schedules/preview"),
+            Payload::None,
+        )
+        .await;
+    assert_eq!(r.status, 429);
 
     assert!(
         c.problems.is_empty(),

@@ -160,3 +160,132 @@ pub async fn executions_of(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The job list's filters (tags, state, last status, schedule type, name) compose with each
+/// other and with the cursors; the execution list's (status, trigger, time range) too. Bad
+/// filter values are refused with their parameter named.
+pub async fn list_filters_compose_with_cursors(
+    app: &TestApp,
+    receiver: &Receiver,
+    drive: impl AsyncFn(),
+) {
+    let make = async |name: &str, tags: Value, extra: Value| {
+        let mut body = idle_job(&receiver.url("/filtered"));
+        body["name"] = json!(name);
+        body["tags"] = tags;
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        app.create_job(body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let interval = json!({"schedule_type": "interval", "schedule": "every_1d"});
+    let nightly = make("Billing EU nightly", json!(["billing", "eu"]), json!({})).await;
+    let us = make("Billing US", json!(["billing", "us"]), interval.clone()).await;
+    let reports = make("Reports", json!(["eu"]), json!({"enabled": false})).await;
+    let hourly = make(
+        "billing eu hourly",
+        json!(["eu", "billing"]),
+        interval.clone(),
+    )
+    .await;
+    let plain = make("misc", json!([]), json!({})).await;
+    let ids = |r: &crate::helpers::Reply| -> Vec<String> {
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Two tags: jobs with both, newest first, a page at a time.
+    let first = app.get("/jobs?tag=billing&tag=eu&limit=1").await;
+    assert_eq!(ids(&first), vec![hourly.clone()]);
+    let cursor = first.body["next_cursor"].as_str().expect("a next page");
+    let second = app
+        .get(&format!("/jobs?tag=billing&tag=eu&limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&second), vec![nightly.clone()]);
+    assert!(second.body.get("next_cursor").is_none(), "{}", second.body);
+    for (query, want) in [
+        ("enabled=false", vec![reports.clone()]),
+        (
+            "schedule_type=interval&q=BILLING",
+            vec![hourly.clone(), us.clone()],
+        ),
+        ("tag=eu&enabled=true", vec![hourly.clone(), nightly.clone()]),
+        ("last_status=none&tag=us", vec![us.clone()]),
+        ("last_status=failed", vec![]),
+        ("q=misc", vec![plain.clone()]),
+    ] {
+        assert_eq!(
+            ids(&app.get(&format!("/jobs?{query}")).await),
+            want,
+            "{query}"
+        );
+    }
+    let bad = app
+        .get("/jobs?tag=Bad%20Tag&enabled=maybe&last_status=x")
+        .await;
+    bad.assert_error(422, "Validation failed");
+    for field in ["tag", "enabled", "last_status"] {
+        assert!(
+            bad.body["details"][field].is_array(),
+            "{field}: {}",
+            bad.body
+        );
+    }
+
+    // Executions: one failed and one successful manual run of the same job.
+    receiver.script("/filtered", vec![Scripted::status(500)]);
+    let path = format!("/jobs/{plain}");
+    let r = app
+        .call(Method::PATCH, &path, Some(&json!({"max_retries": 0})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for n in 1..=2 {
+        assert_eq!(app.post_empty(&format!("{path}/trigger")).await.status, 202);
+        executions_of(app, &plain, n, &drive).await;
+    }
+    let count = async |query: &str| {
+        let r = app.get(&format!("{path}/executions?{query}")).await;
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        r.body["data"].as_array().unwrap().len()
+    };
+    assert_eq!(count("status=failed").await, 1);
+    assert_eq!(count("status=success").await, 1);
+    assert_eq!(count("trigger=manual").await, 2);
+    assert_eq!(count("trigger=schedule").await, 0);
+    assert_eq!(count("from=2999-01-01T00:00:00Z").await, 0);
+    assert_eq!(count("until=2000-01-01T00:00:00Z").await, 0);
+    assert_eq!(
+        count("from=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z").await,
+        2
+    );
+    let paged = app
+        .get(&format!("{path}/executions?trigger=manual&limit=1"))
+        .await;
+    let cursor = paged.body["next_cursor"].as_str().expect("a second page");
+    let rest = app
+        .get(&format!(
+            "{path}/executions?trigger=manual&limit=1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(rest.body["data"].as_array().unwrap().len(), 1);
+    assert_ne!(rest.body["data"][0]["id"], paged.body["data"][0]["id"]);
+    let bad = app
+        .get(&format!(
+            "{path}/executions?status=ok&from=yesterday&trigger=cron"
+        ))
+        .await;
+    bad.assert_error(422, "Validation failed");
+    for field in ["status", "from", "trigger"] {
+        assert!(
+            bad.body["details"][field].is_array(),
+            "{field}: {}",
+            bad.body
+        );
+    }
+}

@@ -237,6 +237,21 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
             "expect_body",
             "is too long (maximum is 1024 characters)".to_owned(),
         ),
+        (
+            with("tags", json!(["Billing"])),
+            "tags",
+            "has \"Billing\", which is not a tag (1 to 32 of a-z, 0-9, - and _, starting with a letter or digit)".to_owned(),
+        ),
+        (
+            with("tags", json!(["eu", "eu"])),
+            "tags",
+            "has \"eu\" more than once".to_owned(),
+        ),
+        (
+            with("tags", json!((0..11).map(|i| format!("t{i}")).collect::<Vec<_>>())),
+            "tags",
+            "has too many entries (maximum is 10)".to_owned(),
+        ),
         (with("id", json!("x")), "id", "is read-only".to_owned()),
         (
             with("next_run_at", json!(null)),
@@ -356,6 +371,7 @@ async fn wrong_json_types_are_invalid_json_with_details() {
         ("headers", json!(["X-A"]), "must be an object of strings"),
         ("body", json!({"a": 1}), "must be a string or null"),
         ("expect_status", json!("2xx"), "must be an array of strings"),
+        ("tags", json!("eu"), "must be an array of strings"),
         ("expect_status", json!([200]), "must be an array of strings"),
         ("retry_base_ms", json!("1000"), "must be an integer"),
         ("retry_backoff", json!(null), "must be a string"),

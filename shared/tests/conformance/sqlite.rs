@@ -708,4 +708,26 @@ sqlite_tests! {
         let left = b.queue.dequeue(mins(60), 10, LEASE).await.unwrap();
         assert_eq!(messages(&left), vec![scheduled_run(&kept, mins(5), 1)]);
     }
+
+    /// The embedded scheduler fires exactly a job's upcoming runs (the preview engine), across
+    /// a DST change: claimed one after the other, each at its time.
+    pub async fn the_runs_claimed_are_the_jobs_upcoming_runs(b: SqliteBackend) {
+        let created = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 27, 12, 0, 0).unwrap();
+        let j = job(
+            &team_a(),
+            json!({"name": "dst", "schedule_type": "cron", "schedule": "30 2 * * *",
+                   "timezone": "Europe/Berlin", "url": "https://example.com/"}),
+            created,
+        );
+        b.jobs.insert(&j, QUOTA).await.unwrap();
+        let upcoming = j.upcoming(4);
+        assert_eq!(upcoming, j.spec.schedule.upcoming(created, 4), "the preview of a new job");
+        let mut fired = Vec::new();
+        for _ in 0..4 {
+            let at = stored(&b, &j).await.next_run_at.unwrap();
+            let Claimed { runs, .. } = b.queue.claim_due_jobs(at, 10, CATCH_UP).await.unwrap();
+            fired.extend(runs.iter().map(|r| r.scheduled_at));
+        }
+        assert_eq!(fired, upcoming);
+    }
 }

@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use super::{
-    Item, Transacted, applied, backend, decode, n, newest_first, number, query_items, s, string,
-    to_item, transacted,
+    Item, Transacted, applied, backend, decode, n, newest_first, number, query_items,
+    query_matching, s, string, to_item, transacted,
 };
 use crate::domain::record::{ExecutionRecord, OutcomeRecord};
-use crate::domain::{AttemptOutcome, Execution, ExecutionId, Job, JobId, RunMessage, TeamId};
+use crate::domain::{
+    AttemptOutcome, Execution, ExecutionFilter, ExecutionId, Job, JobId, RunMessage, TeamId,
+};
 use crate::ports::{
     AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
     paginate,
@@ -312,6 +314,7 @@ impl ExecutionStore for DynamoExecutionStore {
         team: &TeamId,
         job: JobId,
         page: PageRequest<ExecutionId>,
+        filter: &ExecutionFilter,
     ) -> StoreResult<Page<Execution, ExecutionId>> {
         // Attempts in flight are filtered out (after DynamoDB's limit: `query_items` goes on
         // while a page is short).
@@ -325,11 +328,14 @@ impl ExecutionStore for DynamoExecutionStore {
             .expression_attribute_values(":pk", s(pk(team, job)));
         let query = newest_first(query, "pk = :pk", "id", page.after.map(|a| a.to_string()));
         let want = page.limit.map(|l| l as usize + 1);
-        let items = query_items(query, want)
-            .await?
-            .into_iter()
-            .map(decode_item)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let items = query_matching(
+            query,
+            want,
+            decode_item,
+            |e| filter.matches(e),
+            !filter.is_empty(),
+        )
+        .await?;
         Ok(paginate(items, page.limit, |e| e.id))
     }
 

@@ -6,10 +6,10 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::{
     Item, Transacted, applied, backend, decode, is_condition_failed, n, newest_first, number,
-    query_items, s, set_or_remove, string, to_item, transacted,
+    query_matching, s, set_or_remove, string, to_item, transacted,
 };
 use crate::domain::record::{JobRecord, job_updated_fields};
-use crate::domain::{Job, JobId, RunStatus, TeamId};
+use crate::domain::{Job, JobFilter, JobId, RunStatus, TeamId};
 use crate::ports::{
     InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
     UpdateOutcome, paginate,
@@ -226,7 +226,12 @@ impl JobStore for DynamoJobStore {
         self.get_item(team, id).await
     }
 
-    async fn list(&self, team: &TeamId, page: PageRequest<JobId>) -> StoreResult<Page<Job, JobId>> {
+    async fn list(
+        &self,
+        team: &TeamId,
+        page: PageRequest<JobId>,
+        filter: &JobFilter,
+    ) -> StoreResult<Page<Job, JobId>> {
         let query = self
             .client
             .query()
@@ -235,11 +240,14 @@ impl JobStore for DynamoJobStore {
         let query = newest_first(query, "team = :t", "id", page.after.map(|a| a.to_string()));
         // One more than asked tells whether another page follows.
         let want = page.limit.map(|l| l as usize + 1);
-        let items = query_items(query, want)
-            .await?
-            .into_iter()
-            .map(decode::<JobRecord, Job>)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let items = query_matching(
+            query,
+            want,
+            decode::<JobRecord, Job>,
+            |j| filter.matches(j),
+            !filter.is_empty(),
+        )
+        .await?;
         Ok(paginate(items, page.limit, |j| j.id))
     }
 

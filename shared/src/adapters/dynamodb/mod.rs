@@ -223,6 +223,43 @@ pub(crate) fn newest_first(
     }
 }
 
+/// Runs `query` page after page, decoding each item and keeping those `keep` accepts,
+/// until `want` are kept (all of them when `None`). Each request asks only for what is
+/// still missing when nothing is filtered here; a filter (DynamoDB's, or `keep`) applies
+/// after DynamoDB's limit, so a page cut short by it goes on.
+pub(crate) async fn query_matching<T>(
+    query: QueryFluentBuilder,
+    want: Option<usize>,
+    decode: impl Fn(Item) -> StoreResult<T>,
+    keep: impl Fn(&T) -> bool,
+    filtered: bool,
+) -> StoreResult<Vec<T>> {
+    let mut kept = Vec::new();
+    let mut start = None;
+    loop {
+        let mut q = query.clone().set_exclusive_start_key(start.take());
+        if let Some(want) = want {
+            let missing = want - kept.len();
+            q = q.limit(if filtered { missing.max(100) } else { missing } as i32);
+        }
+        let out = q.send().await.map_err(backend)?;
+        for item in out.items.unwrap_or_default() {
+            let value = decode(item)?;
+            if keep(&value) {
+                kept.push(value);
+                if want.is_some_and(|w| kept.len() >= w) {
+                    // Stopped inside a page: the caller's cursor is the last item kept.
+                    return Ok(kept);
+                }
+            }
+        }
+        match out.last_evaluated_key {
+            Some(k) if want.is_none_or(|w| kept.len() < w) => start = Some(k),
+            _ => return Ok(kept),
+        }
+    }
+}
+
 /// Runs `query` page after page until it has returned `want` items (all of them when
 /// `None`). Each request asks only for what is still missing; a filter applies after
 /// DynamoDB's limit, so a page cut short by it goes on.

@@ -5,11 +5,12 @@ use rusqlite::{Row, params};
 use super::jobs::get_job;
 use super::{SqliteDb, corrupt};
 use crate::domain::{
-    AttemptOutcome, Execution, ExecutionId, JobId, TeamId, record::ExecutionRecord, time::from_unix,
+    AttemptOutcome, Execution, ExecutionFilter, ExecutionId, JobId, TeamId,
+    record::ExecutionRecord, time::from_unix,
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
-    paginate,
+    collect_matching, paginate,
 };
 use tracing::error;
 
@@ -141,24 +142,39 @@ impl ExecutionStore for SqliteExecutionStore {
         team: &TeamId,
         job: JobId,
         page: PageRequest<ExecutionId>,
+        filter: &ExecutionFilter,
     ) -> StoreResult<Page<Execution, ExecutionId>> {
         let team = team.as_str().to_owned();
-        let bounded = page.limit.is_some();
+        let filter = filter.clone();
+        let bounded = page.limit.is_some() && filter.is_empty();
         let query = move |c: &rusqlite::Connection| {
-            let limit = page.limit.map_or(-1, |l| i64::from(l) + 1);
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {EXECUTION_COLUMNS} FROM executions \
                      WHERE job_id = ?1 AND team = ?2 AND status IS NOT NULL \
                      AND (?3 IS NULL OR id < ?3) ORDER BY id DESC LIMIT ?4"
             ))?;
-            let after = page.after.map(|a| a.to_string());
-            let mut rows = stmt.query(params![job.to_string(), team, after, limit])?;
-            let mut items = Vec::new();
-            while let Some(r) = rows.next()? {
-                items.push(execution_from_row(r)?);
-            }
+            let fetch = |after: Option<ExecutionId>, chunk: Option<usize>| {
+                let after = after.map(|a| a.to_string());
+                let limit = chunk.map_or(-1, |n| n as i64);
+                let mut rows = stmt.query(params![job.to_string(), team, after, limit])?;
+                let mut items = Vec::new();
+                while let Some(r) = rows.next()? {
+                    items.push(execution_from_row(r)?);
+                }
+                Ok(items)
+            };
+            let want = page.limit.map(|l| l as usize + 1);
+            let items = collect_matching(
+                page.after,
+                want,
+                !filter.is_empty(),
+                fetch,
+                |e| e.id,
+                |e| filter.matches(e),
+            )?;
             Ok(paginate(items, page.limit, |e| e.id))
         };
+        // A bounded, unfiltered page is a short read: it runs inline.
         if bounded {
             self.db.lookup(query).await
         } else {

@@ -7,10 +7,10 @@ use rusqlite::types::Value as SqlValue;
 
 use super::{SqliteDb, corrupt};
 use crate::domain::record::{JOB_FIELDS, JobRecord, job_updated_fields};
-use crate::domain::{Job, JobId, RunStatus, TeamId};
+use crate::domain::{Job, JobFilter, JobId, RunStatus, TeamId};
 use crate::ports::{
     InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
-    UpdateOutcome, paginate,
+    UpdateOutcome, collect_matching, paginate,
 };
 
 pub struct SqliteJobStore {
@@ -60,6 +60,7 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
     let headers =
         serde_json::from_str(&headers).map_err(|e| corrupt(&format!("job {id} headers"), e))?;
     let expect_status = json_column(r, "expect_status", &id)?;
+    let tags = json_column(r, "tags", &id)?;
     let record = JobRecord {
         id,
         team: r.get("team")?,
@@ -87,6 +88,7 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
         retry_max_ms: r.get("retry_max_ms")?,
         expect_status,
         expect_body: r.get("expect_body")?,
+        tags,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -203,23 +205,41 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
-    async fn list(&self, team: &TeamId, page: PageRequest<JobId>) -> StoreResult<Page<Job, JobId>> {
+    async fn list(
+        &self,
+        team: &TeamId,
+        page: PageRequest<JobId>,
+        filter: &JobFilter,
+    ) -> StoreResult<Page<Job, JobId>> {
         let team = team.as_str().to_owned();
+        let filter = filter.clone();
         self.db
             .read(move |c| {
-                // One more than asked tells whether another page follows.
-                let limit = page.limit.map_or(-1, |l| i64::from(l) + 1);
-                let after = page.after.map(|a| a.to_string());
                 let mut stmt = c.prepare_cached(&format!(
                     "SELECT {} FROM jobs WHERE team = ?1 AND (?2 IS NULL OR id < ?2) \
                      ORDER BY id DESC LIMIT ?3",
                     *JOB_COLUMNS
                 ))?;
-                let mut rows = stmt.query(params![team, after, limit])?;
-                let mut items = Vec::new();
-                while let Some(r) = rows.next()? {
-                    items.push(job_from_row(r)?);
-                }
+                let fetch = |after: Option<JobId>, chunk: Option<usize>| {
+                    let after = after.map(|a| a.to_string());
+                    let limit = chunk.map_or(-1, |n| n as i64);
+                    let mut rows = stmt.query(params![team, after, limit])?;
+                    let mut items = Vec::new();
+                    while let Some(r) = rows.next()? {
+                        items.push(job_from_row(r)?);
+                    }
+                    Ok(items)
+                };
+                // One more than asked tells whether another page follows.
+                let want = page.limit.map(|l| l as usize + 1);
+                let items = collect_matching(
+                    page.after,
+                    want,
+                    !filter.is_empty(),
+                    fetch,
+                    |j| j.id,
+                    |j| filter.matches(j),
+                )?;
                 Ok(paginate(items, page.limit, |j| j.id))
             })
             .await

@@ -321,6 +321,7 @@ ALTER TABLE jobs ADD COLUMN retry_base_ms INTEGER;
 ALTER TABLE jobs ADD COLUMN retry_max_ms INTEGER;
 ALTER TABLE jobs ADD COLUMN expect_status TEXT;
 ALTER TABLE jobs ADD COLUMN expect_body TEXT;
+ALTER TABLE jobs ADD COLUMN tags TEXT;
 "#,
 ];
 
@@ -373,7 +374,10 @@ mod tests {
         }
         let jobs = SqliteJobStore::new(SqliteDb::open(&path).unwrap());
         let team = TeamId::parse("alpha").unwrap();
-        let page = jobs.list(&team, crate::ports::PageRequest::all()).await.unwrap();
+        let page = jobs
+            .list(&team, crate::ports::PageRequest::all(), &Default::default())
+            .await
+            .unwrap();
         let job = &page.items[0];
         assert_eq!(job.spec.retry, crate::domain::RetrySpec::default());
         assert_eq!(job.spec.success, crate::domain::SuccessRule::default());

@@ -63,17 +63,11 @@ pub(super) fn fmt(t: DateTime<Utc>) -> String {
 }
 
 /// `first_run(from)` followed by `next_run(previous, previous)`, up to `n` fire times.
+/// The first `n` fire times after `from`, through the preview engine
+/// (`Schedule::upcoming`): every table and property test here checks it, the brute-force
+/// reference (`reference.rs`) across DST zones included.
 pub(super) fn runs(schedule: &Schedule, from: DateTime<Utc>, n: usize) -> Vec<DateTime<Utc>> {
-    let mut out = Vec::with_capacity(n);
-    let mut next = schedule.first_run(from);
-    while let Some(t) = next {
-        if out.len() == n {
-            break;
-        }
-        out.push(t);
-        next = schedule.next_run(t, t);
-    }
-    out
+    schedule.upcoming(from, n)
 }
 
 pub(super) fn run_strings(schedule: &Schedule, from: &str, n: usize) -> Vec<String> {

@@ -45,7 +45,7 @@ fn exec_ids(items: &[Execution]) -> Vec<ExecutionId> {
 async fn all(b: &Backend, job: &Job) -> Vec<Execution> {
     let page = b
         .executions
-        .list(&job.team, job.id, PageRequest::all())
+        .list(&job.team, job.id, PageRequest::all(), &Default::default())
         .await
         .unwrap();
     assert!(page.next.is_none());
@@ -377,6 +377,7 @@ conformance_tests! {
                         limit: Some(3),
                         after,
                     },
+                    &Default::default(),
                 )
                 .await
                 .unwrap();
@@ -396,7 +397,7 @@ conformance_tests! {
 
         let exact = b
             .executions
-            .list(&j.team, j.id, PageRequest::first(7))
+            .list(&j.team, j.id, PageRequest::first(7), &Default::default())
             .await
             .unwrap();
         assert_eq!(exact.items.len(), 7);
@@ -416,13 +417,13 @@ conformance_tests! {
         assert_eq!(all(&b, &foreign).await, vec![theirs]);
         let cross = b
             .executions
-            .list(&team_b(), j.id, PageRequest::all())
+            .list(&team_b(), j.id, PageRequest::all(), &Default::default())
             .await
             .unwrap();
         assert!(cross.items.is_empty());
         let unknown = b
             .executions
-            .list(&team_a(), JobId::new(), PageRequest::all())
+            .list(&team_a(), JobId::new(), PageRequest::all(), &Default::default())
             .await
             .unwrap();
         assert!(unknown.items.is_empty());

@@ -135,6 +135,46 @@ fn jobs_over_time(team: &TeamId, n: i64) -> Vec<Job> {
 }
 
 conformance_tests! {
+    pub async fn a_filtered_list_pages_through_sparse_matches_each_once(b: Backend) {
+        // 300 jobs, every 37th tagged: matches are far apart, across the stores' chunks.
+        let rare = krafter_shared::domain::Tag::parse("rare").unwrap();
+        let mut wanted = Vec::new();
+        for (i, mut j) in jobs_over_time(&team_a(), 300).into_iter().enumerate() {
+            if i % 37 == 5 {
+                j.spec.tags = krafter_shared::domain::Tags::parse(&["rare".to_owned()]).unwrap();
+                wanted.push(j.id);
+            }
+            b.jobs.insert(&j, QUOTA).await.unwrap();
+        }
+        wanted.reverse(); // newest first
+        let filter = krafter_shared::domain::JobFilter {
+            tags: vec![rare],
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = b
+                .jobs
+                .list(&team_a(), PageRequest { limit: Some(3), after }, &filter)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= 3);
+            seen.extend(page.items.iter().map(|j| j.id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, wanted);
+        let unfiltered = b
+            .jobs
+            .list(&team_a(), PageRequest::first(5), &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(unfiltered.items.len(), 5);
+    }
+
     pub async fn every_field_of_a_job_round_trips(b: Backend) {
         let jobs = varied_jobs();
         for j in &jobs {
@@ -152,7 +192,7 @@ conformance_tests! {
             let expected: Vec<(&str, &str)> = j.spec.request.headers.iter().collect();
             assert_eq!(order, expected, "headers keep their order");
         }
-        let listed = b.jobs.list(&team_a(), PageRequest::all()).await.unwrap();
+        let listed = b.jobs.list(&team_a(), PageRequest::all(), &Default::default()).await.unwrap();
         assert_eq!(listed.items.len(), jobs.len());
         for stored in &listed.items {
             let original = jobs
@@ -173,7 +213,7 @@ conformance_tests! {
         b.jobs.insert(&mine, QUOTA).await.unwrap();
 
         assert!(b.jobs.get(&team_b(), mine.id).await.unwrap().is_none());
-        let page = b.jobs.list(&team_b(), PageRequest::all()).await.unwrap();
+        let page = b.jobs.list(&team_b(), PageRequest::all(), &Default::default()).await.unwrap();
         assert!(page.items.is_empty());
         assert!(page.next.is_none());
         assert_eq!(b.jobs.count(&team_b()).await.unwrap(), 0);
@@ -214,7 +254,7 @@ conformance_tests! {
         }
         assert_eq!(inserted, 5);
         assert_eq!(b.jobs.count(&team_a()).await.unwrap(), 5);
-        let listed = b.jobs.list(&team_a(), PageRequest::all()).await.unwrap();
+        let listed = b.jobs.list(&team_a(), PageRequest::all(), &Default::default()).await.unwrap();
         assert_eq!(listed.items.len(), 5);
     }
 
@@ -300,7 +340,7 @@ conformance_tests! {
                 b.jobs.insert(o, QUOTA).await.unwrap();
             }
         }
-        let page = b.jobs.list(&team_a(), PageRequest::all()).await.unwrap();
+        let page = b.jobs.list(&team_a(), PageRequest::all(), &Default::default()).await.unwrap();
         let mut newest_first = ids(&jobs);
         newest_first.reverse();
         assert_eq!(ids(&page.items), newest_first);
@@ -326,6 +366,7 @@ conformance_tests! {
                         limit: Some(3),
                         after,
                     },
+                    &Default::default(),
                 )
                 .await
                 .unwrap();
@@ -355,7 +396,7 @@ conformance_tests! {
         for j in &jobs {
             b.jobs.insert(j, QUOTA).await.unwrap();
         }
-        let first = b.jobs.list(&team_a(), PageRequest::first(2)).await.unwrap();
+        let first = b.jobs.list(&team_a(), PageRequest::first(2), &Default::default()).await.unwrap();
         assert_eq!(ids(&first.items), vec![jobs[3].id, jobs[2].id]);
         assert_eq!(first.next, Some(jobs[2].id));
         let second = b
@@ -366,18 +407,19 @@ conformance_tests! {
                     limit: Some(2),
                     after: first.next,
                 },
+                &Default::default(),
             )
             .await
             .unwrap();
         assert_eq!(ids(&second.items), vec![jobs[1].id, jobs[0].id]);
         assert_eq!(second.next, None, "nothing follows");
 
-        let all_in_one = b.jobs.list(&team_a(), PageRequest::first(4)).await.unwrap();
+        let all_in_one = b.jobs.list(&team_a(), PageRequest::first(4), &Default::default()).await.unwrap();
         assert_eq!(all_in_one.items.len(), 4);
         assert_eq!(all_in_one.next, None);
         let larger = b
             .jobs
-            .list(&team_a(), PageRequest::first(100))
+            .list(&team_a(), PageRequest::first(100), &Default::default())
             .await
             .unwrap();
         assert_eq!(larger.items.len(), 4);
@@ -389,7 +431,7 @@ conformance_tests! {
         for j in &jobs {
             b.jobs.insert(j, QUOTA).await.unwrap();
         }
-        let page = b.jobs.list(&team_a(), PageRequest::all()).await.unwrap();
+        let page = b.jobs.list(&team_a(), PageRequest::all(), &Default::default()).await.unwrap();
         assert_eq!(page.items.len(), 30);
         assert_eq!(page.next, None);
         let rest = b
@@ -400,6 +442,7 @@ conformance_tests! {
                     limit: None,
                     after: Some(jobs[10].id),
                 },
+                &Default::default(),
             )
             .await
             .unwrap();
@@ -577,7 +620,7 @@ conformance_tests! {
             "already gone"
         );
         assert_eq!(b.jobs.count(&team_a()).await.unwrap(), 1);
-        let page = b.jobs.list(&team_a(), PageRequest::all()).await.unwrap();
+        let page = b.jobs.list(&team_a(), PageRequest::all(), &Default::default()).await.unwrap();
         assert_eq!(ids(&page.items), vec![kept.id]);
     }
 
