@@ -52,6 +52,13 @@ pub const RATE_LIMITS: TableSpec = TableSpec {
     ttl: Some("expires_at"),
 };
 
+pub const IDEMPOTENCY: TableSpec = TableSpec {
+    hash: "pk",
+    range: None,
+    local_index: None,
+    ttl: Some("expires_at"),
+};
+
 /// The run queue's visibility timeout: 6 × the executor function's timeout (330 s).
 pub const RUN_QUEUE_VISIBILITY_SECS: u32 = 1980;
 /// Deliveries of a run message before it goes to the dead-letter queue.
@@ -161,6 +168,7 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> StoreResult<Hosted
         keys: format!("{prefix}-keys"),
         teams: format!("{prefix}-teams"),
         rate_limits: format!("{prefix}-rate-limits"),
+        idempotency: format!("{prefix}-idempotency"),
     };
     for (name, spec) in [
         (&tables.jobs, &JOBS),
@@ -168,6 +176,7 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> StoreResult<Hosted
         (&tables.keys, &KEYS),
         (&tables.teams, &TEAMS),
         (&tables.rate_limits, &RATE_LIMITS),
+        (&tables.idempotency, &IDEMPOTENCY),
     ] {
         create_table(&clients.dynamodb, name, spec).await?;
     }
@@ -245,6 +254,7 @@ mod tests {
             ("KeysTable", &KEYS),
             ("TeamsTable", &TEAMS),
             ("RateLimitsTable", &RATE_LIMITS),
+            ("IdempotencyTable", &IDEMPOTENCY),
         ] {
             let block = resource(template, name);
             let want = key_schema(spec.hash, spec.range);

@@ -12,8 +12,8 @@ use crate::executor::{
     WebhookNotifier,
 };
 use crate::ports::{
-    Clock, ExecutionStore, JobStore, KeyStore, Notifier, RateLimiter, Resolver, RunQueue,
-    ScheduleSync, TeamStore,
+    Clock, ExecutionStore, IdempotencyStore, JobStore, KeyStore, Notifier, RateLimiter, Resolver,
+    RunQueue, ScheduleSync, TeamStore,
 };
 use crate::service::JobService;
 use crate::settings::Settings;
@@ -30,6 +30,7 @@ pub struct Backend {
     pub queue: Arc<dyn RunQueue>,
     pub schedules: Arc<dyn ScheduleSync>,
     pub limiter: Arc<dyn RateLimiter>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub clock: Arc<dyn Clock>,
     /// How webhook target names resolve (the system resolver; a stub in tests).
     pub resolver: Arc<dyn Resolver>,
@@ -77,6 +78,7 @@ impl Assembly {
             service: self.service(),
             keys: self.backend.keys.clone(),
             limiter: self.backend.limiter.clone(),
+            idempotency: self.backend.idempotency.clone(),
             clock: self.backend.clock.clone(),
         })
     }

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    ApiKey, AttemptOutcome, Execution, ExecutionFilter, ExecutionId, Job, JobFilter, JobId,
-    KeyHash, KeyPrefix, RunMessage, RunStatus, SigningSecret, TeamId, TeamSecrets,
+    ApiKey, AttemptOutcome, Execution, ExecutionFilter, ExecutionId, IdempotencyKey,
+    IdempotencyRecord, Job, JobFilter, JobId, KeyHash, KeyPrefix, RunMessage, RunStatus,
+    SigningSecret, StoredResponse, TeamId, TeamSecrets,
 };
 
 /// A failure of a storage or messaging backend. Keeps its source; never shown to clients.
@@ -253,6 +254,35 @@ pub trait TeamStore: Send + Sync {
     /// Replaces the team's secrets if its current secret is still `expected`; false (and
     /// nothing written) otherwise.
     async fn replace(&self, secrets: &TeamSecrets, expected: &SigningSecret) -> StoreResult<bool>;
+}
+
+/// What claiming an idempotency key found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is this request's now: handle it, then `complete` (or `release`) the key.
+    Claimed,
+    /// The key is known (and not expired): the record as it is, done or still in progress.
+    Existing(IdempotencyRecord),
+}
+
+/// Idempotency keys, per team. The rules (what a retry gets, when a key is refused) are the
+/// API's (`api/idempotency.rs`); stores only write conditionally.
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Stores the claim unless the team has a record for the key that has not expired
+    /// (one conditional write: of concurrent claims, one wins).
+    async fn claim(&self, record: &IdempotencyRecord) -> StoreResult<IdempotencyClaim>;
+    /// Stores the response of the claimed key.
+    async fn complete(
+        &self,
+        team: &TeamId,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> StoreResult<()>;
+    /// Forgets a claim whose request failed (a 5xx), so that a retry may try again.
+    async fn release(&self, team: &TeamId, key: &IdempotencyKey) -> StoreResult<()>;
+    /// Deletes records that expired before `now`. Returns how many.
+    async fn prune(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// Where runs wait to be executed. At-least-once: a message may be delivered twice.

@@ -263,6 +263,14 @@ fn map_cursor<C>(page: PageRequest<uuid::Uuid>, f: impl Fn(uuid::Uuid) -> C) -> 
 /// Reads at most `MAX_BODY_BYTES` and parses one JSON object. Content-Type is not required
 /// (a forgotten `-H 'Content-Type: application/json'` in curl still works).
 async fn json_body(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, ApiError> {
+    parse_object(&read_body(headers, body).await?).map_err(ApiError::InvalidJson)
+}
+
+/// A request body, at most `MAX_BODY_BYTES`, received within `BODY_READ_TIMEOUT`.
+pub(super) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -271,14 +279,13 @@ async fn json_body(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>
         return Err(ApiError::PayloadTooLarge);
     }
     // A slow client may hold a connection, but not a request, for longer than this.
-    let bytes = tokio::time::timeout(
+    tokio::time::timeout(
         BODY_READ_TIMEOUT,
         axum::body::to_bytes(body, MAX_BODY_BYTES),
     )
     .await
     .map_err(|_| ApiError::RequestTimeout)?
-    .map_err(|_| ApiError::PayloadTooLarge)?;
-    parse_object(&bytes).map_err(ApiError::InvalidJson)
+    .map_err(|_| ApiError::PayloadTooLarge)
 }
 
 /// A job draft from the request body.

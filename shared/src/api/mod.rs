@@ -4,6 +4,7 @@
 mod error;
 mod gate;
 mod handlers;
+mod idempotency;
 mod json;
 mod query;
 mod views;
@@ -17,7 +18,7 @@ pub use error::ApiError;
 pub use gate::Caller;
 pub use json::{parse_object, read_job_draft, read_preview};
 
-use crate::ports::{Clock, KeyStore, RateLimiter};
+use crate::ports::{Clock, IdempotencyStore, KeyStore, RateLimiter};
 use crate::service::JobService;
 
 /// The largest request body accepted (256 KiB).
@@ -34,6 +35,7 @@ pub struct ApiState {
     pub service: JobService,
     pub keys: Arc<dyn KeyStore>,
     pub limiter: Arc<dyn RateLimiter>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -61,6 +63,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/health", get(handlers::health))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
+        // Inside the gate: it runs for authenticated, admitted requests only.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::gate,

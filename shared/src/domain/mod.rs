@@ -4,6 +4,7 @@
 mod execution;
 mod filter;
 mod firing;
+mod idempotency;
 mod ids;
 mod input;
 mod job;
@@ -17,6 +18,9 @@ mod token;
 pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
 pub use filter::{ExecutionFilter, JobFilter, LastStatus, Tag, Tags};
 pub use firing::{CatchUp, Firing};
+pub use idempotency::{
+    IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyRecord, RequestFingerprint, StoredResponse,
+};
 pub use ids::{ExecutionId, JobId, RunId, TeamId};
 pub use input::{
     FieldErrors, GivenUrl, InputError, JobDraft, JobPatch, WRITABLE_FIELDS, parse_job_patch,

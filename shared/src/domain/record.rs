@@ -15,6 +15,7 @@ use super::{
     KeyHash, KeyPrefix, MaxRetries, RunStatus, Scopes, SigningSecret, TargetUrl, TeamId,
     TeamSecrets, TimeoutMs, Trigger, WebhookSpec,
 };
+use super::{IdempotencyKey, IdempotencyRecord, RequestFingerprint, StoredResponse};
 use crate::schedule::{Schedule, ScheduleType, Timezone};
 
 /// A stored value that does not read back as a valid domain value.
@@ -533,5 +534,57 @@ mod tests {
         for f in ["id", "team", "created_at", "last_status", "last_run_at"] {
             assert!(!written.contains(&f), "{f}");
         }
+    }
+}
+
+/// An idempotency key's record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRow {
+    pub team: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The response, once the request is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl From<&IdempotencyRecord> for IdempotencyRow {
+    fn from(r: &IdempotencyRecord) -> Self {
+        Self {
+            team: r.team.as_str().to_owned(),
+            key: r.key.as_str().to_owned(),
+            fingerprint: r.fingerprint.as_str().to_owned(),
+            created_at: r.created_at.timestamp(),
+            expires_at: r.expires_at.timestamp(),
+            status: r.response.as_ref().map(|s| s.status),
+            location: r.response.as_ref().and_then(|s| s.location.clone()),
+            body: r.response.as_ref().map(|s| s.body.clone()),
+        }
+    }
+}
+
+impl TryFrom<IdempotencyRow> for IdempotencyRecord {
+    type Error = RecordError;
+
+    fn try_from(r: IdempotencyRow) -> Result<IdempotencyRecord, RecordError> {
+        let bad = |field: &str, e: &dyn Display| bad("idempotency key", &r.key, field, e);
+        Ok(IdempotencyRecord {
+            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            key: IdempotencyKey::parse(&r.key).map_err(|e| bad("key", &e))?,
+            fingerprint: RequestFingerprint::from_hex(&r.fingerprint),
+            created_at: from_unix(r.created_at),
+            expires_at: from_unix(r.expires_at),
+            response: r.status.map(|status| StoredResponse {
+                status,
+                location: r.location.clone(),
+                body: r.body.clone().unwrap_or_default(),
+            }),
+        })
     }
 }

@@ -22,12 +22,15 @@ pub use server::ServerLimits;
 use crate::adapters::dns::SystemResolver;
 use crate::adapters::memory::InMemoryRateLimiter;
 use crate::adapters::sqlite::{
-    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue, SqliteTeamStore,
+    SqliteDb, SqliteExecutionStore, SqliteIdempotencyStore, SqliteJobStore, SqliteKeyStore,
+    SqliteRunQueue, SqliteTeamStore,
 };
 use crate::assembly::{Assembly, Backend, ExecutorMode};
 use crate::domain::{PlainKey, Scope, Scopes, SigningSecret, TeamId};
 use crate::executor::{NoticeDelivery, SIGNING_SECRET_CACHE};
-use crate::ports::{Clock, ExecutionStore, KeyStore, Resolver, StoreError, SystemClock, TeamStore};
+use crate::ports::{
+    Clock, ExecutionStore, IdempotencyStore, KeyStore, Resolver, StoreError, SystemClock, TeamStore,
+};
 pub use crate::service::teams::{create_key, ensure_team, rotate_signing_secret};
 use crate::settings::{KEEP_EXECUTIONS, Mode, Settings};
 
@@ -141,6 +144,7 @@ struct Stores {
     executions: Arc<dyn ExecutionStore>,
     keys: Arc<dyn KeyStore>,
     teams: Arc<dyn TeamStore>,
+    idempotency: Arc<SqliteIdempotencyStore>,
 }
 
 impl Stores {
@@ -151,6 +155,7 @@ impl Stores {
             executions: Arc::new(SqliteExecutionStore::new(db.clone())),
             keys: Arc::new(SqliteKeyStore::new(db.clone())),
             teams: Arc::new(SqliteTeamStore::new(db.clone())),
+            idempotency: Arc::new(SqliteIdempotencyStore::new(db.clone())),
         }
     }
 }
@@ -192,6 +197,7 @@ impl Embedded {
             )),
             tokio::spawn(prune_loop(
                 stores.executions.clone(),
+                stores.idempotency.clone(),
                 clock.clone(),
                 config.settings.execution_retention,
                 stop_rx.clone(),
@@ -319,6 +325,7 @@ fn assemble(
             queue: Arc::new(stores.queue.clone()),
             schedules: Arc::new(TimerScheduleSync::new(changes)),
             limiter: Arc::new(InMemoryRateLimiter::new(s.rate_limit, s.rate_window_secs)),
+            idempotency: stores.idempotency.clone(),
             clock,
             resolver: config.resolver.clone(),
         },
@@ -352,8 +359,10 @@ fn lock(db: &std::path::Path) -> Result<File, StartError> {
     }
 }
 
+/// Every hour: executions past their retention, idempotency keys past their 24 hours.
 async fn prune_loop(
     executions: Arc<dyn ExecutionStore>,
+    idempotency: Arc<SqliteIdempotencyStore>,
     clock: Arc<dyn Clock>,
     retention: Duration,
     mut stop: watch::Receiver<bool>,
@@ -369,6 +378,9 @@ async fn prune_loop(
             Ok(0) => {}
             Ok(n) => info!(deleted = n, "old executions pruned"),
             Err(e) => error!(error = %e, "could not prune old executions"),
+        }
+        if let Err(e) = idempotency.prune(clock.now()).await {
+            error!(error = %e, "could not prune expired idempotency keys");
         }
     }
 }

@@ -44,6 +44,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             keys: self.required("KRAFTER_KEYS_TABLE")?,
             teams: self.required("KRAFTER_TEAMS_TABLE")?,
             rate_limits: self.required("KRAFTER_RATE_LIMITS_TABLE")?,
+            idempotency: self.required("KRAFTER_IDEMPOTENCY_TABLE")?,
         })
     }
 

@@ -129,6 +129,7 @@ impl Hosted {
                     settings.rate_limit,
                     settings.rate_window_secs,
                 )),
+                idempotency: Arc::new(stores.idempotency),
                 clock: clock.clone(),
                 resolver,
             },

@@ -402,3 +402,15 @@ async fn list_filters_compose_with_cursors() {
     let app = TestApp::spawn().await;
     crate::scenarios::list_filters_compose_with_cursors(&app, &receiver, async || {}).await;
 }
+
+#[tokio::test]
+async fn an_idempotency_key_makes_retries_safe() {
+    let app = TestApp::spawn().await;
+    let other = app
+        .new_key("beta", &[krafter_shared::domain::Scope::Write])
+        .await;
+    crate::scenarios::an_idempotency_key_makes_retries_safe(&app, &other, async || {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    })
+    .await;
+}

@@ -947,3 +947,21 @@ async fn list_filters_compose_with_cursors() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_idempotency_key_makes_retries_safe() {
+    let w = World::start().await;
+    let (other, _) = create_key(
+        w.hosted.keys.as_ref(),
+        TeamId::parse("beta").unwrap(),
+        Scopes::new(vec![Scope::Write]),
+        None,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    crate::scenarios::an_idempotency_key_makes_retries_safe(&w.api, other.as_str(), async || {
+        w.deliver().await;
+    })
+    .await;
+}

@@ -120,6 +120,8 @@ enum Payload {
     None,
     Json(Value),
     Raw(Vec<u8>),
+    /// No body, an `Idempotency-Key` header.
+    IdempotencyKey(String),
 }
 
 /// Sends `method path` (a full path, `/api/v1/...`) with `key` (None: no Authorization).
@@ -140,6 +142,7 @@ async fn send(
             .header("content-type", "application/json")
             .body(serde_json::to_vec(&v).unwrap()),
         Payload::Raw(bytes) => req.header("content-type", "application/json").body(bytes),
+        Payload::IdempotencyKey(key) => req.header("idempotency-key", key),
     };
     let r = req.send().await.expect("the request is answered");
     let status = r.status().as_u16();
@@ -695,6 +698,18 @@ async fn every_response_matches_its_documented_schema() {
         )
         .await;
     assert_eq!(r.status, 403);
+
+    // An invalid `Idempotency-Key` on the calls that take no body.
+    for (method, path) in [
+        (Method::POST, format!("/jobs/{id}/trigger")),
+        (Method::POST, format!("/jobs/{id}/pause")),
+        (Method::POST, format!("/jobs/{id}/resume")),
+        (Method::DELETE, format!("/jobs/{id}")),
+    ] {
+        let key = Payload::IdempotencyKey("not a valid key".to_owned());
+        let r = c.call(&app, w, method.clone(), &cron(&path), key).await;
+        assert_eq!(r.status, 422, "{method} {path}: {}", r.body);
+    }
 
     // Every operation without a key, and without the scope it needs.
     let operations: Vec<(Method, String)> = vec![

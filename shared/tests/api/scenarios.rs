@@ -289,3 +289,85 @@ pub async fn list_filters_compose_with_cursors(
         );
     }
 }
+
+/// Idempotent requests: 10 concurrent creates with one `Idempotency-Key` make one job and
+/// all get its 201; a retry of a trigger replays without a second run; the same key with
+/// another request is refused; another team's key of the same name is its own.
+pub async fn an_idempotency_key_makes_retries_safe(
+    app: &TestApp,
+    other_team_key: &str,
+    drive: impl AsyncFn(),
+) {
+    let body = idle_job("https://example.com/once-only");
+    let send = |key: &str, body: Value| {
+        app.client
+            .post(app.url("/jobs"))
+            .bearer_auth(&app.key)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let replies =
+        futures_util::future::join_all((0..10).map(|_| send("create-1", body.clone()))).await;
+    let mut bodies = Vec::new();
+    let mut replayed = 0;
+    for r in replies {
+        let r = r.unwrap();
+        assert_eq!(r.status(), 201);
+        assert!(r.headers().get("location").is_some());
+        replayed += usize::from(r.headers().get("idempotent-replayed").is_some());
+        bodies.push(r.json::<Value>().await.unwrap());
+    }
+    assert_eq!(replayed, 9, "one request handled, nine replayed");
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every reply is the first"
+    );
+    let listed = app.get("/jobs").await.body["data"].clone();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "one job");
+    let id = bodies[0]["data"]["id"].as_str().unwrap().to_owned();
+
+    // The same key, another request: refused, nothing created.
+    let mut changed = body.clone();
+    changed["name"] = json!("another");
+    let r = send("create-1", changed).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let error: Value = r.json().await.unwrap();
+    assert_eq!(
+        error["details"]["idempotency_key"],
+        json!(["was already used for a different request"])
+    );
+    // An invalid key.
+    let r = send(&"k".repeat(256), body.clone()).await.unwrap();
+    assert_eq!(r.status(), 422);
+
+    // A trigger retried with its key runs once.
+    let trigger = || {
+        app.client
+            .post(app.url(&format!("/jobs/{id}/trigger")))
+            .bearer_auth(&app.key)
+            .header("idempotency-key", "trigger-1")
+            .send()
+    };
+    assert_eq!(trigger().await.unwrap().status(), 202);
+    let again = trigger().await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    executions_of(app, &id, 1, &drive).await;
+    drive().await;
+    let runs = app.get(&format!("/jobs/{id}/executions")).await.body["data"].clone();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "one run: {runs}");
+
+    // Another team's "create-1" is another key.
+    let r = app
+        .client
+        .post(app.url("/jobs"))
+        .bearer_auth(other_team_key)
+        .header("idempotency-key", "create-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert!(r.headers().get("idempotent-replayed").is_none());
+}

@@ -12,10 +12,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use krafter_shared::adapters::sqlite::{
-    SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteKeyStore, SqliteRunQueue, SqliteTeamStore,
+    SqliteDb, SqliteExecutionStore, SqliteIdempotencyStore, SqliteJobStore, SqliteKeyStore,
+    SqliteRunQueue, SqliteTeamStore,
 };
 use krafter_shared::domain::RunMessage;
-use krafter_shared::ports::{ExecutionStore, JobStore, KeyStore, RunQueue, StoreResult, TeamStore};
+use krafter_shared::ports::{
+    ExecutionStore, IdempotencyStore, JobStore, KeyStore, RunQueue, StoreResult, TeamStore,
+};
 use tempfile::TempDir;
 
 /// Reads the run queue back in tests (the `RunQueue` port only enqueues).
@@ -32,6 +35,7 @@ pub struct Backend {
     pub executions: Arc<dyn ExecutionStore>,
     pub keys: Arc<dyn KeyStore>,
     pub teams: Arc<dyn TeamStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
     pub queue: Arc<dyn RunQueue>,
     pub probe: Arc<dyn QueueProbe>,
     /// Whatever must live as long as the stores (a temporary directory, a server).
@@ -83,6 +87,7 @@ impl SqliteBackend {
             executions: self.executions,
             keys: self.keys,
             teams: self.teams,
+            idempotency: Arc::new(SqliteIdempotencyStore::new(self.db.clone())),
             queue: queue.clone(),
             probe: queue_probe(queue),
             _resources: self.dir.map(|d| Box::new(d) as Box<dyn Any + Send + Sync>),
@@ -140,6 +145,7 @@ pub async fn dynamo() -> Backend {
         executions: Arc::new(stores.executions),
         keys: Arc::new(stores.keys),
         teams: Arc::new(stores.teams),
+        idempotency: Arc::new(stores.idempotency),
         queue: Arc::new(queue),
         probe: Arc::new(SqsProbe {
             client: clients.sqs,

@@ -9,8 +9,10 @@
 //! | keys | `hash` | one item per API key (SHA-256 of the secret) |
 //! | teams | `team` | one item per team: its webhook signing secrets |
 //! | rate limits | `bucket` = `<caller>#<window start>` | one counter per window; TTL `expires_at` |
+//! | idempotency | `pk` = `<team>#<key>` | one item per idempotency key, with its response; TTL `expires_at` |
 
 mod executions;
+mod idempotency;
 mod jobs;
 mod keys;
 mod rate_limiter;
@@ -27,6 +29,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use executions::DynamoExecutionStore;
+pub use idempotency::DynamoIdempotencyStore;
 pub use jobs::DynamoJobStore;
 pub use keys::DynamoKeyStore;
 pub use rate_limiter::DynamoRateLimiter;
@@ -45,6 +48,7 @@ pub struct Tables {
     pub keys: String,
     pub teams: String,
     pub rate_limits: String,
+    pub idempotency: String,
 }
 
 /// The DynamoDB stores, sharing one client.
@@ -54,6 +58,7 @@ pub struct DynamoStores {
     pub executions: DynamoExecutionStore,
     pub keys: DynamoKeyStore,
     pub teams: DynamoTeamStore,
+    pub idempotency: DynamoIdempotencyStore,
 }
 
 impl DynamoStores {
@@ -69,7 +74,8 @@ impl DynamoStores {
                 retention,
             ),
             keys: DynamoKeyStore::new(client.clone(), &tables.keys),
-            teams: DynamoTeamStore::new(client, &tables.teams),
+            teams: DynamoTeamStore::new(client.clone(), &tables.teams),
+            idempotency: DynamoIdempotencyStore::new(client, &tables.idempotency),
         }
     }
 }

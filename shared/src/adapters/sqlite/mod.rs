@@ -5,6 +5,7 @@
 //! process (`kill -9`); only a power failure may lose the last few.
 
 mod executions;
+mod idempotency;
 mod jobs;
 mod keys;
 mod queue;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use executions::SqliteExecutionStore;
+pub use idempotency::SqliteIdempotencyStore;
 pub use jobs::SqliteJobStore;
 pub use keys::SqliteKeyStore;
 pub use queue::{Claimed, Delivery, Recovery, SqliteRunQueue};
@@ -322,6 +324,21 @@ ALTER TABLE jobs ADD COLUMN retry_max_ms INTEGER;
 ALTER TABLE jobs ADD COLUMN expect_status TEXT;
 ALTER TABLE jobs ADD COLUMN expect_body TEXT;
 ALTER TABLE jobs ADD COLUMN tags TEXT;
+"#,
+    // Idempotency keys of mutating API requests, per team, kept 24 h.
+    r#"
+CREATE TABLE idempotency_keys (
+    team            TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    fingerprint     TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    status          INTEGER,
+    location        TEXT,
+    body            TEXT,
+    PRIMARY KEY (team, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
 "#,
 ];
 

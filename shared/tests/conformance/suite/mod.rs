@@ -2,6 +2,7 @@
 //! that any adapter must pass. `main.rs` expands every test once per backend.
 
 pub mod executions;
+pub mod idempotency;
 pub mod jobs;
 pub mod keys;
 pub mod queue;
