@@ -105,6 +105,7 @@ impl Assembly {
                 b.clock.clone(),
             )),
             notifier,
+            schedules: b.schedules.clone(),
             clock: b.clock.clone(),
             retry: RetryPolicy {
                 base: self.settings.retry_backoff,

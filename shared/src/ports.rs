@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::{
     ApiKey, AttemptOutcome, Execution, ExecutionFilter, ExecutionId, IdempotencyKey,
     IdempotencyRecord, Job, JobFilter, JobId, KeyHash, KeyPrefix, RunMessage, RunStatus,
-    SigningSecret, StoredResponse, TeamId, TeamSecrets,
+    SigningSecret, StoredResponse, StreakChange, TeamId, TeamSecrets,
 };
 
 /// A failure of a storage or messaging backend. Keeps its source; never shown to clients.
@@ -133,8 +133,12 @@ pub enum InsertOutcome {
 /// What recording a run's end did to its job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecordedRun {
-    /// Recorded; the job's `last_status` before it (`None`: the job had never run).
-    Applied { previous: Option<RunStatus> },
+    /// Recorded; the job's `last_status` before it (`None`: the job had never run) and its
+    /// failure streak before it.
+    Applied {
+        previous: Option<RunStatus>,
+        previous_failures: u32,
+    },
     /// Not recorded: the job is gone, or a later run's end is recorded already.
     Ignored,
 }
@@ -144,8 +148,12 @@ pub enum RecordedRun {
 pub struct RunResult {
     pub team: TeamId,
     pub job_id: JobId,
+    /// The run: its end is recorded once, however often it is delivered.
+    pub run_id: crate::domain::RunId,
     pub scheduled_at: DateTime<Utc>,
     pub status: RunStatus,
+    /// What the run does to the job's failure streak (`StreakChange::of(status)`).
+    pub streak: StreakChange,
 }
 
 /// Jobs.
@@ -169,8 +177,9 @@ pub trait JobStore: Send + Sync {
     async fn update(&self, job: &Job, expected_version: u64) -> StoreResult<UpdateOutcome>;
     /// Removes the job. Returns false if there was none.
     async fn delete(&self, team: &TeamId, id: JobId) -> StoreResult<bool>;
-    /// Records the ends of runs on their jobs (`last_status`, `last_run_at`), ignoring a run
-    /// older than the one already recorded. Returns what happened to each, in order.
+    /// Records the ends of runs on their jobs (`last_status`, `last_run_at`, the failure
+    /// streak), ignoring a run older than the one already recorded and a run already
+    /// recorded (a duplicate delivery). Returns what happened to each, in order.
     async fn record_run_results(&self, results: &[RunResult]) -> StoreResult<Vec<RecordedRun>>;
     /// Every job of every team, a page at a time, in an order of the store's choosing: for
     /// maintenance passes (schedule reconciliation). `next` is set when more may follow.
@@ -359,6 +368,8 @@ pub struct Notice {
 pub enum NoticeEvent {
     JobFailed,
     JobRecovered,
+    /// The job paused itself: its failure streak reached `auto_disable_after_failures`.
+    JobDisabled,
 }
 
 /// Delivers failure and recovery notices.

@@ -93,6 +93,9 @@ async fn world(status: u16) -> World {
             ..RetryPolicy::default()
         },
         notices: NoticeDelivery::Background,
+        schedules: Arc::new(krafter_shared::embedded::TimerScheduleSync::new(Arc::new(
+            tokio::sync::Notify::new(),
+        ))),
     };
     World {
         executor,

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::json::{parse_object, read_job_draft, read_preview};
+use super::json::{parse_object, read_job_draft, read_pause, read_preview};
 use super::query::{Pairs, execution_filter, job_filter, list_params};
 use super::views::{
     Data, ExecutionView, JobStateView, JobView, ListPage, Ok, UpcomingList, encode_cursor,
@@ -114,12 +114,21 @@ pub async fn trigger_job(
     Ok((StatusCode::ACCEPTED, Json(Ok { ok: true })).into_response())
 }
 
+/// `POST /jobs/{id}/pause`, with an optional body `{"reason": "..."}`.
 pub async fn pause_job(
     State(s): State<ApiState>,
     Extension(caller): Extension<Caller>,
     JobPath(id): JobPath,
+    headers: HeaderMap,
+    body: Body,
 ) -> ApiResult {
-    let job = s.service.pause(&caller.team, id).await?;
+    let bytes = read_body(&headers, body).await?;
+    let reason = match bytes.iter().all(u8::is_ascii_whitespace) {
+        true => None,
+        false => read_pause(&parse_object(&bytes).map_err(ApiError::InvalidJson)?)
+            .map_err(|e| ApiError::from(ServiceError::Input(e)))?,
+    };
+    let job = s.service.pause(&caller.team, id, reason).await?;
     Ok(Json(Data {
         data: JobStateView::from(&job),
     })

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::domain::{FieldErrors, InputError, JobDraft, WRITABLE_FIELDS};
+use crate::domain::{FieldErrors, InputError, JobDraft, PauseReason, WRITABLE_FIELDS};
 
 /// Parses a request body that must be one JSON object. A key repeated in any object is an
 /// error: parsers disagree on which of the two wins, so a proxy or validator in front of
@@ -116,6 +116,8 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
         expect_status: r.nullable(Reader::string_list, "expect_status"),
         expect_body: r.nullable_string("expect_body"),
         tags: r.nullable(Reader::string_list, "tags"),
+        notify_after_failures: r.integer("notify_after_failures"),
+        auto_disable_after_failures: r.nullable(Reader::integer, "auto_disable_after_failures"),
         other_fields: map
             .keys()
             .filter(|k| !WRITABLE_FIELDS.contains(&k.as_str()))
@@ -153,6 +155,32 @@ pub fn read_preview(map: &Map<String, Value>) -> Result<(JobDraft, Option<i64>),
         Ok((draft, count))
     } else {
         Err(InputError::Types(r.types))
+    }
+}
+
+/// A pause request's body: `{"reason": "..."}` (1 to 200 characters), or `{}`.
+pub fn read_pause(map: &Map<String, Value>) -> Result<Option<PauseReason>, InputError> {
+    let mut r = Reader {
+        map,
+        types: FieldErrors::default(),
+    };
+    let reason = r.nullable_string("reason");
+    if !r.types.is_empty() {
+        return Err(InputError::Types(r.types));
+    }
+    let mut errors = FieldErrors::default();
+    for key in map.keys().filter(|k| k.as_str() != "reason") {
+        errors.add(key, "is not a known field");
+    }
+    let reason = match reason.flatten() {
+        Some(text) => PauseReason::parse(&text)
+            .map_err(|m| errors.add("reason", m))
+            .ok(),
+        None => None,
+    };
+    match errors.is_empty() {
+        true => Ok(reason),
+        false => Err(InputError::Invalid(errors)),
     }
 }
 

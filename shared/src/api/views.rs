@@ -8,7 +8,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::{
-    Backoff, Execution, ExecutionId, Job, JobId, RetryMs, RunId, RunStatus, Trigger, time,
+    Backoff, Execution, ExecutionId, FailureCount, Job, JobId, RetryMs, RunId, RunStatus, Trigger,
+    time,
 };
 
 #[derive(Serialize)]
@@ -67,6 +68,19 @@ pub struct JobView<'a> {
     expect_body: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tags: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notify_after_failures: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_disable_after_failures: Option<u32>,
+    /// State: present while the job is failing, and while it is paused with a reason.
+    #[serde(skip_serializing_if = "is_zero")]
+    consecutive_failures: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused_reason: Option<&'a str>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl<'a> From<&'a Job> for JobView<'a> {
@@ -103,6 +117,11 @@ impl<'a> From<&'a Job> for JobView<'a> {
             }),
             expect_body: s.success.body().map(|b| b.as_str()),
             tags: s.tags.iter().map(|t| t.as_str()).collect(),
+            notify_after_failures: (s.alerts.notify_after != FailureCount::ONE)
+                .then(|| s.alerts.notify_after.get()),
+            auto_disable_after_failures: s.alerts.disable_after.map(FailureCount::get),
+            consecutive_failures: j.consecutive_failures,
+            paused_reason: j.paused_reason.as_ref().map(|r| r.as_str()),
         }
     }
 }
@@ -136,6 +155,8 @@ pub struct JobStateView<'a> {
     id: JobId,
     name: &'a str,
     enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paused_reason: Option<&'a str>,
 }
 
 impl<'a> From<&'a Job> for JobStateView<'a> {
@@ -144,6 +165,7 @@ impl<'a> From<&'a Job> for JobStateView<'a> {
             id: j.id,
             name: j.spec.name.as_str(),
             enabled: j.enabled,
+            paused_reason: j.paused_reason.as_ref().map(|r| r.as_str()),
         }
     }
 }

@@ -12,7 +12,9 @@ use super::filter::Tags;
 use super::job::{
     Body, HeaderList, HttpMethod, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs, WebhookSpec,
 };
-use super::policy::{Backoff, ExpectBody, RetryMs, RetrySpec, StatusMatch, SuccessRule};
+use super::policy::{
+    AlertPolicy, Backoff, ExpectBody, FailureCount, RetryMs, RetrySpec, StatusMatch, SuccessRule,
+};
 use crate::schedule::{Schedule, ScheduleType, Timezone};
 
 /// Field name → every message for it, in a stable order.
@@ -52,7 +54,7 @@ pub enum InputError {
 }
 
 /// The fields a client may write, in the order they are checked.
-pub const WRITABLE_FIELDS: [&str; 18] = [
+pub const WRITABLE_FIELDS: [&str; 20] = [
     "name",
     "schedule_type",
     "schedule",
@@ -71,14 +73,18 @@ pub const WRITABLE_FIELDS: [&str; 18] = [
     "expect_status",
     "expect_body",
     "tags",
+    "notify_after_failures",
+    "auto_disable_after_failures",
 ];
-const READ_ONLY: [&str; 6] = [
+const READ_ONLY: [&str; 8] = [
     "id",
     "last_status",
     "last_run_at",
     "next_run_at",
     "created_at",
     "updated_at",
+    "consecutive_failures",
+    "paused_reason",
 ];
 
 /// A job as a request gives it (create or PATCH), typed but not yet checked against any
@@ -109,6 +115,9 @@ pub struct JobDraft {
     pub expect_body: Option<Option<String>>,
     /// `Some(None)`: `null`, no tags.
     pub tags: Option<Option<Vec<String>>>,
+    pub notify_after_failures: Option<i64>,
+    /// `Some(None)`: `null`, never.
+    pub auto_disable_after_failures: Option<Option<i64>>,
     /// Names the request gave that are not writable fields (read-only or unknown).
     pub other_fields: Vec<String>,
 }
@@ -174,14 +183,15 @@ impl JobDraft {
         let retry = self.check_retry(base, &mut errs);
         let success = self.check_success(base, &mut errs);
         let tags = self.check_tags(base, &mut errs);
-        let policies = retry.zip(success).zip(tags);
+        let alerts = self.check_alerts(base, &mut errs);
+        let policies = retry.zip(success).zip(tags.zip(alerts));
         match (name, schedule, request, max_retries, policies) {
             (
                 Some(name),
                 Some(schedule),
                 Some(request),
                 Some(max_retries),
-                Some(((retry, success), tags)),
+                Some(((retry, success), (tags, alerts))),
             ) if errs.is_empty() => Ok(JobPatch {
                 spec: JobSpec {
                     name,
@@ -192,6 +202,7 @@ impl JobDraft {
                     retry,
                     success,
                     tags,
+                    alerts,
                 },
                 enabled: self.enabled,
                 schedule_changed,
@@ -273,6 +284,25 @@ impl JobDraft {
             None => Some(old.body().cloned()),
         };
         ok_or_add(SuccessRule::new(statuses?, body?), "expect_status", errs)
+    }
+
+    fn check_alerts(&self, base: Option<&JobSpec>, errs: &mut FieldErrors) -> Option<AlertPolicy> {
+        let old = base.map(|b| b.alerts).unwrap_or_default();
+        let notify_after = match self.notify_after_failures {
+            Some(n) => ok_or_add(FailureCount::parse(n), "notify_after_failures", errs),
+            None => Some(old.notify_after),
+        };
+        let disable_after = match self.auto_disable_after_failures {
+            Some(Some(n)) => {
+                ok_or_add(FailureCount::parse(n), "auto_disable_after_failures", errs).map(Some)
+            }
+            Some(None) => Some(None),
+            None => Some(old.disable_after),
+        };
+        Some(AlertPolicy {
+            notify_after: notify_after?,
+            disable_after: disable_after?,
+        })
     }
 
     fn check_tags(&self, base: Option<&JobSpec>, errs: &mut FieldErrors) -> Option<Tags> {

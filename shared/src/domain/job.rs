@@ -3,7 +3,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::filter::Tags;
-use super::policy::{RetrySpec, SuccessRule};
+use super::policy::{AlertPolicy, PauseReason, RetrySpec, SuccessRule};
 use super::{JobId, RunStatus, TeamId};
 use crate::schedule::Schedule;
 
@@ -263,6 +263,8 @@ pub struct JobSpec {
     pub success: SuccessRule,
     /// Labels to filter lists by.
     pub tags: Tags,
+    /// What a failure streak sets off (notices, auto-disable).
+    pub alerts: AlertPolicy,
 }
 
 /// A stored job: its definition plus the state the service keeps.
@@ -279,6 +281,12 @@ pub struct Job {
     pub next_run_at: Option<DateTime<Utc>>,
     pub last_status: Option<RunStatus>,
     pub last_run_at: Option<DateTime<Utc>>,
+    /// Consecutive failed runs up to the last one (0 after a success).
+    pub consecutive_failures: u32,
+    /// The run whose end `last_status` is.
+    pub last_run_id: Option<super::RunId>,
+    /// Why the job is paused, when it was paused with a reason (cleared on resume).
+    pub paused_reason: Option<PauseReason>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -302,9 +310,33 @@ impl Job {
             next_run_at,
             last_status: None,
             last_run_at: None,
+            consecutive_failures: 0,
+            last_run_id: None,
+            paused_reason: None,
             created_at: now,
             updated_at: now,
         }
+    }
+}
+
+impl Job {
+    /// Stops every scheduled run after now, including queued runs and pending retries (the
+    /// generation they carry is outdated).
+    pub fn pause(&mut self, reason: Option<PauseReason>) {
+        self.enabled = false;
+        self.generation += 1;
+        self.next_run_at = None;
+        self.paused_reason = reason;
+    }
+
+    /// Enables the job again from `now` (intervals count from now). `None` when its
+    /// schedule has no future run (a `once` job whose time has passed).
+    pub fn resume(&mut self, now: DateTime<Utc>) -> Option<()> {
+        let next = self.spec.schedule.first_run(now)?;
+        self.enabled = true;
+        self.next_run_at = Some(next);
+        self.paused_reason = None;
+        Some(())
     }
 }
 

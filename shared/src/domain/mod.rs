@@ -31,5 +31,8 @@ pub use job::{
     WebhookSpec,
 };
 pub use key::{ApiKey, KeyHash, KeyPrefix, PlainKey, Scope, Scopes};
-pub use policy::{Backoff, ExpectBody, RetryMs, RetrySpec, StatusMatch, SuccessRule};
+pub use policy::{
+    AlertPolicy, Alerts, Backoff, ExpectBody, FailureCount, PauseReason, RetryMs, RetrySpec,
+    StatusMatch, StreakChange, SuccessRule,
+};
 pub use signing::{ROTATION_GRACE, SigningSecret, TeamSecrets};

@@ -235,6 +235,120 @@ impl SuccessRule {
     }
 }
 
+/// A number of consecutive failed runs: 1 to 100.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FailureCount(u32);
+
+impl FailureCount {
+    pub const ONE: Self = Self(1);
+    pub fn parse(n: i64) -> Result<Self, &'static str> {
+        if (1..=100).contains(&n) {
+            Ok(Self(n as u32))
+        } else {
+            Err("must be between 1 and 100")
+        }
+    }
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// What a job's failure streak (its consecutive failed runs) sets off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertPolicy {
+    /// A failure notice for each failed run once the streak is this long (1: every failed
+    /// run, the published behaviour); one recovery notice for the success that ends it.
+    pub notify_after: FailureCount,
+    /// The job pauses itself when the streak reaches this (none by default).
+    pub disable_after: Option<FailureCount>,
+}
+
+impl Default for AlertPolicy {
+    fn default() -> Self {
+        Self {
+            notify_after: FailureCount::ONE,
+            disable_after: None,
+        }
+    }
+}
+
+/// What a run's end does to its job's failure streak, as the stores apply it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreakChange {
+    /// A failed run: one more.
+    Extend,
+    /// A successful run: the streak is over.
+    Reset,
+}
+
+impl StreakChange {
+    pub fn of(status: super::RunStatus) -> Self {
+        match status {
+            super::RunStatus::Failed => Self::Extend,
+            super::RunStatus::Success => Self::Reset,
+        }
+    }
+    pub fn apply(self, streak: u32) -> u32 {
+        match self {
+            Self::Extend => streak.saturating_add(1),
+            Self::Reset => 0,
+        }
+    }
+}
+
+/// What a run's end calls for under a job's alert policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Alerts {
+    pub failure_notice: bool,
+    pub recovery_notice: bool,
+    pub disable: bool,
+}
+
+impl AlertPolicy {
+    /// `previous`: the streak before this run ended; `status`: how it ended.
+    pub fn on_run_end(&self, previous: u32, status: super::RunStatus) -> Alerts {
+        let streak = StreakChange::of(status).apply(previous);
+        let n = self.notify_after.get();
+        match status {
+            super::RunStatus::Failed => Alerts {
+                failure_notice: streak >= n,
+                recovery_notice: false,
+                disable: self.disable_after.is_some_and(|d| streak == d.get()),
+            },
+            super::RunStatus::Success => Alerts {
+                recovery_notice: previous >= n,
+                ..Alerts::default()
+            },
+        }
+    }
+}
+
+/// Why a job is paused, shown on it until it is resumed: 1 to 200 characters, not blank.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PauseReason(String);
+
+impl PauseReason {
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if s.trim().is_empty() {
+            Err("can't be blank")
+        } else if s.chars().count() > 200 {
+            Err("is too long (maximum is 200 characters)")
+        } else {
+            Ok(Self(s.to_owned()))
+        }
+    }
+    /// The reason a job gives itself when its streak reaches `auto_disable_after_failures`.
+    pub fn auto_disabled(after: FailureCount) -> Self {
+        Self(format!(
+            "auto-disabled after {} consecutive failed runs",
+            after.get()
+        ))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +421,35 @@ mod tests {
             r.judge(200, r#"{"status": "down"}"#),
             Err("HTTP 200: the response body does not match expect_body".to_owned())
         );
+    }
+
+    #[test]
+    fn notices_start_at_the_streak_and_recovery_is_announced_once() {
+        use crate::domain::RunStatus::{Failed, Success};
+        let p = AlertPolicy {
+            notify_after: FailureCount::parse(3).unwrap(),
+            disable_after: FailureCount::parse(5).ok(),
+        };
+        let notices: Vec<bool> = (0..6)
+            .map(|prev| p.on_run_end(prev, Failed).failure_notice)
+            .collect();
+        assert_eq!(notices, [false, false, true, true, true, true]);
+        let disables: Vec<bool> = (0..6)
+            .map(|prev| p.on_run_end(prev, Failed).disable)
+            .collect();
+        assert_eq!(disables, [false, false, false, false, true, false]);
+        assert!(p.on_run_end(3, Success).recovery_notice);
+        assert!(
+            !p.on_run_end(2, Success).recovery_notice,
+            "the streak never reached 3"
+        );
+        let default = AlertPolicy::default();
+        assert!(
+            default.on_run_end(0, Failed).failure_notice,
+            "every failed run, as published"
+        );
+        assert!(default.on_run_end(1, Success).recovery_notice);
+        assert!(!default.on_run_end(0, Success).recovery_notice);
     }
 
     #[test]

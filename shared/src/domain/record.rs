@@ -8,7 +8,10 @@ use std::fmt::Display;
 use serde::{Deserialize, Serialize};
 
 use super::filter::Tags;
-use super::policy::{Backoff, ExpectBody, RetryMs, RetrySpec, StatusMatch, SuccessRule};
+use super::policy::{
+    AlertPolicy, Backoff, ExpectBody, FailureCount, PauseReason, RetryMs, RetrySpec, StatusMatch,
+    SuccessRule,
+};
 use super::time::from_unix;
 use super::{
     ApiKey, AttemptOutcome, Body, Execution, HeaderList, HttpMethod, Job, JobName, JobSpec,
@@ -37,7 +40,7 @@ fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
 /// (besides the tables' own keys) are these. One list: adding a field to [`JobRecord`]
 /// without adding it here fails `record::tests::the_job_fields_are_the_records_fields`, and
 /// a store missing it fails the stores' agreement tests.
-pub const JOB_FIELDS: [&str; 27] = [
+pub const JOB_FIELDS: [&str; 32] = [
     "id",
     "team",
     "name",
@@ -65,6 +68,11 @@ pub const JOB_FIELDS: [&str; 27] = [
     "expect_status",
     "expect_body",
     "tags",
+    "notify_after_failures",
+    "auto_disable_after_failures",
+    "consecutive_failures",
+    "paused_reason",
+    "last_run_id",
 ];
 
 /// The fields a job update writes (`JobStore::update`): its definition and state. Never
@@ -73,7 +81,12 @@ pub fn job_updated_fields() -> impl Iterator<Item = &'static str> {
     JOB_FIELDS.into_iter().filter(|f| {
         !matches!(
             *f,
-            "id" | "team" | "created_at" | "last_status" | "last_run_at"
+            "id" | "team"
+                | "created_at"
+                | "last_status"
+                | "last_run_at"
+                | "consecutive_failures"
+                | "last_run_id"
         )
     })
 }
@@ -119,6 +132,18 @@ pub struct JobRecord {
     pub expect_body: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_after_failures: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_disable_after_failures: Option<i64>,
+    /// Run status, like `last_status`: written only by the run results.
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
+    /// Run status: the run whose end `last_status` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_id: Option<String>,
 }
 
 impl From<&Job> for JobRecord {
@@ -165,6 +190,12 @@ impl From<&Job> for JobRecord {
             expect_body: s.success.body().map(|b| b.as_str().to_owned()),
             tags: (!s.tags.is_empty())
                 .then(|| s.tags.iter().map(|t| t.as_str().to_owned()).collect()),
+            notify_after_failures: (s.alerts.notify_after != FailureCount::ONE)
+                .then(|| i64::from(s.alerts.notify_after.get())),
+            auto_disable_after_failures: s.alerts.disable_after.map(|n| i64::from(n.get())),
+            consecutive_failures: job.consecutive_failures,
+            paused_reason: job.paused_reason.as_ref().map(|r| r.as_str().to_owned()),
+            last_run_id: job.last_run_id.map(|r| r.to_string()),
         }
     }
 }
@@ -218,6 +249,22 @@ impl TryFrom<JobRecord> for Job {
         let (retry, success) = policies(&r)?;
         let tags = Tags::parse(r.tags.as_deref().unwrap_or_default())
             .map_err(|e| bad("tags", &e.join(", ")))?;
+        let count = |v: Option<i64>, field: &str| {
+            v.map(FailureCount::parse)
+                .transpose()
+                .map_err(|e| bad(field, &e))
+        };
+        let alerts = AlertPolicy {
+            notify_after: count(r.notify_after_failures, "notify_after_failures")?
+                .unwrap_or(FailureCount::ONE),
+            disable_after: count(r.auto_disable_after_failures, "auto_disable_after_failures")?,
+        };
+        let paused_reason = r
+            .paused_reason
+            .as_deref()
+            .map(PauseReason::parse)
+            .transpose()
+            .map_err(|e| bad("paused_reason", &e))?;
         Ok(Job {
             id: r.id.parse().map_err(|e| bad("id", &e))?,
             team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
@@ -244,6 +291,7 @@ impl TryFrom<JobRecord> for Job {
                 retry,
                 success,
                 tags,
+                alerts,
             },
             enabled: r.enabled,
             generation: r.generation,
@@ -254,6 +302,14 @@ impl TryFrom<JobRecord> for Job {
                 None => None,
             },
             last_run_at: r.last_run_at.map(from_unix),
+            consecutive_failures: r.consecutive_failures,
+            paused_reason,
+            last_run_id: r
+                .last_run_id
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| bad("last_run_id", &e))?,
             created_at: from_unix(r.created_at),
             updated_at: from_unix(r.updated_at),
         })
@@ -498,6 +554,11 @@ mod tests {
             expect_status: Some(vec!["2xx".into(), "404".into()]),
             expect_body: Some("ok".into()),
             tags: Some(vec!["eu".into()]),
+            notify_after_failures: Some(3),
+            auto_disable_after_failures: Some(5),
+            consecutive_failures: 2,
+            paused_reason: Some("maintenance".into()),
+            last_run_id: Some("0190d3f0-0000-7000-8000-000000000009".into()),
         }
     }
 

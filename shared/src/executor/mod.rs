@@ -21,14 +21,16 @@ pub use notify::{LogNotifier, WebhookNotifier};
 pub use retry::RetryPolicy;
 
 use crate::domain::{
-    AttemptOutcome, Execution, ExecutionId, Job, RunMessage, RunStatus, time::whole_seconds,
+    AlertPolicy, Alerts, AttemptOutcome, Execution, ExecutionId, Job, PauseReason, RunMessage,
+    RunStatus, StreakChange, time::whole_seconds,
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, Clock, ExecutionStore, JobStore, Notice, NoticeEvent, Notifier,
-    RecordedRun, RunQueue, RunResult, StoreResult, TeamStore, WebhookCall, WebhookClient,
-    WebhookResponse,
+    RecordedRun, RunQueue, RunResult, ScheduleSync, StoreResult, TeamStore, WebhookCall,
+    WebhookClient, WebhookResponse,
 };
 use crate::service::teams::ensure_team;
+use crate::service::{JobPorts, modify_job};
 
 /// What to do with a queue message once the engine is done with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +86,8 @@ pub struct Executor {
     /// Teams' signing secrets (behind a short cache).
     pub teams: Arc<dyn TeamStore>,
     pub notifier: Arc<dyn Notifier>,
+    /// Synced when a job disables itself (its failure streak reached its limit).
+    pub schedules: Arc<dyn ScheduleSync>,
     pub clock: Arc<dyn Clock>,
     pub retry: RetryPolicy,
     pub notices: NoticeDelivery,
@@ -283,15 +287,51 @@ impl Executor {
         }
         let results: Vec<RunResult> = run_ends.iter().map(|e| e.run_result()).collect();
         let recorded = self.jobs.record_run_results(&results).await?;
+        let mut outgoing = Vec::new();
+        for (e, r) in run_ends.into_iter().zip(recorded) {
+            let alerts = e.alerts(r);
+            if alerts.disable
+                && let Some(notice) = self.auto_disable(e).await
+            {
+                outgoing.push(notice);
+            }
+            outgoing.extend(e.notices(alerts));
+        }
         if notices == Notices::Send {
-            let notices = run_ends
-                .into_iter()
-                .zip(recorded)
-                .filter_map(|(e, r)| e.notice(r))
-                .collect();
-            self.send_notices(notices).await;
+            self.send_notices(outgoing).await;
         }
         Ok(())
+    }
+
+    /// The job's failure streak reached `auto_disable_after_failures`: it pauses itself,
+    /// with the reason, like a pause through the API (its schedule is disabled). Returns
+    /// the notice of it, if it was enabled.
+    async fn auto_disable(&self, e: &EndedAttempt) -> Option<Notice> {
+        let after = e.job.spec.alerts.disable_after?;
+        let ports = JobPorts {
+            jobs: self.jobs.as_ref(),
+            schedules: self.schedules.as_ref(),
+            clock: self.clock.as_ref(),
+        };
+        let reason = PauseReason::auto_disabled(after);
+        let paused = modify_job(ports, &e.job.team, e.job.id, |job, _| {
+            if job.enabled {
+                job.pause(Some(reason.clone()));
+            }
+            Ok(())
+        })
+        .await;
+        match paused {
+            Ok(job) if job.paused_reason.as_ref() == Some(&reason) => {
+                warn!(job_id = %job.id, failures = after.get(), "job auto-disabled");
+                e.notice(NoticeEvent::JobDisabled)
+            }
+            Ok(_) => None,
+            Err(err) => {
+                warn!(job_id = %e.job.id, error = %err, "could not auto-disable the job");
+                None
+            }
+        }
     }
 
     async fn send_notices(&self, notices: Vec<Notice>) {
@@ -333,29 +373,53 @@ impl EndedAttempt {
         RunResult {
             team: self.job.team.clone(),
             job_id: self.job.id,
+            run_id: self.message.run_id,
             scheduled_at: self.message.scheduled_at,
             status: self.outcome.status,
+            streak: StreakChange::of(self.outcome.status),
         }
     }
 
-    /// The notice this run's end calls for: a failure, or (once recorded over a failed
-    /// run) a recovery; sent only for jobs with `failure_notify`.
-    fn notice(&self, recorded: RecordedRun) -> Option<Notice> {
-        let (job, m, o) = (&self.job, &self.message, &self.outcome);
-        let event = match (o.status, recorded) {
-            (RunStatus::Failed, _) => NoticeEvent::JobFailed,
-            (
-                RunStatus::Success,
-                RecordedRun::Applied {
-                    previous: Some(RunStatus::Failed),
-                },
-            ) => NoticeEvent::JobRecovered,
-            (RunStatus::Success, _) => return None,
-        };
-        if event == NoticeEvent::JobFailed {
-            warn!(job_id = %job.id, run_id = %m.run_id, attempts = m.attempt,
-                error = o.error.as_deref(), "run failed after its last attempt");
+    /// What this run's end calls for under the job's alert policy. A run whose end was not
+    /// recorded (the job is gone, a later run ended first, or a duplicate delivery) sets off
+    /// nothing but, under the default policy, its failure notice, as before policies.
+    fn alerts(&self, recorded: RecordedRun) -> Alerts {
+        let policy = &self.job.spec.alerts;
+        match recorded {
+            RecordedRun::Applied {
+                previous,
+                previous_failures,
+            } => {
+                // Records from before streaks were kept know only their last status.
+                let streak = previous_failures.max(u32::from(previous == Some(RunStatus::Failed)));
+                policy.on_run_end(streak, self.outcome.status)
+            }
+            RecordedRun::Ignored => Alerts {
+                failure_notice: self.outcome.status == RunStatus::Failed
+                    && *policy == AlertPolicy::default(),
+                ..Alerts::default()
+            },
         }
+    }
+
+    /// The failure and recovery notices `alerts` calls for.
+    fn notices(&self, alerts: Alerts) -> Vec<Notice> {
+        let mut out = Vec::new();
+        if alerts.failure_notice {
+            let (m, o) = (&self.message, &self.outcome);
+            warn!(job_id = %self.job.id, run_id = %m.run_id, attempts = m.attempt,
+                error = o.error.as_deref(), "run failed after its last attempt");
+            out.extend(self.notice(NoticeEvent::JobFailed));
+        }
+        if alerts.recovery_notice {
+            out.extend(self.notice(NoticeEvent::JobRecovered));
+        }
+        out
+    }
+
+    /// A notice of `event` about this run, for a job with `failure_notify`.
+    fn notice(&self, event: NoticeEvent) -> Option<Notice> {
+        let (job, m, o) = (&self.job, &self.message, &self.outcome);
         job.spec.failure_notify.then(|| Notice {
             event,
             team: job.team.clone(),

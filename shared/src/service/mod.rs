@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use crate::domain::{
     Execution, ExecutionFilter, ExecutionId, GivenUrl, InputError, Job, JobDraft, JobFilter, JobId,
-    RunId, RunMessage, TeamId, time::whole_seconds,
+    PauseReason, RunId, RunMessage, TeamId, time::whole_seconds,
 };
 use crate::ports::{
     Clock, ExecutionStore, InsertOutcome, JobStore, Page, PageRequest, RunQueue, ScheduleSync,
@@ -108,11 +108,19 @@ impl JobService {
         .await
     }
 
-    /// Idempotent.
-    pub async fn pause(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
+    /// Idempotent. A reason, when given, is shown on the job until it is resumed (pausing a
+    /// paused job with a new reason replaces it).
+    pub async fn pause(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        reason: Option<PauseReason>,
+    ) -> ServiceResult<Job> {
         self.modify(team, id, |job, _| {
             if job.enabled {
-                pause(job);
+                job.pause(reason.clone());
+            } else if reason.is_some() {
+                job.paused_reason = reason.clone();
             }
             Ok(())
         })
@@ -198,38 +206,19 @@ impl JobService {
             .ok_or(ServiceError::NotFound)
     }
 
-    /// Read, change, write back if nobody changed it meanwhile (retried on contention).
-    /// A change that changes nothing writes nothing: the job keeps its version and
-    /// `updated_at`, and its schedule is not synced again.
+    /// Read, change, write back if nobody changed it meanwhile (see [`modify_job`]).
     async fn modify(
         &self,
         team: &TeamId,
         id: JobId,
         change: impl Fn(&mut Job, DateTime<Utc>) -> ServiceResult<()> + Sync,
     ) -> ServiceResult<Job> {
-        let change = &change;
-        let written = until_done(|| async move {
-            let stored = self.get(team, id).await?;
-            let now = whole_seconds(self.clock.now());
-            let mut job = stored.clone();
-            change(&mut job, now)?;
-            if job == stored {
-                return Ok(Attempt::Done(stored));
-            }
-            job.version += 1;
-            job.updated_at = now;
-            match self.jobs.update(&job, stored.version).await? {
-                UpdateOutcome::Updated => {
-                    info!(job_id = %id, enabled = job.enabled, "job updated");
-                    self.sync(&job).await;
-                    Ok(Attempt::Done(job))
-                }
-                UpdateOutcome::NotFound => Err(ServiceError::NotFound),
-                UpdateOutcome::Conflict => Ok(Attempt::Conflict),
-            }
-        })
-        .await?;
-        written.ok_or(ServiceError::Contention)
+        let ports = JobPorts {
+            jobs: self.jobs.as_ref(),
+            schedules: self.schedules.as_ref(),
+            clock: self.clock.as_ref(),
+        };
+        modify_job(ports, team, id, change).await
     }
 
     /// The draft's URL, parsed, then put through the save-time target check (which may
@@ -249,20 +238,55 @@ impl JobService {
     }
 }
 
-/// Stops every scheduled run after now, including queued runs and pending retries.
 fn pause(job: &mut Job) {
-    job.enabled = false;
-    job.generation += 1;
-    job.next_run_at = None;
+    job.pause(None);
 }
 
 fn resume(job: &mut Job, now: DateTime<Utc>) -> ServiceResult<()> {
-    let next = job
-        .spec
-        .schedule
-        .first_run(now)
-        .ok_or(ServiceError::NoFutureRun)?;
-    job.enabled = true;
-    job.next_run_at = Some(next);
-    Ok(())
+    job.resume(now).ok_or(ServiceError::NoFutureRun)
+}
+
+/// What changing a job needs: its store, the schedule to sync, the time.
+#[derive(Clone, Copy)]
+pub struct JobPorts<'a> {
+    pub jobs: &'a dyn JobStore,
+    pub schedules: &'a dyn ScheduleSync,
+    pub clock: &'a dyn Clock,
+}
+
+/// Read, change, write back if nobody changed it meanwhile; retried on contention. A
+/// change that changes nothing writes nothing: the job keeps its version and `updated_at`,
+/// and its schedule is not synced again. The one way a job is changed: the API's
+/// operations and the executor's auto-disable.
+pub async fn modify_job(
+    ports: JobPorts<'_>,
+    team: &TeamId,
+    id: JobId,
+    change: impl Fn(&mut Job, DateTime<Utc>) -> ServiceResult<()> + Sync,
+) -> ServiceResult<Job> {
+    let change = &change;
+    let written = until_done(|| async move {
+        let stored = ports.jobs.get(team, id).await?.ok_or(ServiceError::NotFound)?;
+        let now = whole_seconds(ports.clock.now());
+        let mut job = stored.clone();
+        change(&mut job, now)?;
+        if job == stored {
+            return Ok(Attempt::Done(stored));
+        }
+        job.version += 1;
+        job.updated_at = now;
+        match ports.jobs.update(&job, stored.version).await? {
+            UpdateOutcome::Updated => {
+                info!(job_id = %id, enabled = job.enabled, "job updated");
+                if let Err(e) = ports.schedules.job_changed(&job).await {
+                    warn!(job_id = %id, error = %e, "schedule sync failed; reconciliation will retry");
+                }
+                Ok(Attempt::Done(job))
+            }
+            UpdateOutcome::NotFound => Err(ServiceError::NotFound),
+            UpdateOutcome::Conflict => Ok(Attempt::Conflict),
+        }
+    })
+    .await?;
+    written.ok_or(ServiceError::Contention)
 }

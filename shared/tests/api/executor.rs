@@ -371,3 +371,13 @@ async fn an_exponential_backoff_doubles_each_wait_up_to_its_cap() {
         assert!(*gap >= chrono::Duration::milliseconds(at_least), "{gaps:?}");
     }
 }
+
+#[tokio::test]
+async fn a_failure_streak_notifies_and_disables() {
+    let target = Receiver::start().await;
+    let notices = Receiver::start().await;
+    let url = notices.url("/notices");
+    let app = TestApp::spawn_with(|c| c.settings.notify_url = Some(url.parse().unwrap())).await;
+    crate::scenarios::a_failure_streak_notifies_and_disables(&app, &target, &notices, async || {})
+        .await;
+}

@@ -965,3 +965,29 @@ async fn an_idempotency_key_makes_retries_safe() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_failure_streak_notifies_and_disables_and_the_schedule_follows() {
+    let notices = Receiver::start().await;
+    let w = World::start_with(Settings {
+        notify_url: Some(notices.url("/notices").parse().unwrap()),
+        ..settings()
+    })
+    .await;
+    let id = crate::scenarios::a_failure_streak_notifies_and_disables(
+        &w.api,
+        &w.receiver,
+        &notices,
+        async || {
+            w.deliver().await;
+        },
+    )
+    .await;
+    // The job was paused by hand after the auto-disable, so its schedule is disabled.
+    let name = &schedule_names(id.parse().unwrap())[0];
+    let state = w.schedule(name).await.expect("the schedule").state;
+    assert_eq!(
+        state,
+        Some(aws_sdk_scheduler::types::ScheduleState::Disabled)
+    );
+}

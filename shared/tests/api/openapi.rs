@@ -699,6 +699,28 @@ async fn every_response_matches_its_documented_schema() {
         .await;
     assert_eq!(r.status, 403);
 
+    // A pause with a reason, and bodies it refuses.
+    let pause = cron(&format!("/jobs/{id}/pause"));
+    for (payload, status) in [
+        (Payload::Json(json!({"reason": "maintenance"})), 200),
+        (Payload::Raw(b"not json".to_vec()), 400),
+        (Payload::Json(json!({"reason": ""})), 422),
+        (Payload::Raw(big.clone()), 413),
+    ] {
+        let r = c.call(&app, w, Method::POST, &pause, payload).await;
+        assert_eq!(r.status, status, "{}", r.body);
+    }
+    let r = c
+        .call(
+            &app,
+            w,
+            Method::POST,
+            &cron(&format!("/jobs/{id}/resume")),
+            Payload::None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
     // An invalid `Idempotency-Key` on the calls that take no body.
     for (method, path) in [
         (Method::POST, format!("/jobs/{id}/trigger")),

@@ -371,3 +371,122 @@ pub async fn an_idempotency_key_makes_retries_safe(
     assert_eq!(r.status(), 201);
     assert!(r.headers().get("idempotent-replayed").is_none());
 }
+
+/// Alerts on a failure streak: with `notify_after_failures: 3` the first two failed runs
+/// send nothing, the third a failure notice, the success after it one recovery notice;
+/// with `auto_disable_after_failures: 5` the fifth failure in a row pauses the job with
+/// its reason (and a notice). A pause through the API may carry a reason too. Returns the
+/// job's id.
+pub async fn a_failure_streak_notifies_and_disables(
+    app: &TestApp,
+    target: &Receiver,
+    notices: &Receiver,
+    drive: impl AsyncFn(),
+) -> String {
+    let s = Scripted::status;
+    target.script(
+        "/streak",
+        vec![
+            s(500),
+            s(500),
+            s(500),
+            s(200),
+            s(500),
+            s(500),
+            s(500),
+            s(500),
+            s(500),
+        ],
+    );
+    let mut body = idle_job(&target.url("/streak"));
+    body["max_retries"] = json!(0);
+    body["failure_notify"] = json!(true);
+    body["notify_after_failures"] = json!(3);
+    body["auto_disable_after_failures"] = json!(5);
+    let job = app.create_job(body).await;
+    assert_eq!(job["notify_after_failures"], 3);
+    assert_eq!(job["auto_disable_after_failures"], 5);
+    let id = job["id"].as_str().unwrap().to_owned();
+    let events = || -> Vec<String> {
+        notices
+            .received("/notices")
+            .iter()
+            .map(|n| {
+                serde_json::from_str::<Value>(&n.body).unwrap()["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    for run in 1..=9usize {
+        assert_eq!(
+            app.post_empty(&format!("/jobs/{id}/trigger")).await.status,
+            202,
+            "run {run}"
+        );
+        executions_of(app, &id, run, &drive).await;
+        if run == 2 {
+            assert!(events().is_empty(), "no notice before the third failure");
+            let j = app.get(&format!("/jobs/{id}")).await.body["data"].clone();
+            assert_eq!(j["consecutive_failures"], 2);
+        }
+    }
+    // Notices are sent after the run is recorded: give the last ones a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while events().len() < 6 && std::time::Instant::now() < deadline {
+        drive().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut got = events();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "job_disabled",
+            "job_failed",
+            "job_failed",
+            "job_failed",
+            "job_failed",
+            "job_recovered"
+        ]
+    );
+    let paused = app.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    assert_eq!(paused["enabled"], false);
+    assert_eq!(
+        paused["paused_reason"],
+        "auto-disabled after 5 consecutive failed runs"
+    );
+    assert_eq!(paused["consecutive_failures"], 5);
+    app.post_empty(&format!("/jobs/{id}/trigger"))
+        .await
+        .assert_error(409, "Job is paused");
+
+    // Resumed, the reason goes; a pause may give one of its own.
+    let resumed = app.post_empty(&format!("/jobs/{id}/resume")).await;
+    assert!(
+        resumed.body["data"].get("paused_reason").is_none(),
+        "{}",
+        resumed.body
+    );
+    let r = app
+        .post(
+            &format!("/jobs/{id}/pause"),
+            &json!({"reason": "maintenance window"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"]["paused_reason"], "maintenance window");
+    let r = app
+        .post(
+            &format!("/jobs/{id}/pause"),
+            &json!({"reason": "x".repeat(201)}),
+        )
+        .await;
+    r.assert_error(422, "Validation failed");
+    let r = app
+        .post(&format!("/jobs/{id}/pause"), &json!({"why": "x"}))
+        .await;
+    assert_eq!(r.body["details"]["why"], json!(["is not a known field"]));
+    id
+}

@@ -254,6 +254,21 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
         ),
         (with("id", json!("x")), "id", "is read-only".to_owned()),
         (
+            with("paused_reason", json!("x")),
+            "paused_reason",
+            "is read-only".to_owned(),
+        ),
+        (
+            with("notify_after_failures", json!(0)),
+            "notify_after_failures",
+            "must be between 1 and 100".to_owned(),
+        ),
+        (
+            with("auto_disable_after_failures", json!(101)),
+            "auto_disable_after_failures",
+            "must be between 1 and 100".to_owned(),
+        ),
+        (
             with("next_run_at", json!(null)),
             "next_run_at",
             "is read-only".to_owned(),

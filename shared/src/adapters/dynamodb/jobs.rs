@@ -9,7 +9,7 @@ use super::{
     query_matching, s, set_or_remove, string, to_item, transacted,
 };
 use crate::domain::record::{JobRecord, job_updated_fields};
-use crate::domain::{Job, JobFilter, JobId, RunStatus, TeamId};
+use crate::domain::{Job, JobFilter, JobId, RunStatus, StreakChange, TeamId};
 use crate::ports::{
     InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
     UpdateOutcome, paginate,
@@ -310,19 +310,36 @@ impl JobStore for DynamoJobStore {
         // In order: a later result for the same job must see the earlier one applied.
         let mut out = Vec::with_capacity(results.len());
         for r in results {
-            let result = self
+            // The streak changes as the core says (`StreakChange`), in the same write.
+            let streak = match r.streak {
+                StreakChange::Extend => {
+                    "consecutive_failures = if_not_exists(consecutive_failures, :zero) + :one"
+                }
+                StreakChange::Reset => "consecutive_failures = :zero",
+            };
+            let mut update = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(Self::key(&r.team, r.job_id)))
-                .update_expression("SET last_status = :s, last_run_at = :at")
+                .update_expression(format!(
+                    "SET last_status = :s, last_run_at = :at, last_run_id = :run, {streak}"
+                ))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":run", s(r.run_id.to_string()));
+            if r.streak == StreakChange::Extend {
+                update = update.expression_attribute_values(":one", n(1));
+            }
+            let result = update
+                // A later run's end recorded already wins; the same run is recorded once.
                 .condition_expression(
-                    "attribute_exists(id) AND \
-                     (attribute_not_exists(last_run_at) OR last_run_at <= :at)",
+                    "attribute_exists(id) AND (attribute_not_exists(last_run_at) \
+                     OR last_run_at < :at OR (last_run_at = :at AND \
+                     (attribute_not_exists(last_run_id) OR last_run_id <> :run)))",
                 )
                 .expression_attribute_values(":s", s(r.status.as_str()))
                 .expression_attribute_values(":at", n(r.scheduled_at.timestamp()))
-                .return_values(ReturnValue::UpdatedOld)
+                .return_values(ReturnValue::AllOld)
                 .send()
                 .await;
             out.push(match result {
@@ -332,6 +349,11 @@ impl JobStore for DynamoJobStore {
                         .as_ref()
                         .and_then(|a| string(a, "last_status"))
                         .and_then(RunStatus::parse),
+                    previous_failures: o
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| number(a, "consecutive_failures"))
+                        .map_or(0, |n| n.max(0) as u32),
                 },
                 Err(e) if is_condition_failed(&e) => RecordedRun::Ignored,
                 Err(e) => return Err(backend(e)),

@@ -89,8 +89,21 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
         expect_status,
         expect_body: r.get("expect_body")?,
         tags,
+        notify_after_failures: r.get("notify_after_failures")?,
+        auto_disable_after_failures: r.get("auto_disable_after_failures")?,
+        consecutive_failures: r.get::<_, i64>("consecutive_failures")?.max(0) as u32,
+        paused_reason: r.get("paused_reason")?,
+        last_run_id: r.get("last_run_id")?,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A job's last recorded run end.
+struct LastRun {
+    status: Option<String>,
+    at: Option<i64>,
+    streak: i64,
+    run_id: Option<String>,
 }
 
 /// A column holding JSON text (or NULL).
@@ -304,29 +317,49 @@ impl JobStore for SqliteJobStore {
         self.db
             .write(move |tx| {
                 let mut select = tx.prepare_cached(
-                    "SELECT last_status, last_run_at FROM jobs WHERE id = ?1 AND team = ?2",
+                    "SELECT last_status, last_run_at, consecutive_failures, last_run_id FROM jobs \
+                     WHERE id = ?1 AND team = ?2",
                 )?;
                 let mut update = tx.prepare_cached(
-                    "UPDATE jobs SET last_status = ?3, last_run_at = ?4 WHERE id = ?1 AND team = ?2",
+                    "UPDATE jobs SET last_status = ?3, last_run_at = ?4, consecutive_failures = ?5, \
+                     last_run_id = ?6 WHERE id = ?1 AND team = ?2",
                 )?;
                 let mut out = Vec::with_capacity(results.len());
                 for r in &results {
                     let id = r.job_id.to_string();
-                    let current: Option<(Option<String>, Option<i64>)> = select
+                    let current = select
                         .query_row(params![id, r.team.as_str()], |row| {
-                            Ok((row.get(0)?, row.get(1)?))
+                            Ok(LastRun {
+                                status: row.get("last_status")?,
+                                at: row.get("last_run_at")?,
+                                streak: row.get("consecutive_failures")?,
+                                run_id: row.get("last_run_id")?,
+                            })
                         })
                         .optional()?;
                     let at = r.scheduled_at.timestamp();
-                    // A later run's end recorded already wins.
-                    let newer = current.filter(|(_, last)| last.is_none_or(|l| l <= at));
-                    let Some((status, _)) = newer else {
+                    let run_id = r.run_id.to_string();
+                    // A later run's end recorded already wins; the same run is recorded once.
+                    let applies = |l: &LastRun| {
+                        l.at.is_none_or(|t| t < at || (t == at && l.run_id.as_ref() != Some(&run_id)))
+                    };
+                    let Some(LastRun { status, streak, .. }) = current.filter(applies) else {
                         out.push(RecordedRun::Ignored);
                         continue;
                     };
-                    update.execute(params![id, r.team.as_str(), r.status.as_str(), at])?;
+                    let streak = streak.max(0) as u32;
+                    let after = r.streak.apply(streak);
+                    update.execute(params![
+                        id,
+                        r.team.as_str(),
+                        r.status.as_str(),
+                        at,
+                        after,
+                        run_id
+                    ])?;
                     out.push(RecordedRun::Applied {
                         previous: status.as_deref().and_then(RunStatus::parse),
+                        previous_failures: streak,
                     });
                 }
                 Ok(out)

@@ -340,6 +340,14 @@ CREATE TABLE idempotency_keys (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
 "#,
+    // Alert policies, failure streaks, pause reasons.
+    r#"
+ALTER TABLE jobs ADD COLUMN notify_after_failures INTEGER;
+ALTER TABLE jobs ADD COLUMN auto_disable_after_failures INTEGER;
+ALTER TABLE jobs ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN paused_reason TEXT;
+ALTER TABLE jobs ADD COLUMN last_run_id TEXT;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> StoreResult<()> {

@@ -13,8 +13,10 @@ fn result(job: &Job, at_min: i64, status: RunStatus) -> RunResult {
     RunResult {
         team: job.team.clone(),
         job_id: job.id,
+        run_id: krafter_shared::domain::RunId::scheduled(job.id, mins(at_min)),
         scheduled_at: mins(at_min),
         status,
+        streak: krafter_shared::domain::StreakChange::of(status),
     }
 }
 
@@ -135,6 +137,36 @@ fn jobs_over_time(team: &TeamId, n: i64) -> Vec<Job> {
 }
 
 conformance_tests! {
+    pub async fn run_ends_keep_the_failure_streak_and_count_a_run_once(b: Backend) {
+        let j = interval_job(&team_a());
+        b.jobs.insert(&j, QUOTA).await.unwrap();
+        let streaks = async |results: &[RunResult]| -> Vec<Option<u32>> {
+            b.jobs
+                .record_run_results(results)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| match r {
+                    RecordedRun::Applied { previous_failures, .. } => Some(previous_failures),
+                    RecordedRun::Ignored => None,
+                })
+                .collect()
+        };
+        let failed = |m| result(&j, m, RunStatus::Failed);
+        assert_eq!(streaks(&[failed(1), failed(2), failed(3)]).await, [Some(0), Some(1), Some(2)]);
+        // The same run delivered again is not counted twice; nor is an older one.
+        assert_eq!(streaks(&[failed(3), failed(2)]).await, [None, None]);
+        assert_eq!(b.jobs.get(&team_a(), j.id).await.unwrap().unwrap().consecutive_failures, 3);
+        // Another run in the same second is another run.
+        let mut manual = failed(3);
+        manual.run_id = krafter_shared::domain::RunId::new();
+        assert_eq!(streaks(&[manual]).await, [Some(3)]);
+        assert_eq!(streaks(&[result(&j, 4, RunStatus::Success)]).await, [Some(4)]);
+        let stored = b.jobs.get(&team_a(), j.id).await.unwrap().unwrap();
+        assert_eq!(stored.consecutive_failures, 0);
+        assert_eq!(stored.last_status, Some(RunStatus::Success));
+    }
+
     pub async fn a_filtered_list_pages_through_sparse_matches_each_once(b: Backend) {
         // 300 jobs, every 37th tagged: matches are far apart, across the stores' chunks.
         let rare = krafter_shared::domain::Tag::parse("rare").unwrap();
@@ -577,7 +609,10 @@ conformance_tests! {
             .record_run_results(&[result(&original, 5, RunStatus::Failed)])
             .await
             .unwrap();
-        assert_eq!(applied, vec![RecordedRun::Applied { previous: None }]);
+        assert_eq!(applied, vec![RecordedRun::Applied {
+                previous: None,
+                previous_failures: 0,
+            }]);
 
         // Read before the run ended: no status.
         let mut stale_status = original.clone();
@@ -639,7 +674,10 @@ conformance_tests! {
             .unwrap();
         assert_eq!(
             first,
-            vec![RecordedRun::Applied { previous: None }],
+            vec![RecordedRun::Applied {
+                previous: None,
+                previous_failures: 0,
+            }],
             "applied; there was no status before"
         );
         let stored = b.jobs.get(&team_a(), j.id).await.unwrap().unwrap();
@@ -651,7 +689,10 @@ conformance_tests! {
             .record_run_results(&[result(&j, 10, RunStatus::Success)])
             .await
             .unwrap();
-        assert_eq!(second, vec![RecordedRun::Applied { previous: Some(RunStatus::Failed) }]);
+        assert_eq!(second, vec![RecordedRun::Applied {
+                previous: Some(RunStatus::Failed),
+                previous_failures: 1,
+            }]);
         let stored = b.jobs.get(&team_a(), j.id).await.unwrap().unwrap();
         assert_eq!(stored.last_status, Some(RunStatus::Success));
         assert_eq!(stored.last_run_at, Some(mins(10)));
@@ -733,11 +774,18 @@ conformance_tests! {
         assert_eq!(
             out,
             vec![
-                RecordedRun::Applied { previous: None },
-                RecordedRun::Applied { previous: None },
+                RecordedRun::Applied {
+                previous: None,
+                previous_failures: 0,
+            },
+                RecordedRun::Applied {
+                previous: None,
+                previous_failures: 0,
+            },
                 RecordedRun::Ignored,
                 RecordedRun::Applied {
                     previous: Some(RunStatus::Success),
+                    previous_failures: 0,
                 },
                 RecordedRun::Ignored,
             ]
