@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value};
 
-use super::json::{parse_object, read_job_draft, read_pause, read_preview};
+use super::json::{parse_object, read_backfill, read_job_draft, read_pause, read_preview};
 use super::query::{Pairs, execution_filter, job_filter, list_params};
 use super::views::{
     Data, ExecutionView, JobStateView, JobView, ListPage, Ok, UpcomingList, encode_cursor,
@@ -112,6 +112,21 @@ pub async fn trigger_job(
 ) -> ApiResult {
     s.service.trigger(&caller.team, id).await?;
     Ok((StatusCode::ACCEPTED, Json(Ok { ok: true })).into_response())
+}
+
+/// `POST /jobs/{id}/backfill` with `{"from", "until"}`: 202 and the runs enqueued.
+pub async fn backfill_job(
+    State(s): State<ApiState>,
+    Extension(caller): Extension<Caller>,
+    JobPath(id): JobPath,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let object = json_body(&headers, body).await?;
+    let range = read_backfill(&object).map_err(|e| ApiError::from(ServiceError::Input(e)))?;
+    let runs = s.service.backfill(&caller.team, id, range).await?;
+    let times: Vec<_> = runs.iter().map(|r| r.scheduled_at).collect();
+    Ok((StatusCode::ACCEPTED, Json(UpcomingList::of(&times))).into_response())
 }
 
 /// `POST /jobs/{id}/pause`, with an optional body `{"reason": "..."}`.

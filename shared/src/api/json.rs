@@ -7,7 +7,9 @@ use std::fmt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::domain::{FieldErrors, InputError, JobDraft, PauseReason, WRITABLE_FIELDS};
+use crate::domain::{
+    BackfillRange, FieldErrors, InputError, JobDraft, PauseReason, WRITABLE_FIELDS,
+};
 
 /// Parses a request body that must be one JSON object. A key repeated in any object is an
 /// error: parsers disagree on which of the two wins, so a proxy or validator in front of
@@ -155,6 +157,43 @@ pub fn read_preview(map: &Map<String, Value>) -> Result<(JobDraft, Option<i64>),
         Ok((draft, count))
     } else {
         Err(InputError::Types(r.types))
+    }
+}
+
+/// A backfill request's body: `{"from": timestamp, "until": timestamp}` (RFC 3339), `from`
+/// before `until`.
+pub fn read_backfill(map: &Map<String, Value>) -> Result<BackfillRange, InputError> {
+    let mut r = Reader {
+        map,
+        types: FieldErrors::default(),
+    };
+    let (from, until) = (r.string("from"), r.string("until"));
+    if !r.types.is_empty() {
+        return Err(InputError::Types(r.types));
+    }
+    let mut errors = FieldErrors::default();
+    for key in map
+        .keys()
+        .filter(|k| !["from", "until"].contains(&k.as_str()))
+    {
+        errors.add(key, "is not a known field");
+    }
+    let mut time = |name: &str, v: Option<String>| match v {
+        None => errors.refuse(name, "can't be blank"),
+        Some(v) => match chrono::DateTime::parse_from_rfc3339(&v) {
+            Ok(t) => Some(t.with_timezone(&chrono::Utc)),
+            Err(_) => errors.refuse(name, "must be an ISO 8601 timestamp (2026-01-31T09:00:00Z)"),
+        },
+    };
+    let (from, until) = (time("from", from), time("until", until));
+    if let (Some(f), Some(u)) = (from, until)
+        && u <= f
+    {
+        errors.add("until", "must be after from");
+    }
+    match (from, until) {
+        (Some(from), Some(until)) if errors.is_empty() => Ok(BackfillRange { from, until }),
+        _ => Err(InputError::Invalid(errors)),
     }
 }
 

@@ -49,6 +49,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(handlers::delete_job),
         )
         .route("/jobs/{id}/trigger", post(handlers::trigger_job))
+        .route("/jobs/{id}/backfill", post(handlers::backfill_job))
         .route("/jobs/{id}/pause", post(handlers::pause_job))
         .route("/jobs/{id}/resume", post(handlers::resume_job))
         .route("/jobs/{id}/executions", get(handlers::list_executions))

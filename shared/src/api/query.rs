@@ -58,13 +58,13 @@ pub fn job_filter(q: &Pairs, errors: &mut FieldErrors) -> JobFilter {
     let enabled = first(q, "enabled").and_then(|v| match v {
         "true" => Some(true),
         "false" => Some(false),
-        _ => errors.add_none("enabled", "must be true or false"),
+        _ => errors.refuse("enabled", "must be true or false"),
     });
     let last_status = first(q, "last_status").and_then(|v| match v {
         "none" => Some(LastStatus::Never),
         _ => match RunStatus::parse(v) {
             Some(s) => Some(LastStatus::Is(s)),
-            None => errors.add_none(
+            None => errors.refuse(
                 "last_status",
                 "is not included in the list (success, failed, none)",
             ),
@@ -72,7 +72,7 @@ pub fn job_filter(q: &Pairs, errors: &mut FieldErrors) -> JobFilter {
     });
     let schedule_type = first(q, "schedule_type").and_then(|v| match v.parse::<ScheduleType>() {
         Ok(k) => Some(k),
-        Err(_) => errors.add_none(
+        Err(_) => errors.refuse(
             "schedule_type",
             "is not included in the list (cron, interval, once)",
         ),
@@ -80,7 +80,7 @@ pub fn job_filter(q: &Pairs, errors: &mut FieldErrors) -> JobFilter {
     let name = first(q, "q").and_then(|v| match v.chars().count() {
         0 => None,
         1..=200 => Some(v.to_owned()),
-        _ => errors.add_none("q", "is too long (maximum is 200 characters)"),
+        _ => errors.refuse("q", "is too long (maximum is 200 characters)"),
     });
     JobFilter {
         tags,
@@ -96,16 +96,16 @@ pub fn job_filter(q: &Pairs, errors: &mut FieldErrors) -> JobFilter {
 pub fn execution_filter(q: &Pairs, errors: &mut FieldErrors) -> ExecutionFilter {
     let status = first(q, "status").and_then(|v| match RunStatus::parse(v) {
         Some(s) => Some(s),
-        None => errors.add_none("status", "is not included in the list (success, failed)"),
+        None => errors.refuse("status", "is not included in the list (success, failed)"),
     });
     let trigger = first(q, "trigger").and_then(|v| match Trigger::parse(v) {
         Some(t) => Some(t),
-        None => errors.add_none("trigger", "is not included in the list (schedule, manual)"),
+        None => errors.refuse("trigger", "is not included in the list (schedule, manual)"),
     });
     let time = |name: &str, errors: &mut FieldErrors| {
         first(q, name).and_then(|v| match DateTime::parse_from_rfc3339(v) {
             Ok(t) => Some(t.with_timezone(&Utc)),
-            Err(_) => errors.add_none(name, "must be an ISO 8601 timestamp (2026-01-31T09:00:00Z)"),
+            Err(_) => errors.refuse(name, "must be an ISO 8601 timestamp (2026-01-31T09:00:00Z)"),
         })
     };
     let from = time("from", errors);
@@ -136,16 +136,5 @@ pub fn list_params<F>(
         Ok((page, filter))
     } else {
         Err(ApiError::Validation(errors))
-    }
-}
-
-trait AddNone {
-    fn add_none<T>(&mut self, field: &str, message: &str) -> Option<T>;
-}
-
-impl AddNone for FieldErrors {
-    fn add_none<T>(&mut self, field: &str, message: &str) -> Option<T> {
-        self.add(field, message);
-        None
     }
 }

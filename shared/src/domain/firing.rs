@@ -30,7 +30,38 @@ pub struct Firing {
     pub run: Option<RunMessage>,
 }
 
+/// The most runs one backfill makes.
+pub const MAX_BACKFILL: usize = 100;
+
+/// A past time range to run a job's scheduled times in: `from` inclusive, `until`
+/// exclusive, `until` not after now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackfillRange {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 impl Job {
+    /// The job's scheduled times in `range`, each as the run it would have been (the same
+    /// run id as its scheduled run, so a time that already ran is not sent again). An
+    /// error when they are more than `MAX_BACKFILL`.
+    pub fn backfill(&self, range: BackfillRange) -> Result<Vec<RunMessage>, &'static str> {
+        let schedule = &self.spec.schedule;
+        let first = schedule.first_run(range.from - chrono::Duration::seconds(1));
+        let times: Vec<_> = schedule
+            .following(first, MAX_BACKFILL + 1)
+            .into_iter()
+            .take_while(|t| *t < range.until)
+            .collect();
+        if times.len() > MAX_BACKFILL {
+            return Err("covers more than 100 runs");
+        }
+        Ok(times
+            .into_iter()
+            .map(|t| RunMessage::scheduled(self, t))
+            .collect())
+    }
+
     /// The next `n` runs the job will fire (none while paused): from `next_run_at` on,
     /// through the same engine as the preview.
     pub fn upcoming(&self, n: usize) -> Vec<DateTime<Utc>> {
@@ -124,6 +155,29 @@ mod tests {
         assert_eq!(f.run, None);
         assert!(f.job.next_run_at.unwrap() > now);
         assert!(j.fire(at, now, CatchUp::Always).run.is_some());
+    }
+
+    #[test]
+    fn a_backfill_makes_the_scheduled_runs_of_its_range() {
+        let j = job("interval", "every_5m", t(10, 0, 0));
+        let runs = j
+            .backfill(BackfillRange {
+                from: t(10, 5, 0),
+                until: t(10, 20, 0),
+            })
+            .unwrap();
+        let times: Vec<_> = runs.iter().map(|r| r.scheduled_at).collect();
+        assert_eq!(times, [t(10, 5, 0), t(10, 10, 0), t(10, 15, 0)]);
+        assert_eq!(
+            runs[0],
+            RunMessage::scheduled(&j, t(10, 5, 0)),
+            "the scheduled run's id"
+        );
+        let too_many = j.backfill(BackfillRange {
+            from: t(10, 0, 0),
+            until: t(20, 0, 0),
+        });
+        assert_eq!(too_many, Err("covers more than 100 runs"));
     }
 
     #[test]

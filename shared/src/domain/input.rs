@@ -38,6 +38,12 @@ impl FieldErrors {
     pub fn fields(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
     }
+    /// Records `message` for `field` and returns `None`: for parsers that go on after a
+    /// bad value.
+    pub fn refuse<T>(&mut self, field: &str, message: &str) -> Option<T> {
+        self.add(field, message);
+        None
+    }
     pub fn single(field: &str, message: impl Into<String>) -> Self {
         let mut e = Self::default();
         e.add(field, message);

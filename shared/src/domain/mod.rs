@@ -17,7 +17,7 @@ mod token;
 
 pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
 pub use filter::{ExecutionFilter, JobFilter, LastStatus, Tag, Tags};
-pub use firing::{CatchUp, Firing};
+pub use firing::{BackfillRange, CatchUp, Firing, MAX_BACKFILL};
 pub use idempotency::{
     IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyRecord, RequestFingerprint, StoredResponse,
 };

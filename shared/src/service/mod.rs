@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::domain::{
-    Execution, ExecutionFilter, ExecutionId, GivenUrl, InputError, Job, JobDraft, JobFilter, JobId,
-    PauseReason, RunId, RunMessage, TeamId, time::whole_seconds,
+    BackfillRange, Execution, ExecutionFilter, ExecutionId, GivenUrl, InputError, Job, JobDraft,
+    JobFilter, JobId, PauseReason, RunId, RunMessage, TeamId, time::whole_seconds,
 };
 use crate::ports::{
     Clock, ExecutionStore, InsertOutcome, JobStore, Page, PageRequest, RunQueue, ScheduleSync,
@@ -165,6 +165,29 @@ impl JobService {
         Ok(message.run_id)
     }
 
+    /// Runs the job's scheduled times in a past range, each as the run it would have been:
+    /// a time that already ran is recorded already and is not sent again.
+    pub async fn backfill(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        range: BackfillRange,
+    ) -> ServiceResult<Vec<RunMessage>> {
+        let job = self.get(team, id).await?;
+        if !job.enabled {
+            return Err(ServiceError::JobPaused);
+        }
+        let now = whole_seconds(self.clock.now());
+        if range.until > now {
+            return Err(invalid("until", "must not be in the future"));
+        }
+        let runs = job.backfill(range).map_err(|m| invalid("from", m))?;
+        let queued: Vec<_> = runs.iter().map(|m| (m.clone(), now)).collect();
+        self.queue.enqueue(&queued).await?;
+        info!(job_id = %id, runs = runs.len(), "backfill enqueued");
+        Ok(runs)
+    }
+
     /// The next `count` runs the job will fire (none while it is paused).
     pub async fn upcoming(
         &self,
@@ -236,6 +259,12 @@ impl JobService {
             warn!(job_id = %job.id, error = %e, "schedule sync failed; reconciliation will retry");
         }
     }
+}
+
+fn invalid(field: &str, message: &str) -> ServiceError {
+    ServiceError::Input(InputError::Invalid(crate::domain::FieldErrors::single(
+        field, message,
+    )))
 }
 
 fn pause(job: &mut Job) {

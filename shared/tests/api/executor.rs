@@ -381,3 +381,16 @@ async fn a_failure_streak_notifies_and_disables() {
     crate::scenarios::a_failure_streak_notifies_and_disables(&app, &target, &notices, async || {})
         .await;
 }
+
+#[tokio::test]
+async fn a_backfill_runs_the_missed_times_once() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    crate::scenarios::a_backfill_runs_the_missed_times_once(
+        &app,
+        &receiver,
+        chrono::Utc::now(),
+        async || {},
+    )
+    .await;
+}

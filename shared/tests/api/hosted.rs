@@ -991,3 +991,17 @@ async fn a_failure_streak_notifies_and_disables_and_the_schedule_follows() {
         Some(aws_sdk_scheduler::types::ScheduleState::Disabled)
     );
 }
+
+#[tokio::test]
+async fn a_backfill_runs_the_missed_times_once() {
+    let w = World::start().await;
+    crate::scenarios::a_backfill_runs_the_missed_times_once(
+        &w.api,
+        &w.receiver,
+        w.clock.now(),
+        async || {
+            w.deliver().await;
+        },
+    )
+    .await;
+}

@@ -699,6 +699,33 @@ async fn every_response_matches_its_documented_schema() {
         .await;
     assert_eq!(r.status, 403);
 
+    // A backfill of the past hour, and ranges it refuses.
+    let backfill = cron(&format!("/jobs/{id}/backfill"));
+    let now = chrono::Utc::now();
+    let ts = krafter_shared::domain::time::format;
+    for (payload, status) in [
+        (
+            Payload::Json(json!({"from": ts(now - chrono::Duration::hours(1)), "until": ts(now)})),
+            202,
+        ),
+        (Payload::Raw(b"not json".to_vec()), 400),
+        (Payload::Json(json!({"from": "yesterday"})), 422),
+        (Payload::Raw(big.clone()), 413),
+    ] {
+        let r = c.call(&app, w, Method::POST, &backfill, payload).await;
+        assert_eq!(r.status, status, "{}", r.body);
+    }
+    let r = c
+        .call(
+            &app,
+            w,
+            Method::POST,
+            &cron(&format!("/jobs/{unknown}/backfill")),
+            Payload::Json(json!({"from": ts(now - chrono::Duration::hours(1)), "until": ts(now)})),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+
     // A pause with a reason, and bodies it refuses.
     let pause = cron(&format!("/jobs/{id}/pause"));
     for (payload, status) in [
@@ -710,6 +737,16 @@ async fn every_response_matches_its_documented_schema() {
         let r = c.call(&app, w, Method::POST, &pause, payload).await;
         assert_eq!(r.status, status, "{}", r.body);
     }
+    let r = c
+        .call(
+            &app,
+            w,
+            Method::POST,
+            &backfill,
+            Payload::Json(json!({"from": ts(now - chrono::Duration::hours(1)), "until": ts(now)})),
+        )
+        .await;
+    assert_eq!(r.status, 409, "a paused job: {}", r.body);
     let r = c
         .call(
             &app,
@@ -745,6 +782,7 @@ async fn every_response_matches_its_documented_schema() {
         (Method::POST, cron(&format!("/jobs/{id}/resume"))),
         (Method::GET, cron(&format!("/jobs/{id}/executions"))),
         (Method::GET, cron(&format!("/jobs/{id}/upcoming"))),
+        (Method::POST, cron(&format!("/jobs/{id}/backfill"))),
         (
             Method::GET,
             cron(&format!("/jobs/{id}/executions/{execution_id}")),

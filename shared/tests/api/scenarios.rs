@@ -490,3 +490,75 @@ pub async fn a_failure_streak_notifies_and_disables(
     assert_eq!(r.body["details"]["why"], json!(["is not a known field"]));
     id
 }
+
+/// Backfill: the job's scheduled times in a past range run, each with its `scheduled_at`
+/// and the run id its scheduled run would have had, so a second backfill of the range sends
+/// nothing again. Bad ranges are refused.
+pub async fn a_backfill_runs_the_missed_times_once(
+    app: &TestApp,
+    receiver: &Receiver,
+    now: chrono::DateTime<chrono::Utc>,
+    drive: impl AsyncFn(),
+) {
+    let mut body = idle_job(&receiver.url("/backfill"));
+    body["schedule"] = json!("*/30 * * * *");
+    let job = app.create_job(body).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let ts = |t: chrono::DateTime<chrono::Utc>| krafter_shared::domain::time::format(t);
+    let range = json!({"from": ts(now - chrono::Duration::hours(2)), "until": ts(now)});
+    let path = format!("/jobs/{id}/backfill");
+    let r = app.post(&path, &range).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let times: Vec<String> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["scheduled_at"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(times.len(), 4, "every half hour for two hours: {times:?}");
+    let executions = executions_of(app, &id, 4, &drive).await;
+    let mut fired: Vec<String> = executions
+        .iter()
+        .map(|e| e["scheduled_at"].as_str().unwrap().to_owned())
+        .collect();
+    fired.sort();
+    assert_eq!(fired, times);
+    assert!(executions.iter().all(|e| e["trigger"] == "schedule"));
+
+    // Again: the same runs, recorded already, are not sent again.
+    let again = app.post(&path, &range).await;
+    assert_eq!(again.status, 202);
+    for _ in 0..5 {
+        drive().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        receiver.received("/backfill").len(),
+        4,
+        "each time sent once"
+    );
+
+    for (bad, field) in [
+        (
+            json!({"from": ts(now), "until": ts(now + chrono::Duration::hours(1))}),
+            "until",
+        ),
+        (
+            json!({"from": ts(now - chrono::Duration::days(30)), "until": ts(now)}),
+            "from",
+        ),
+        (
+            json!({"from": ts(now), "until": ts(now - chrono::Duration::hours(1))}),
+            "until",
+        ),
+        (json!({"until": ts(now)}), "from"),
+    ] {
+        let r = app.post(&path, &bad).await;
+        r.assert_error(422, "Validation failed");
+        assert!(r.body["details"][field].is_array(), "{bad}: {}", r.body);
+    }
+    app.post_empty(&format!("/jobs/{id}/pause")).await;
+    app.post(&path, &range)
+        .await
+        .assert_error(409, "Job is paused");
+}
