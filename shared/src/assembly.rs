@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::adapters::memory::CachedTeamStore;
 use crate::api::{ApiState, router};
 use crate::executor::{
-    Executor, LogNotifier, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
+    Executor, NoticeDelivery, ReqwestWebhookClient, RetryPolicy, WebhookClientConfig,
     WebhookNotifier,
 };
 use crate::ports::{
@@ -86,10 +86,11 @@ impl Assembly {
     /// The executor engine, with its HTTP client and notifier.
     pub fn executor(&self) -> Result<Executor, reqwest::Error> {
         let b = &self.backend;
-        let notifier: Arc<dyn Notifier> = match &self.settings.notify_url {
-            Some(url) => Arc::new(WebhookNotifier::new(url.clone())?),
-            None => Arc::new(LogNotifier),
-        };
+        let notifier: Arc<dyn Notifier> = Arc::new(WebhookNotifier::new(
+            self.settings.notify_url.clone(),
+            self.targets(),
+            b.clock.clone(),
+        )?);
         Ok(Executor {
             jobs: b.jobs.clone(),
             executions: b.executions.clone(),

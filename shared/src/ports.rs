@@ -372,10 +372,20 @@ pub enum NoticeEvent {
     JobDisabled,
 }
 
-/// Delivers failure and recovery notices.
+/// Where a notice goes and how it is written, besides what it says.
+#[derive(Clone, Debug)]
+pub struct NoticeRoute {
+    /// The job's own notice URL; `None`: the deployment's.
+    pub url: Option<crate::domain::TargetUrl>,
+    pub format: crate::domain::NoticeFormat,
+    /// The team's signing secrets: notices are signed like webhooks.
+    pub secrets: Option<TeamSecrets>,
+}
+
+/// Delivers failure, recovery and auto-disable notices.
 #[async_trait]
 pub trait Notifier: Send + Sync {
-    async fn notify(&self, notice: &Notice);
+    async fn notify(&self, notice: &Notice, route: &NoticeRoute);
 }
 
 /// The time. A port so that tests can control it.

@@ -13,7 +13,9 @@ use krafter_shared::adapters::sqlite::{
 use krafter_shared::domain::{
     AttemptOutcome, ExecutionId, Job, RunId, RunMessage, RunStatus, TeamId, Trigger, parse_new_job,
 };
-use krafter_shared::executor::{Disposition, Executor, LogNotifier, NoticeDelivery, RetryPolicy};
+use krafter_shared::executor::{
+    Disposition, Executor, NoticeDelivery, RetryPolicy, WebhookNotifier,
+};
 use krafter_shared::ports::{
     AttemptStart, Clock, ExecutionStore, JobStore, PageRequest, WebhookCall, WebhookClient,
     WebhookResponse,
@@ -86,7 +88,18 @@ async fn world(status: u16) -> World {
         queue: Arc::new(queue.clone()),
         client: client.clone(),
         teams,
-        notifier: Arc::new(LogNotifier),
+        // No notice URL: notices are only logged.
+        notifier: Arc::new(
+            WebhookNotifier::new(
+                None,
+                krafter_shared::targets::TargetGuard::new(
+                    krafter_shared::targets::TargetPolicy::AllowPrivate,
+                    Arc::new(krafter_shared::adapters::dns::SystemResolver),
+                ),
+                clock.clone(),
+            )
+            .unwrap(),
+        ),
         clock: clock.clone(),
         retry: RetryPolicy {
             base: Duration::from_secs(15),

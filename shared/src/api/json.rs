@@ -120,6 +120,8 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
         tags: r.nullable(Reader::string_list, "tags"),
         notify_after_failures: r.integer("notify_after_failures"),
         auto_disable_after_failures: r.nullable(Reader::integer, "auto_disable_after_failures"),
+        notify_url: r.nullable_string("notify_url"),
+        notify_format: r.string("notify_format"),
         other_fields: map
             .keys()
             .filter(|k| !WRITABLE_FIELDS.contains(&k.as_str()))

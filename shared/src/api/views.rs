@@ -8,8 +8,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::{
-    Backoff, Execution, ExecutionId, FailureCount, Job, JobId, RetryMs, RunId, RunStatus, Trigger,
-    time,
+    Backoff, Execution, ExecutionId, FailureCount, Job, JobId, NoticeFormat, RetryMs, RunId,
+    RunStatus, Trigger, time,
 };
 
 #[derive(Serialize)]
@@ -77,6 +77,10 @@ pub struct JobView<'a> {
     consecutive_failures: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     paused_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notify_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notify_format: Option<&'static str>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -122,6 +126,9 @@ impl<'a> From<&'a Job> for JobView<'a> {
             auto_disable_after_failures: s.alerts.disable_after.map(FailureCount::get),
             consecutive_failures: j.consecutive_failures,
             paused_reason: j.paused_reason.as_ref().map(|r| r.as_str()),
+            notify_url: s.notices.url.as_ref().map(|u| u.as_str()),
+            notify_format: (s.notices.format != NoticeFormat::Json)
+                .then(|| s.notices.format.as_str()),
         }
     }
 }

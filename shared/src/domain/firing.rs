@@ -47,7 +47,21 @@ impl Job {
     /// error when they are more than `MAX_BACKFILL`.
     pub fn backfill(&self, range: BackfillRange) -> Result<Vec<RunMessage>, &'static str> {
         let schedule = &self.spec.schedule;
-        let first = schedule.first_run(range.from - chrono::Duration::seconds(1));
+        let first = match schedule.interval_seconds() {
+            // An interval's times are on the job's own grid (through its next run, or its
+            // creation): the first of them at or after `from`.
+            Some(step) => {
+                let anchor = self.next_run_at.unwrap_or(self.created_at);
+                let step = i64::from(step);
+                let k = (range.from - anchor).num_seconds().div_euclid(step);
+                let mut t = anchor + chrono::Duration::seconds(k * step);
+                if t < range.from {
+                    t += chrono::Duration::seconds(step);
+                }
+                Some(t)
+            }
+            None => schedule.first_run(range.from - chrono::Duration::seconds(1)),
+        };
         let times: Vec<_> = schedule
             .following(first, MAX_BACKFILL + 1)
             .into_iter()

@@ -13,7 +13,8 @@ use super::job::{
     Body, HeaderList, HttpMethod, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs, WebhookSpec,
 };
 use super::policy::{
-    AlertPolicy, Backoff, ExpectBody, FailureCount, RetryMs, RetrySpec, StatusMatch, SuccessRule,
+    AlertPolicy, Backoff, ExpectBody, FailureCount, NoticeFormat, NoticeSpec, RetryMs, RetrySpec,
+    StatusMatch, SuccessRule,
 };
 use crate::schedule::{Schedule, ScheduleType, Timezone};
 
@@ -60,7 +61,7 @@ pub enum InputError {
 }
 
 /// The fields a client may write, in the order they are checked.
-pub const WRITABLE_FIELDS: [&str; 20] = [
+pub const WRITABLE_FIELDS: [&str; 22] = [
     "name",
     "schedule_type",
     "schedule",
@@ -81,6 +82,8 @@ pub const WRITABLE_FIELDS: [&str; 20] = [
     "tags",
     "notify_after_failures",
     "auto_disable_after_failures",
+    "notify_url",
+    "notify_format",
 ];
 const READ_ONLY: [&str; 8] = [
     "id",
@@ -124,6 +127,9 @@ pub struct JobDraft {
     pub notify_after_failures: Option<i64>,
     /// `Some(None)`: `null`, never.
     pub auto_disable_after_failures: Option<Option<i64>>,
+    /// `Some(None)`: `null`, the deployment's.
+    pub notify_url: Option<Option<String>>,
+    pub notify_format: Option<String>,
     /// Names the request gave that are not writable fields (read-only or unknown).
     pub other_fields: Vec<String>,
 }
@@ -141,17 +147,31 @@ pub struct JobPatch {
 /// refused with a message (a rule of the URL's form, or the target check's).
 pub type GivenUrl = Option<Result<TargetUrl, &'static str>>;
 
+/// The draft's URLs as the service hands them back: the target, and the notice URL
+/// (`Some(None)`: `null`, back to the deployment's).
+#[derive(Clone, Debug, Default)]
+pub struct GivenUrls {
+    pub url: GivenUrl,
+    pub notify_url: Option<GivenUrl>,
+}
+
 impl JobDraft {
     /// The URL the draft gives, parsed. The service vets the target (a check that may
     /// need DNS) and hands the result to `check_new` / `check_patch`, so that its error
     /// joins the other fields' errors.
-    pub fn parse_url(&self) -> GivenUrl {
-        self.url.as_deref().map(TargetUrl::parse)
+    pub fn parse_urls(&self) -> GivenUrls {
+        GivenUrls {
+            url: self.url.as_deref().map(TargetUrl::parse),
+            notify_url: self
+                .notify_url
+                .as_ref()
+                .map(|u| u.as_deref().map(TargetUrl::parse)),
+        }
     }
 
     /// A new job: every required field must be given; the others take their defaults.
-    pub fn check_new(&self, url: GivenUrl, now: DateTime<Utc>) -> Result<JobPatch, InputError> {
-        self.check(None, url, now)
+    pub fn check_new(&self, urls: GivenUrls, now: DateTime<Utc>) -> Result<JobPatch, InputError> {
+        self.check(None, urls, now)
     }
 
     /// A partial update: fields that are absent keep their stored value; the merged job
@@ -159,22 +179,23 @@ impl JobDraft {
     pub fn check_patch(
         &self,
         current: &JobSpec,
-        url: GivenUrl,
+        urls: GivenUrls,
         now: DateTime<Utc>,
     ) -> Result<JobPatch, InputError> {
-        self.check(Some(current), url, now)
+        self.check(Some(current), urls, now)
     }
 
     fn check(
         &self,
         base: Option<&JobSpec>,
-        url: GivenUrl,
+        urls: GivenUrls,
         now: DateTime<Utc>,
     ) -> Result<JobPatch, InputError> {
         let mut errs = self.refused_fields();
         let name = self.check_name(base, &mut errs);
         let (schedule, schedule_changed) = self.check_schedule(base, now, &mut errs);
-        let url = match url {
+        let notices = self.check_notices(base, urls.notify_url, &mut errs);
+        let url = match urls.url {
             Some(given) => ok_or_add(given, "url", &mut errs),
             None => required(base.map(|b| b.request.url.clone()), "url", &mut errs),
         };
@@ -190,14 +211,14 @@ impl JobDraft {
         let success = self.check_success(base, &mut errs);
         let tags = self.check_tags(base, &mut errs);
         let alerts = self.check_alerts(base, &mut errs);
-        let policies = retry.zip(success).zip(tags.zip(alerts));
+        let policies = retry.zip(success).zip(tags.zip(alerts.zip(notices)));
         match (name, schedule, request, max_retries, policies) {
             (
                 Some(name),
                 Some(schedule),
                 Some(request),
                 Some(max_retries),
-                Some(((retry, success), (tags, alerts))),
+                Some(((retry, success), (tags, (alerts, notices)))),
             ) if errs.is_empty() => Ok(JobPatch {
                 spec: JobSpec {
                     name,
@@ -209,6 +230,7 @@ impl JobDraft {
                     success,
                     tags,
                     alerts,
+                    notices,
                 },
                 enabled: self.enabled,
                 schedule_changed,
@@ -308,6 +330,28 @@ impl JobDraft {
         Some(AlertPolicy {
             notify_after: notify_after?,
             disable_after: disable_after?,
+        })
+    }
+
+    fn check_notices(
+        &self,
+        base: Option<&JobSpec>,
+        url: Option<GivenUrl>,
+        errs: &mut FieldErrors,
+    ) -> Option<NoticeSpec> {
+        let old = base.map(|b| b.notices.clone()).unwrap_or_default();
+        let url = match url {
+            Some(Some(given)) => ok_or_add(given, "notify_url", errs).map(Some),
+            Some(None) => Some(None),
+            None => Some(old.url),
+        };
+        let format = match &self.notify_format {
+            Some(f) => ok_or_add(NoticeFormat::parse(f), "notify_format", errs),
+            None => Some(old.format),
+        };
+        Some(NoticeSpec {
+            url: url?,
+            format: format?,
         })
     }
 
@@ -435,7 +479,7 @@ fn new_schedule(
 /// A new job: the definition and whether it starts enabled (default true), without the
 /// target check that needs DNS (the service's).
 pub fn parse_new_job(draft: &JobDraft, now: DateTime<Utc>) -> Result<(JobSpec, bool), InputError> {
-    let patch = draft.check_new(draft.parse_url(), now)?;
+    let patch = draft.check_new(draft.parse_urls(), now)?;
     Ok((patch.spec, patch.enabled.unwrap_or(true)))
 }
 
@@ -445,7 +489,7 @@ pub fn parse_job_patch(
     current: &JobSpec,
     now: DateTime<Utc>,
 ) -> Result<JobPatch, InputError> {
-    draft.check_patch(current, draft.parse_url(), now)
+    draft.check_patch(current, draft.parse_urls(), now)
 }
 
 fn ok_or_add<T>(r: Result<T, &'static str>, field: &str, errs: &mut FieldErrors) -> Option<T> {

@@ -3,7 +3,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::filter::Tags;
-use super::policy::{AlertPolicy, PauseReason, RetrySpec, SuccessRule};
+use super::policy::{AlertPolicy, NoticeSpec, PauseReason, RetrySpec, SuccessRule};
 use super::{JobId, RunStatus, TeamId};
 use crate::schedule::Schedule;
 
@@ -265,6 +265,8 @@ pub struct JobSpec {
     pub tags: Tags,
     /// What a failure streak sets off (notices, auto-disable).
     pub alerts: AlertPolicy,
+    /// Where and how its notices go.
+    pub notices: NoticeSpec,
 }
 
 /// A stored job: its definition plus the state the service keeps.

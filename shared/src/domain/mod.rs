@@ -23,8 +23,8 @@ pub use idempotency::{
 };
 pub use ids::{ExecutionId, JobId, RunId, TeamId};
 pub use input::{
-    FieldErrors, GivenUrl, InputError, JobDraft, JobPatch, WRITABLE_FIELDS, parse_job_patch,
-    parse_new_job,
+    FieldErrors, GivenUrl, GivenUrls, InputError, JobDraft, JobPatch, WRITABLE_FIELDS,
+    parse_job_patch, parse_new_job,
 };
 pub use job::{
     Body, HeaderList, HttpMethod, Job, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs,
@@ -32,7 +32,7 @@ pub use job::{
 };
 pub use key::{ApiKey, KeyHash, KeyPrefix, PlainKey, Scope, Scopes};
 pub use policy::{
-    AlertPolicy, Alerts, Backoff, ExpectBody, FailureCount, PauseReason, RetryMs, RetrySpec,
-    StatusMatch, StreakChange, SuccessRule,
+    AlertPolicy, Alerts, Backoff, ExpectBody, FailureCount, NoticeFormat, NoticeSpec, PauseReason,
+    RetryMs, RetrySpec, StatusMatch, StreakChange, SuccessRule,
 };
 pub use signing::{ROTATION_GRACE, SigningSecret, TeamSecrets};

@@ -323,6 +323,40 @@ impl AlertPolicy {
     }
 }
 
+/// How a job's notices are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NoticeFormat {
+    /// Krafter's JSON notice (the published default).
+    #[default]
+    Json,
+    /// A body a Slack incoming webhook accepts: `{"text": "..."}`.
+    Slack,
+}
+
+impl NoticeFormat {
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        match s {
+            "json" => Ok(Self::Json),
+            "slack" => Ok(Self::Slack),
+            _ => Err("is not included in the list (json, slack)"),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::Slack => "slack",
+        }
+    }
+}
+
+/// Where and how a job's notices go: its own URL (vetted like its target), or the
+/// deployment's (`KRAFTER_NOTIFY_URL`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NoticeSpec {
+    pub url: Option<super::TargetUrl>,
+    pub format: NoticeFormat,
+}
+
 /// Why a job is paused, shown on it until it is resumed: 1 to 200 characters, not blank.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PauseReason(String);

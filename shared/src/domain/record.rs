@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::filter::Tags;
 use super::policy::{
-    AlertPolicy, Backoff, ExpectBody, FailureCount, PauseReason, RetryMs, RetrySpec, StatusMatch,
-    SuccessRule,
+    AlertPolicy, Backoff, ExpectBody, FailureCount, NoticeFormat, NoticeSpec, PauseReason, RetryMs,
+    RetrySpec, StatusMatch, SuccessRule,
 };
 use super::time::from_unix;
 use super::{
@@ -40,7 +40,7 @@ fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
 /// (besides the tables' own keys) are these. One list: adding a field to [`JobRecord`]
 /// without adding it here fails `record::tests::the_job_fields_are_the_records_fields`, and
 /// a store missing it fails the stores' agreement tests.
-pub const JOB_FIELDS: [&str; 32] = [
+pub const JOB_FIELDS: [&str; 34] = [
     "id",
     "team",
     "name",
@@ -73,6 +73,8 @@ pub const JOB_FIELDS: [&str; 32] = [
     "consecutive_failures",
     "paused_reason",
     "last_run_id",
+    "notify_url",
+    "notify_format",
 ];
 
 /// The fields a job update writes (`JobStore::update`): its definition and state. Never
@@ -144,6 +146,10 @@ pub struct JobRecord {
     /// Run status: the run whose end `last_status` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_format: Option<String>,
 }
 
 impl From<&Job> for JobRecord {
@@ -196,12 +202,15 @@ impl From<&Job> for JobRecord {
             consecutive_failures: job.consecutive_failures,
             paused_reason: job.paused_reason.as_ref().map(|r| r.as_str().to_owned()),
             last_run_id: job.last_run_id.map(|r| r.to_string()),
+            notify_url: s.notices.url.as_ref().map(|u| u.as_str().to_owned()),
+            notify_format: (s.notices.format != NoticeFormat::Json)
+                .then(|| s.notices.format.as_str().to_owned()),
         }
     }
 }
 
-/// A stored job's policies, checked again.
-fn policies(r: &JobRecord) -> Result<(RetrySpec, SuccessRule), RecordError> {
+/// A stored job's retry policy and success rule, checked again.
+fn retry_and_success(r: &JobRecord) -> Result<(RetrySpec, SuccessRule), RecordError> {
     let bad = |field: &str, e: &dyn Display| bad("job", &r.id, field, e);
     let ms = |v: Option<i64>, field: &str| {
         v.map(RetryMs::parse)
@@ -236,29 +245,76 @@ fn policies(r: &JobRecord) -> Result<(RetrySpec, SuccessRule), RecordError> {
     Ok((retry, success))
 }
 
+/// A stored job's alert policy and notice route, checked again.
+fn alerts_and_notices(r: &JobRecord) -> Result<(AlertPolicy, NoticeSpec), RecordError> {
+    let bad = |field: &str, e: &dyn Display| bad("job", &r.id, field, e);
+    let count = |v: Option<i64>, field: &str| {
+        v.map(FailureCount::parse)
+            .transpose()
+            .map_err(|e| bad(field, &e))
+    };
+    let alerts = AlertPolicy {
+        notify_after: count(r.notify_after_failures, "notify_after_failures")?
+            .unwrap_or(FailureCount::ONE),
+        disable_after: count(r.auto_disable_after_failures, "auto_disable_after_failures")?,
+    };
+    let notices = NoticeSpec {
+        url: r
+            .notify_url
+            .as_deref()
+            .map(TargetUrl::parse)
+            .transpose()
+            .map_err(|e| bad("notify_url", &e))?,
+        format: match &r.notify_format {
+            Some(f) => NoticeFormat::parse(f).map_err(|e| bad("notify_format", &e))?,
+            None => NoticeFormat::Json,
+        },
+    };
+    Ok((alerts, notices))
+}
+
+/// A stored job's definition, checked again.
+fn spec(r: &JobRecord) -> Result<JobSpec, RecordError> {
+    let bad = |field: &str, e: &dyn Display| bad("job", &r.id, field, e);
+    let kind: ScheduleType = r
+        .schedule_type
+        .parse()
+        .map_err(|_| bad("schedule_type", &r.schedule_type))?;
+    let tz = Timezone::parse(&r.timezone).map_err(|e| bad("timezone", &e))?;
+    let (retry, success) = retry_and_success(r)?;
+    let (alerts, notices) = alerts_and_notices(r)?;
+    Ok(JobSpec {
+        name: JobName::parse(&r.name).map_err(|e| bad("name", &e))?,
+        schedule: Schedule::parse(kind, &r.schedule, tz).map_err(|e| bad("schedule", &e))?,
+        request: WebhookSpec {
+            url: TargetUrl::parse(&r.url).map_err(|e| bad("url", &e))?,
+            method: HttpMethod::parse(&r.method).map_err(|e| bad("method", &e))?,
+            headers: HeaderList::parse(r.headers.clone())
+                .map_err(|e| bad("headers", &e.join(", ")))?,
+            body: r
+                .body
+                .clone()
+                .map(Body::parse)
+                .transpose()
+                .map_err(|e| bad("body", &e))?,
+            timeout: TimeoutMs::parse(r.timeout_ms).map_err(|e| bad("timeout_ms", &e))?,
+        },
+        max_retries: MaxRetries::parse(r.max_retries).map_err(|e| bad("max_retries", &e))?,
+        failure_notify: r.failure_notify,
+        retry,
+        success,
+        tags: Tags::parse(r.tags.as_deref().unwrap_or_default())
+            .map_err(|e| bad("tags", &e.join(", ")))?,
+        alerts,
+        notices,
+    })
+}
+
 impl TryFrom<JobRecord> for Job {
     type Error = RecordError;
 
     fn try_from(r: JobRecord) -> Result<Job, RecordError> {
         let bad = |field: &str, e: &dyn Display| bad("job", &r.id, field, e);
-        let kind: ScheduleType = r
-            .schedule_type
-            .parse()
-            .map_err(|_| bad("schedule_type", &r.schedule_type))?;
-        let tz = Timezone::parse(&r.timezone).map_err(|e| bad("timezone", &e))?;
-        let (retry, success) = policies(&r)?;
-        let tags = Tags::parse(r.tags.as_deref().unwrap_or_default())
-            .map_err(|e| bad("tags", &e.join(", ")))?;
-        let count = |v: Option<i64>, field: &str| {
-            v.map(FailureCount::parse)
-                .transpose()
-                .map_err(|e| bad(field, &e))
-        };
-        let alerts = AlertPolicy {
-            notify_after: count(r.notify_after_failures, "notify_after_failures")?
-                .unwrap_or(FailureCount::ONE),
-            disable_after: count(r.auto_disable_after_failures, "auto_disable_after_failures")?,
-        };
         let paused_reason = r
             .paused_reason
             .as_deref()
@@ -268,31 +324,7 @@ impl TryFrom<JobRecord> for Job {
         Ok(Job {
             id: r.id.parse().map_err(|e| bad("id", &e))?,
             team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
-            spec: JobSpec {
-                name: JobName::parse(&r.name).map_err(|e| bad("name", &e))?,
-                schedule: Schedule::parse(kind, &r.schedule, tz)
-                    .map_err(|e| bad("schedule", &e))?,
-                request: WebhookSpec {
-                    url: TargetUrl::parse(&r.url).map_err(|e| bad("url", &e))?,
-                    method: HttpMethod::parse(&r.method).map_err(|e| bad("method", &e))?,
-                    headers: HeaderList::parse(r.headers.clone())
-                        .map_err(|e| bad("headers", &e.join(", ")))?,
-                    body: r
-                        .body
-                        .clone()
-                        .map(Body::parse)
-                        .transpose()
-                        .map_err(|e| bad("body", &e))?,
-                    timeout: TimeoutMs::parse(r.timeout_ms).map_err(|e| bad("timeout_ms", &e))?,
-                },
-                max_retries: MaxRetries::parse(r.max_retries)
-                    .map_err(|e| bad("max_retries", &e))?,
-                failure_notify: r.failure_notify,
-                retry,
-                success,
-                tags,
-                alerts,
-            },
+            spec: spec(&r)?,
             enabled: r.enabled,
             generation: r.generation,
             version: r.version,
@@ -559,6 +591,8 @@ mod tests {
             consecutive_failures: 2,
             paused_reason: Some("maintenance".into()),
             last_run_id: Some("0190d3f0-0000-7000-8000-000000000009".into()),
+            notify_url: Some("https://hooks.example.com/x".into()),
+            notify_format: Some("slack".into()),
         }
     }
 

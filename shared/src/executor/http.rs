@@ -47,10 +47,7 @@ impl ReqwestWebhookClient {
         guard: TargetGuard,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedDns(guard.clone())))
+        let client = guarded_client(&guard)
             .pool_max_idle_per_host(config.max_idle_per_host)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true)
@@ -61,6 +58,16 @@ impl ReqwestWebhookClient {
             clock,
         })
     }
+}
+
+/// A client that reaches only what `guard` allows: names resolve through the guard and
+/// keep only allowed addresses; no proxy (a proxy would resolve the name, out of the
+/// guard's sight), no redirects.
+pub(crate) fn guarded_client(guard: &TargetGuard) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedDns(guard.clone())))
 }
 
 /// reqwest's resolver: resolves with the guard's resolver and keeps only allowed addresses,

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 pub use http::{ReqwestWebhookClient, WebhookClientConfig};
-pub use notify::{LogNotifier, WebhookNotifier};
+pub use notify::{WebhookNotifier, render as render_notice};
 pub use retry::RetryPolicy;
 
 use crate::domain::{
@@ -25,8 +25,8 @@ use crate::domain::{
     RunStatus, StreakChange, time::whole_seconds,
 };
 use crate::ports::{
-    AttemptStart, BeginOutcome, Clock, ExecutionStore, JobStore, Notice, NoticeEvent, Notifier,
-    RecordedRun, RunQueue, RunResult, ScheduleSync, StoreResult, TeamStore, WebhookCall,
+    AttemptStart, BeginOutcome, Clock, ExecutionStore, JobStore, Notice, NoticeEvent, NoticeRoute,
+    Notifier, RecordedRun, RunQueue, RunResult, ScheduleSync, StoreResult, TeamStore, WebhookCall,
     WebhookClient, WebhookResponse,
 };
 use crate::service::teams::ensure_team;
@@ -290,17 +290,38 @@ impl Executor {
         let mut outgoing = Vec::new();
         for (e, r) in run_ends.into_iter().zip(recorded) {
             let alerts = e.alerts(r);
+            let mut these = Vec::new();
             if alerts.disable
                 && let Some(notice) = self.auto_disable(e).await
             {
-                outgoing.push(notice);
+                these.push(notice);
             }
-            outgoing.extend(e.notices(alerts));
+            these.extend(e.notices(alerts));
+            if !these.is_empty() {
+                let route = self.route(&e.job).await;
+                outgoing.extend(these.into_iter().map(|n| (n, route.clone())));
+            }
         }
         if notices == Notices::Send {
             self.send_notices(outgoing).await;
         }
         Ok(())
+    }
+
+    /// Where a job's notices go, with its team's secrets to sign them.
+    async fn route(&self, job: &Job) -> NoticeRoute {
+        let secrets = match ensure_team(self.teams.as_ref(), &job.team, self.clock.now()).await {
+            Ok(team) => Some(team.secrets),
+            Err(e) => {
+                warn!(job_id = %job.id, error = %e, "could not read the team's signing secret: the notice goes unsigned");
+                None
+            }
+        };
+        NoticeRoute {
+            url: job.spec.notices.url.clone(),
+            format: job.spec.notices.format,
+            secrets,
+        }
     }
 
     /// The job's failure streak reached `auto_disable_after_failures`: it pauses itself,
@@ -334,14 +355,14 @@ impl Executor {
         }
     }
 
-    async fn send_notices(&self, notices: Vec<Notice>) {
+    async fn send_notices(&self, notices: Vec<(Notice, NoticeRoute)>) {
         if notices.is_empty() {
             return;
         }
         let notifier = self.notifier.clone();
         let send = async move {
-            for notice in &notices {
-                notifier.notify(notice).await;
+            for (notice, route) in &notices {
+                notifier.notify(notice, route).await;
             }
         };
         match self.notices {

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use crate::domain::{
-    BackfillRange, Execution, ExecutionFilter, ExecutionId, GivenUrl, InputError, Job, JobDraft,
-    JobFilter, JobId, PauseReason, RunId, RunMessage, TeamId, time::whole_seconds,
+    BackfillRange, Execution, ExecutionFilter, ExecutionId, GivenUrl, GivenUrls, InputError, Job,
+    JobDraft, JobFilter, JobId, PauseReason, RunId, RunMessage, TeamId, time::whole_seconds,
 };
 use crate::ports::{
     Clock, ExecutionStore, InsertOutcome, JobStore, Page, PageRequest, RunQueue, ScheduleSync,
@@ -60,8 +60,8 @@ impl JobService {
     /// counts and inserts in one conditional write).
     pub async fn create(&self, team: &TeamId, draft: &JobDraft) -> ServiceResult<Job> {
         let now = whole_seconds(self.clock.now());
-        let url = self.vetted_url(draft).await;
-        let patch = draft.check_new(url, now)?;
+        let urls = self.vetted_urls(draft).await;
+        let patch = draft.check_new(urls, now)?;
         let job = Job::new(team.clone(), patch.spec, patch.enabled.unwrap_or(true), now);
         match self.jobs.insert(&job, self.max_jobs_per_team).await? {
             InsertOutcome::Inserted => {}
@@ -90,9 +90,9 @@ impl JobService {
     /// PATCH: merges the draft over the stored job; `enabled` pauses or resumes. The
     /// next run is recomputed only when the schedule really changed.
     pub async fn update(&self, team: &TeamId, id: JobId, draft: &JobDraft) -> ServiceResult<Job> {
-        let url = self.vetted_url(draft).await;
+        let urls = self.vetted_urls(draft).await;
         self.modify(team, id, |job, now| {
-            let patch = draft.check_patch(&job.spec, url.clone(), now)?;
+            let patch = draft.check_patch(&job.spec, urls.clone(), now)?;
             let schedule_changed = patch.spec.schedule != job.spec.schedule;
             job.spec = patch.spec;
             match patch.enabled {
@@ -244,11 +244,22 @@ impl JobService {
         modify_job(ports, team, id, change).await
     }
 
-    /// The draft's URL, parsed, then put through the save-time target check (which may
-    /// resolve the host name): its error is the URL's, reported with the other fields'.
-    async fn vetted_url(&self, draft: &JobDraft) -> GivenUrl {
-        let url = draft.parse_url()?;
-        Some(match url {
+    /// The draft's URLs (target and notice URL), parsed, then put through the save-time
+    /// target check (which may resolve the host name): an error is the URL's, reported with
+    /// the other fields'.
+    async fn vetted_urls(&self, draft: &JobDraft) -> GivenUrls {
+        let urls = draft.parse_urls();
+        GivenUrls {
+            url: self.vet(urls.url).await,
+            notify_url: match urls.notify_url {
+                Some(given) => Some(self.vet(given).await),
+                None => None,
+            },
+        }
+    }
+
+    async fn vet(&self, url: GivenUrl) -> GivenUrl {
+        Some(match url? {
             Ok(url) => self.targets.vet(&url).await.map(|()| url),
             Err(message) => Err(message),
         })

@@ -394,3 +394,17 @@ async fn a_backfill_runs_the_missed_times_once() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn notices_go_to_the_jobs_url_signed_in_slacks_format() {
+    let target = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    let teams = app.app.as_ref().unwrap().teams();
+    crate::scenarios::notices_go_to_the_jobs_url_signed_in_slacks_format(
+        &app,
+        teams.as_ref(),
+        &target,
+        async || {},
+    )
+    .await;
+}

@@ -1005,3 +1005,17 @@ async fn a_backfill_runs_the_missed_times_once() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn notices_go_to_the_jobs_url_signed_in_slacks_format() {
+    let w = World::start().await;
+    crate::scenarios::notices_go_to_the_jobs_url_signed_in_slacks_format(
+        &w.api,
+        w.hosted.teams.as_ref(),
+        &w.receiver,
+        async || {
+            w.deliver().await;
+        },
+    )
+    .await;
+}

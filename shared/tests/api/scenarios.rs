@@ -562,3 +562,66 @@ pub async fn a_backfill_runs_the_missed_times_once(
         .await
         .assert_error(409, "Job is paused");
 }
+
+/// A job's own notice URL gets its notices, in Slack's format, signed with the team's
+/// secret, each with an `Idempotency-Key`.
+pub async fn notices_go_to_the_jobs_url_signed_in_slacks_format(
+    app: &TestApp,
+    teams: &dyn krafter_shared::ports::TeamStore,
+    target: &Receiver,
+    drive: impl AsyncFn(),
+) {
+    let team = krafter_shared::domain::TeamId::parse("alpha").unwrap();
+    let secret = krafter_shared::service::ensure_team(teams, &team, chrono::Utc::now())
+        .await
+        .unwrap()
+        .secrets
+        .current;
+    target.script("/slacky", vec![Scripted::status(500)]);
+    let mut body = idle_job(&target.url("/slacky"));
+    body["max_retries"] = json!(0);
+    body["failure_notify"] = json!(true);
+    body["notify_url"] = json!(target.url("/slack-hook"));
+    body["notify_format"] = json!("slack");
+    let job = app.create_job(body).await;
+    assert_eq!(job["notify_format"], "slack");
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.post_empty(&format!("/jobs/{id}/trigger")).await.status,
+        202
+    );
+    executions_of(app, &id, 1, &drive).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while target.received("/slack-hook").is_empty() && std::time::Instant::now() < deadline {
+        drive().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let hooks = target.received("/slack-hook");
+    assert_eq!(hooks.len(), 1, "one notice, to the job's own URL");
+    let hook = &hooks[0];
+    // What a Slack incoming webhook accepts: a JSON object with a non-empty `text`.
+    let payload: Value = serde_json::from_str(&hook.body).expect("JSON");
+    let text = payload["text"].as_str().expect("a text");
+    assert!(
+        !text.is_empty() && text.contains(job["name"].as_str().unwrap()),
+        "{text}"
+    );
+    assert!(
+        text.contains("failed") && text.contains("HTTP 500"),
+        "{text}"
+    );
+    assert_eq!(
+        payload.as_object().unwrap().len(),
+        1,
+        "only `text`: {payload}"
+    );
+    assert_eq!(hook.headers["content-type"], "application/json");
+    assert!(!hook.headers["idempotency-key"].is_empty());
+    crate::signing::verify(
+        &hook.headers["x-krafter-signature"],
+        hook.body.as_bytes(),
+        secret.as_str(),
+        chrono::Utc::now(),
+    )
+    .expect("signed with the team's secret");
+}

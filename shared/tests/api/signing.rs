@@ -16,7 +16,7 @@ const TOLERANCE_SECS: i64 = 300;
 
 /// A receiver's check of `X-Krafter-Signature: t=<unix>,v1=<hex>[,v1=<hex>...]`: some `v1`
 /// must be the HMAC-SHA256 of `"<t>.<body>"` under `secret`, and `t` recent.
-fn verify(header: &str, body: &[u8], secret: &str, now: DateTime<Utc>) -> Result<(), String> {
+pub fn verify(header: &str, body: &[u8], secret: &str, now: DateTime<Utc>) -> Result<(), String> {
     let mut t = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {

@@ -259,6 +259,16 @@ fn invalid_bodies() -> Vec<(Value, &'static str, String)> {
             "is read-only".to_owned(),
         ),
         (
+            with("notify_url", json!("ftp://x")),
+            "notify_url",
+            "must be an absolute http or https URL".to_owned(),
+        ),
+        (
+            with("notify_format", json!("teams")),
+            "notify_format",
+            "is not included in the list (json, slack)".to_owned(),
+        ),
+        (
             with("notify_after_failures", json!(0)),
             "notify_after_failures",
             "must be between 1 and 100".to_owned(),

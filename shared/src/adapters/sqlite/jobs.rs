@@ -94,6 +94,8 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
         consecutive_failures: r.get::<_, i64>("consecutive_failures")?.max(0) as u32,
         paused_reason: r.get("paused_reason")?,
         last_run_id: r.get("last_run_id")?,
+        notify_url: r.get("notify_url")?,
+        notify_format: r.get("notify_format")?,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -347,6 +347,8 @@ ALTER TABLE jobs ADD COLUMN auto_disable_after_failures INTEGER;
 ALTER TABLE jobs ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN paused_reason TEXT;
 ALTER TABLE jobs ADD COLUMN last_run_id TEXT;
+ALTER TABLE jobs ADD COLUMN notify_url TEXT;
+ALTER TABLE jobs ADD COLUMN notify_format TEXT;
 "#,
 ];
 
