@@ -129,8 +129,14 @@ pub async fn fire_due_schedules(
                 .creation_date
                 .and_then(|d| DateTime::from_timestamp(d.secs(), 0))
                 .map_or(after, |created| created.max(after));
+            // Nothing before StartDate, nothing from EndDate on, as EventBridge.
+            let end = s
+                .end_date
+                .and_then(|d| DateTime::from_timestamp(d.secs(), 0));
+            let after = start.map_or(after, |st| after.max(st - Duration::seconds(1)));
+            let within = |t: &DateTime<Utc>| end.is_none_or(|e| *t < e);
             let times = match fire_times(expression, timezone, start, after, until) {
-                Ok(t) => t,
+                Ok(t) => t.into_iter().filter(within).collect::<Vec<_>>(),
                 Err(e) => {
                     warn!(schedule = name, error = %e, "schedule skipped: expression not understood");
                     continue;

@@ -46,8 +46,11 @@ pub struct ScheduleDefinition {
     pub expression: String,
     pub timezone: String,
     pub enabled: bool,
-    /// Set for `rate(...)`: AWS counts the rate from here.
+    /// Set for `rate(...)`: AWS counts the rate from here (on the job's grid, inside its
+    /// window); for the others, the job's `starts_at`.
     pub start_date: Option<DateTime<Utc>>,
+    /// The job's `ends_at`: the schedule fires nothing from then on.
+    pub end_date: Option<DateTime<Utc>>,
     /// The target input: a `tick` message with EventBridge's scheduled-time placeholder.
     pub input: String,
     /// `once` schedules delete themselves after firing.
@@ -90,8 +93,9 @@ pub fn definitions(job: &Job, now: DateTime<Utc>) -> Vec<ScheduleDefinition> {
             }
         })
     } else {
-        None
+        schedule.window().starts_at
     };
+    let end_date = schedule.window().ends_at;
     let input = serde_json::json!({
         "kind": "tick",
         "team": job.team.as_str(),
@@ -109,6 +113,7 @@ pub fn definitions(job: &Job, now: DateTime<Utc>) -> Vec<ScheduleDefinition> {
             timezone: eb.timezone.name().to_owned(),
             enabled: job.enabled,
             start_date,
+            end_date,
             input: input.clone(),
             delete_after_completion: schedule.kind() == ScheduleType::Once,
         })
@@ -168,6 +173,7 @@ macro_rules! with_definition {
                 ScheduleState::Disabled
             })
             .set_start_date(d.start_date.map(|t| AwsDateTime::from_secs(t.timestamp())))
+            .set_end_date(d.end_date.map(|t| AwsDateTime::from_secs(t.timestamp())))
             .flexible_time_window(
                 FlexibleTimeWindow::builder()
                     .mode(FlexibleTimeWindowMode::Off)
@@ -339,6 +345,7 @@ fn read_definition(name: &str, out: GetScheduleOutput) -> ScheduleDefinition {
         timezone: out.schedule_expression_timezone.unwrap_or_default(),
         enabled: out.state != Some(ScheduleState::Disabled),
         start_date: out.start_date.map(|t| from_unix(t.secs())),
+        end_date: out.end_date.map(|t| from_unix(t.secs())),
         input: out
             .target
             .as_ref()

@@ -122,6 +122,8 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
         auto_disable_after_failures: r.nullable(Reader::integer, "auto_disable_after_failures"),
         notify_url: r.nullable_string("notify_url"),
         notify_format: r.string("notify_format"),
+        starts_at: r.nullable_string("starts_at"),
+        ends_at: r.nullable_string("ends_at"),
         other_fields: map
             .keys()
             .filter(|k| !WRITABLE_FIELDS.contains(&k.as_str()))
@@ -138,7 +140,14 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
 /// A schedule preview request: `schedule_type`, `schedule`, `timezone` (as a job's) and
 /// `count`, JSON types checked like a job draft's.
 pub fn read_preview(map: &Map<String, Value>) -> Result<(JobDraft, Option<i64>), InputError> {
-    const FIELDS: [&str; 4] = ["schedule_type", "schedule", "timezone", "count"];
+    const FIELDS: [&str; 6] = [
+        "schedule_type",
+        "schedule",
+        "timezone",
+        "starts_at",
+        "ends_at",
+        "count",
+    ];
     let mut r = Reader {
         map,
         types: FieldErrors::default(),
@@ -147,6 +156,8 @@ pub fn read_preview(map: &Map<String, Value>) -> Result<(JobDraft, Option<i64>),
         schedule_type: r.string("schedule_type"),
         schedule: r.string("schedule"),
         timezone: r.string("timezone"),
+        starts_at: r.nullable_string("starts_at"),
+        ends_at: r.nullable_string("ends_at"),
         other_fields: map
             .keys()
             .filter(|k| !FIELDS.contains(&k.as_str()))

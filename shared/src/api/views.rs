@@ -81,6 +81,16 @@ pub struct JobView<'a> {
     notify_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     notify_format: Option<&'static str>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "time::serialize_opt"
+    )]
+    starts_at: Option<DateTime<Utc>>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "time::serialize_opt"
+    )]
+    ends_at: Option<DateTime<Utc>>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -129,6 +139,8 @@ impl<'a> From<&'a Job> for JobView<'a> {
             notify_url: s.notices.url.as_ref().map(|u| u.as_str()),
             notify_format: (s.notices.format != NoticeFormat::Json)
                 .then(|| s.notices.format.as_str()),
+            starts_at: s.schedule.window().starts_at,
+            ends_at: s.schedule.window().ends_at,
         }
     }
 }

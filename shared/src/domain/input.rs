@@ -16,7 +16,7 @@ use super::policy::{
     AlertPolicy, Backoff, ExpectBody, FailureCount, NoticeFormat, NoticeSpec, RetryMs, RetrySpec,
     StatusMatch, SuccessRule,
 };
-use crate::schedule::{Schedule, ScheduleType, Timezone};
+use crate::schedule::{Schedule, ScheduleType, Timezone, Window};
 
 /// Field name → every message for it, in a stable order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -61,7 +61,7 @@ pub enum InputError {
 }
 
 /// The fields a client may write, in the order they are checked.
-pub const WRITABLE_FIELDS: [&str; 22] = [
+pub const WRITABLE_FIELDS: [&str; 24] = [
     "name",
     "schedule_type",
     "schedule",
@@ -84,6 +84,8 @@ pub const WRITABLE_FIELDS: [&str; 22] = [
     "auto_disable_after_failures",
     "notify_url",
     "notify_format",
+    "starts_at",
+    "ends_at",
 ];
 const READ_ONLY: [&str; 8] = [
     "id",
@@ -130,6 +132,9 @@ pub struct JobDraft {
     /// `Some(None)`: `null`, the deployment's.
     pub notify_url: Option<Option<String>>,
     pub notify_format: Option<String>,
+    /// The window the job fires in: RFC 3339; `Some(None)`: `null`, open.
+    pub starts_at: Option<Option<String>>,
+    pub ends_at: Option<Option<String>>,
     /// Names the request gave that are not writable fields (read-only or unknown).
     pub other_fields: Vec<String>,
 }
@@ -404,6 +409,7 @@ impl JobDraft {
             || self.schedule_type.is_some()
             || self.schedule.is_some()
             || self.timezone.is_some();
+        let window = self.check_window(base, now, errs);
         let schedule = match (kind, text) {
             // With a bad timezone the expression is still checked (in UTC) so that every
             // bad field is reported at once.
@@ -413,7 +419,41 @@ impl JobDraft {
             (Some(_), Some(_)) => base.map(|b| b.schedule.clone()),
             _ => None,
         };
-        (schedule, changed)
+        let changed = changed || self.starts_at.is_some() || self.ends_at.is_some();
+        (schedule.zip(window).map(|(s, w)| s.with_window(w)), changed)
+    }
+
+    /// `starts_at` and `ends_at`: each given replaces the stored one (`null`: open).
+    fn check_window(
+        &self,
+        base: Option<&JobSpec>,
+        now: DateTime<Utc>,
+        errs: &mut FieldErrors,
+    ) -> Option<Window> {
+        let old = base.map(|b| b.schedule.window()).unwrap_or_default();
+        let mut time = |given: &Option<Option<String>>, kept, field: &str| match given {
+            Some(Some(text)) => match DateTime::parse_from_rfc3339(text) {
+                Ok(t) => Some(Some(t.with_timezone(&Utc))),
+                Err(_) => errs.refuse(
+                    field,
+                    "must be an ISO 8601 timestamp (2026-01-31T09:00:00Z)",
+                ),
+            },
+            Some(None) => Some(None),
+            None => Some(kept),
+        };
+        let starts_at = time(&self.starts_at, old.starts_at, "starts_at");
+        let ends_at = time(&self.ends_at, old.ends_at, "ends_at");
+        let (starts_at, ends_at) = (starts_at?, ends_at?);
+        if let (Some(s), Some(e)) = (starts_at, ends_at)
+            && e <= s
+        {
+            return errs.refuse("ends_at", "must be after starts_at");
+        }
+        if matches!(self.ends_at, Some(Some(_))) && ends_at.is_some_and(|e| e <= now) {
+            return errs.refuse("ends_at", "must be in the future");
+        }
+        Some(Window { starts_at, ends_at })
     }
 
     fn check_request(

@@ -19,7 +19,7 @@ use super::{
     TeamSecrets, TimeoutMs, Trigger, WebhookSpec,
 };
 use super::{IdempotencyKey, IdempotencyRecord, RequestFingerprint, StoredResponse};
-use crate::schedule::{Schedule, ScheduleType, Timezone};
+use crate::schedule::{Schedule, ScheduleType, Timezone, Window};
 
 /// A stored value that does not read back as a valid domain value.
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
 /// (besides the tables' own keys) are these. One list: adding a field to [`JobRecord`]
 /// without adding it here fails `record::tests::the_job_fields_are_the_records_fields`, and
 /// a store missing it fails the stores' agreement tests.
-pub const JOB_FIELDS: [&str; 34] = [
+pub const JOB_FIELDS: [&str; 36] = [
     "id",
     "team",
     "name",
@@ -75,6 +75,8 @@ pub const JOB_FIELDS: [&str; 34] = [
     "last_run_id",
     "notify_url",
     "notify_format",
+    "starts_at",
+    "ends_at",
 ];
 
 /// The fields a job update writes (`JobStore::update`): its definition and state. Never
@@ -150,6 +152,11 @@ pub struct JobRecord {
     pub notify_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_format: Option<String>,
+    /// The schedule's window, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<i64>,
 }
 
 impl From<&Job> for JobRecord {
@@ -205,6 +212,8 @@ impl From<&Job> for JobRecord {
             notify_url: s.notices.url.as_ref().map(|u| u.as_str().to_owned()),
             notify_format: (s.notices.format != NoticeFormat::Json)
                 .then(|| s.notices.format.as_str().to_owned()),
+            starts_at: s.schedule.window().starts_at.map(|t| t.timestamp()),
+            ends_at: s.schedule.window().ends_at.map(|t| t.timestamp()),
         }
     }
 }
@@ -285,7 +294,12 @@ fn spec(r: &JobRecord) -> Result<JobSpec, RecordError> {
     let (alerts, notices) = alerts_and_notices(r)?;
     Ok(JobSpec {
         name: JobName::parse(&r.name).map_err(|e| bad("name", &e))?,
-        schedule: Schedule::parse(kind, &r.schedule, tz).map_err(|e| bad("schedule", &e))?,
+        schedule: Schedule::parse(kind, &r.schedule, tz)
+            .map_err(|e| bad("schedule", &e))?
+            .with_window(Window {
+                starts_at: r.starts_at.map(from_unix),
+                ends_at: r.ends_at.map(from_unix),
+            }),
         request: WebhookSpec {
             url: TargetUrl::parse(&r.url).map_err(|e| bad("url", &e))?,
             method: HttpMethod::parse(&r.method).map_err(|e| bad("method", &e))?,
@@ -593,6 +607,8 @@ mod tests {
             last_run_id: Some("0190d3f0-0000-7000-8000-000000000009".into()),
             notify_url: Some("https://hooks.example.com/x".into()),
             notify_format: Some("slack".into()),
+            starts_at: Some(100),
+            ends_at: Some(200),
         }
     }
 

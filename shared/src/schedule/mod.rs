@@ -239,12 +239,22 @@ impl ScheduleError {
 
 /// A parsed, immutable job schedule.
 ///
-/// Equality compares the defining triple (kind, text, timezone); so does `Debug` print.
+/// Equality compares what defines it (kind, text, timezone, window); so does `Debug` print
+/// (the window when it is not open).
 #[derive(Clone)]
 pub struct Schedule {
     text: String,
     timezone: Timezone,
     spec: Spec,
+    window: Window,
+}
+
+/// When a schedule may fire: from `starts_at` (inclusive), before `ends_at`. Either end
+/// may be open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug)]
@@ -256,7 +266,10 @@ enum Spec {
 
 impl PartialEq for Schedule {
     fn eq(&self, other: &Self) -> bool {
-        self.kind() == other.kind() && self.text == other.text && self.timezone == other.timezone
+        self.kind() == other.kind()
+            && self.text == other.text
+            && self.timezone == other.timezone
+            && self.window == other.window
     }
 }
 
@@ -264,11 +277,14 @@ impl Eq for Schedule {}
 
 impl fmt::Debug for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Schedule")
-            .field("kind", &self.kind())
+        let mut d = f.debug_struct("Schedule");
+        d.field("kind", &self.kind())
             .field("text", &self.text)
-            .field("timezone", &self.timezone)
-            .finish()
+            .field("timezone", &self.timezone);
+        if self.window != Window::default() {
+            d.field("window", &self.window);
+        }
+        d.finish()
     }
 }
 
@@ -284,7 +300,35 @@ impl Schedule {
             text: text.to_owned(),
             timezone: tz,
             spec,
+            window: Window::default(),
         })
+    }
+
+    /// The schedule, firing only inside `window`.
+    pub fn with_window(mut self, window: Window) -> Schedule {
+        self.window = window;
+        self
+    }
+
+    pub fn window(&self) -> Window {
+        self.window
+    }
+
+    /// `from`, moved to the window's start when that is later: a cron or `once` time equal
+    /// to `starts_at` fires; an interval counts from `starts_at`.
+    fn window_from(&self, from: DateTime<Utc>) -> DateTime<Utc> {
+        let Some(start) = self.window.starts_at else {
+            return from;
+        };
+        match self.spec {
+            Spec::Interval(_) => from.max(start),
+            _ => from.max(start - chrono::Duration::seconds(1)),
+        }
+    }
+
+    /// `t`, if it is before the window's end.
+    fn before_end(&self, t: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        t.filter(|t| self.window.ends_at.is_none_or(|end| *t < end))
     }
 
     /// The schedule type.
@@ -313,12 +357,12 @@ impl Schedule {
     /// Returns `None` when no fire time is representable (cron fire times are computed up to
     /// the end of year 2100).
     pub fn first_run(&self, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        let from = whole_seconds(from);
-        match &self.spec {
+        let from = self.window_from(whole_seconds(from));
+        self.before_end(match &self.spec {
             Spec::Cron(cron) => cron.next_after(self.timezone.tz(), from),
             Spec::Interval(interval) => interval.first_after(from),
             Spec::Once(once) => (once.at() > from).then_some(once.at()),
-        }
+        })
     }
 
     /// Next fire time after a run that was scheduled at `previous`, when the clock says `now`.
@@ -328,12 +372,15 @@ impl Schedule {
     /// cron: the first fire strictly after `max(previous, now)`; once: `None`.
     pub fn next_run(&self, previous: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let previous = whole_seconds(previous);
-        let now = whole_seconds(now);
-        match &self.spec {
+        let now = match self.window.starts_at {
+            Some(start) => whole_seconds(now).max(start - chrono::Duration::seconds(1)),
+            None => whole_seconds(now),
+        };
+        self.before_end(match &self.spec {
             Spec::Cron(cron) => cron.next_after(self.timezone.tz(), previous.max(now)),
             Spec::Interval(interval) => interval.next_after(previous, now),
             Spec::Once(_) => None,
-        }
+        })
     }
 
     /// The first `n` fire times after `from`: the preview engine. Each step is the one
@@ -362,7 +409,9 @@ impl Schedule {
     /// schedule, given the job's next run: not before it, and on its grid (the cron's
     /// times, the interval's multiples from it, the `once` instant).
     pub fn fires_at(&self, at: DateTime<Utc>, next_run_at: DateTime<Utc>) -> bool {
-        if at < next_run_at {
+        let w = self.window;
+        let outside = w.starts_at.is_some_and(|s| at < s) || w.ends_at.is_some_and(|e| at >= e);
+        if at < next_run_at || outside {
             return false;
         }
         match &self.spec {

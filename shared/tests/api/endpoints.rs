@@ -414,3 +414,9 @@ async fn an_idempotency_key_makes_retries_safe() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_window_bounds_the_runs() {
+    let app = TestApp::spawn().await;
+    crate::scenarios::a_window_bounds_the_runs(&app, chrono::Utc::now()).await;
+}

@@ -1019,3 +1019,45 @@ async fn notices_go_to_the_jobs_url_signed_in_slacks_format() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_window_bounds_the_runs_and_its_schedule() {
+    let w = World::start().await;
+    let id = crate::scenarios::a_window_bounds_the_runs(&w.api, w.clock.now()).await;
+    let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    let s = w
+        .schedule(&schedule_names(id.parse().unwrap())[0])
+        .await
+        .unwrap();
+    let secs = |field: &str| {
+        job[field]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap()
+            .timestamp()
+    };
+    assert_eq!(
+        s.start_date.map(|d| d.secs()),
+        Some(secs("starts_at")),
+        "StartDate"
+    );
+    assert_eq!(
+        s.end_date.map(|d| d.secs()),
+        Some(secs("ends_at")),
+        "EndDate"
+    );
+    // A tick outside the window is dropped.
+    let late = job["ends_at"]
+        .as_str()
+        .unwrap()
+        .parse::<DateTime<Utc>>()
+        .unwrap();
+    w.clock.set(late);
+    w.fire(&id, late).await;
+    w.deliver().await;
+    assert!(
+        w.api.executions(&id).await.is_empty(),
+        "nothing ran at ends_at"
+    );
+}

@@ -625,3 +625,85 @@ pub async fn notices_go_to_the_jobs_url_signed_in_slacks_format(
     )
     .expect("signed with the team's secret");
 }
+
+/// A window: the job fires only from `starts_at`, and before `ends_at`; the preview, the
+/// upcoming runs and `next_run_at` all keep to it. Returns the job's id.
+pub async fn a_window_bounds_the_runs(app: &TestApp, now: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::{Duration, DurationRound};
+    let ts = |t: chrono::DateTime<chrono::Utc>| krafter_shared::domain::time::format(t);
+    let hour = now.duration_trunc(Duration::hours(1)).unwrap();
+    let (starts, ends) = (hour + Duration::hours(3), hour + Duration::hours(6));
+    let mut body = idle_job("https://example.com/windowed");
+    body["schedule"] = json!("0 * * * *");
+    body["starts_at"] = json!(ts(starts));
+    body["ends_at"] = json!(ts(ends));
+    let job = app.create_job(body).await;
+    assert_eq!(job["starts_at"], ts(starts));
+    assert_eq!(
+        job["next_run_at"],
+        ts(starts),
+        "the first run is at the window's start"
+    );
+    let id = job["id"].as_str().unwrap().to_owned();
+    let upcoming = app.get(&format!("/jobs/{id}/upcoming?count=10")).await.body["data"].clone();
+    let times: Vec<&str> = upcoming
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scheduled_at"].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (3..6).map(|h| ts(hour + Duration::hours(h))).collect();
+    assert_eq!(times, want, "nothing from ends_at on");
+    let preview = app
+        .post(
+            "/schedules/preview",
+            &json!({"schedule_type": "cron", "schedule": "0 * * * *",
+                    "starts_at": ts(starts), "ends_at": ts(ends), "count": 10}),
+        )
+        .await;
+    assert_eq!(preview.body["data"], upcoming, "the preview agrees");
+
+    // Opening the end: the runs go on.
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/jobs/{id}"),
+            Some(&json!({"ends_at": null})),
+        )
+        .await;
+    assert!(r.body["data"].get("ends_at").is_none(), "{}", r.body);
+    let more = app.get(&format!("/jobs/{id}/upcoming?count=10")).await.body["data"].clone();
+    assert_eq!(more.as_array().unwrap().len(), 10);
+    for (bad, field, message) in [
+        (
+            json!({"ends_at": ts(starts - Duration::hours(1))}),
+            "ends_at",
+            "must be after starts_at",
+        ),
+        (
+            json!({"starts_at": null, "ends_at": ts(now - Duration::hours(1))}),
+            "ends_at",
+            "must be in the future",
+        ),
+        (
+            json!({"starts_at": "tomorrow"}),
+            "starts_at",
+            "must be an ISO 8601 timestamp (2026-01-31T09:00:00Z)",
+        ),
+    ] {
+        let r = app
+            .call(Method::PATCH, &format!("/jobs/{id}"), Some(&bad))
+            .await;
+        r.assert_error(422, "Validation failed");
+        assert_eq!(r.body["details"][field], json!([message]), "{bad}");
+    }
+    let r = app
+        .call(
+            Method::PATCH,
+            &format!("/jobs/{id}"),
+            Some(&json!({"ends_at": ts(ends)})),
+        )
+        .await;
+    assert_eq!(r.body["data"]["ends_at"], ts(ends));
+    id
+}

@@ -96,6 +96,8 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
         last_run_id: r.get("last_run_id")?,
         notify_url: r.get("notify_url")?,
         notify_format: r.get("notify_format")?,
+        starts_at: r.get("starts_at")?,
+        ends_at: r.get("ends_at")?,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

@@ -349,6 +349,8 @@ ALTER TABLE jobs ADD COLUMN paused_reason TEXT;
 ALTER TABLE jobs ADD COLUMN last_run_id TEXT;
 ALTER TABLE jobs ADD COLUMN notify_url TEXT;
 ALTER TABLE jobs ADD COLUMN notify_format TEXT;
+ALTER TABLE jobs ADD COLUMN starts_at INTEGER;
+ALTER TABLE jobs ADD COLUMN ends_at INTEGER;
 "#,
 ];
 
