@@ -119,26 +119,18 @@ impl<'a> From<&'a Job> for JobView<'a> {
             next_run_at: j.next_run_at,
             created_at: j.created_at,
             updated_at: j.updated_at,
-            retry_backoff: (s.retry.backoff != Backoff::Linear).then(|| s.retry.backoff.as_str()),
+            retry_backoff: s.retry.backoff_if_set().map(Backoff::as_str),
             retry_base_ms: s.retry.base.map(RetryMs::get),
             retry_max_ms: s.retry.max.map(RetryMs::get),
-            expect_status: (!s.success.is_default_statuses()).then(|| {
-                s.success
-                    .statuses()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect()
-            }),
+            expect_status: s.success.statuses_if_set(),
             expect_body: s.success.body().map(|b| b.as_str()),
             tags: s.tags.iter().map(|t| t.as_str()).collect(),
-            notify_after_failures: (s.alerts.notify_after != FailureCount::ONE)
-                .then(|| s.alerts.notify_after.get()),
+            notify_after_failures: s.alerts.notify_after_if_set(),
             auto_disable_after_failures: s.alerts.disable_after.map(FailureCount::get),
             consecutive_failures: j.consecutive_failures,
             paused_reason: j.paused_reason.as_ref().map(|r| r.as_str()),
             notify_url: s.notices.url.as_ref().map(|u| u.as_str()),
-            notify_format: (s.notices.format != NoticeFormat::Json)
-                .then(|| s.notices.format.as_str()),
+            notify_format: s.notices.format_if_set().map(NoticeFormat::as_str),
             starts_at: s.schedule.window().starts_at,
             ends_at: s.schedule.window().ends_at,
         }

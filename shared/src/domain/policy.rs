@@ -76,6 +76,11 @@ impl RetrySpec {
         }
     }
 
+    /// The backoff, unless it is the default (linear): how records and responses show it.
+    pub fn backoff_if_set(&self) -> Option<Backoff> {
+        (self.backoff != Backoff::Linear).then_some(self.backoff)
+    }
+
     /// The wait after failed attempt number `attempt` (1 = the first), before
     /// `Retry-After` is considered.
     pub fn delay(&self, attempt: u32, deployment_base: Duration) -> Duration {
@@ -213,6 +218,13 @@ impl SuccessRule {
         self.statuses == [StatusMatch::Class(2)]
     }
 
+    /// The expected statuses as text, unless they are the default (`["2xx"]`): how records
+    /// and responses show them.
+    pub fn statuses_if_set(&self) -> Option<Vec<String>> {
+        (!self.is_default_statuses())
+            .then(|| self.statuses.iter().map(ToString::to_string).collect())
+    }
+
     /// Judges a response: `Ok` when it succeeded, else the error the attempt records,
     /// naming the rule it broke.
     pub fn judge(&self, status: u16, body: &str) -> Result<(), String> {
@@ -305,6 +317,11 @@ pub struct Alerts {
 }
 
 impl AlertPolicy {
+    /// `notify_after_failures`, unless it is the default (1).
+    pub fn notify_after_if_set(&self) -> Option<u32> {
+        (self.notify_after != FailureCount::ONE).then(|| self.notify_after.get())
+    }
+
     /// `previous`: the streak before this run ended; `status`: how it ended.
     pub fn on_run_end(&self, previous: u32, status: super::RunStatus) -> Alerts {
         let streak = StreakChange::of(status).apply(previous);
@@ -355,6 +372,13 @@ impl NoticeFormat {
 pub struct NoticeSpec {
     pub url: Option<super::TargetUrl>,
     pub format: NoticeFormat,
+}
+
+impl NoticeSpec {
+    /// The format, unless it is the default (JSON).
+    pub fn format_if_set(&self) -> Option<NoticeFormat> {
+        (self.format != NoticeFormat::Json).then_some(self.format)
+    }
 }
 
 /// Why a job is paused, shown on it until it is resumed: 1 to 200 characters, not blank.

@@ -189,29 +189,20 @@ impl From<&Job> for JobRecord {
             last_run_at: job.last_run_at.map(|t| t.timestamp()),
             created_at: job.created_at.timestamp(),
             updated_at: job.updated_at.timestamp(),
-            retry_backoff: (s.retry.backoff != Backoff::Linear)
-                .then(|| s.retry.backoff.as_str().to_owned()),
+            retry_backoff: s.retry.backoff_if_set().map(|b| b.as_str().to_owned()),
             retry_base_ms: s.retry.base.map(|m| i64::from(m.get())),
             retry_max_ms: s.retry.max.map(|m| i64::from(m.get())),
-            expect_status: (!s.success.is_default_statuses()).then(|| {
-                s.success
-                    .statuses()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect()
-            }),
+            expect_status: s.success.statuses_if_set(),
             expect_body: s.success.body().map(|b| b.as_str().to_owned()),
             tags: (!s.tags.is_empty())
                 .then(|| s.tags.iter().map(|t| t.as_str().to_owned()).collect()),
-            notify_after_failures: (s.alerts.notify_after != FailureCount::ONE)
-                .then(|| i64::from(s.alerts.notify_after.get())),
+            notify_after_failures: s.alerts.notify_after_if_set().map(i64::from),
             auto_disable_after_failures: s.alerts.disable_after.map(|n| i64::from(n.get())),
             consecutive_failures: job.consecutive_failures,
             paused_reason: job.paused_reason.as_ref().map(|r| r.as_str().to_owned()),
             last_run_id: job.last_run_id.map(|r| r.to_string()),
             notify_url: s.notices.url.as_ref().map(|u| u.as_str().to_owned()),
-            notify_format: (s.notices.format != NoticeFormat::Json)
-                .then(|| s.notices.format.as_str().to_owned()),
+            notify_format: s.notices.format_if_set().map(|f| f.as_str().to_owned()),
             starts_at: s.schedule.window().starts_at.map(|t| t.timestamp()),
             ends_at: s.schedule.window().ends_at.map(|t| t.timestamp()),
         }
