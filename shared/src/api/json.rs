@@ -124,6 +124,7 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
         notify_format: r.string("notify_format"),
         starts_at: r.nullable_string("starts_at"),
         ends_at: r.nullable_string("ends_at"),
+        catchup_window_s: r.nullable(Reader::integer, "catchup_window_s"),
         other_fields: map
             .keys()
             .filter(|k| !WRITABLE_FIELDS.contains(&k.as_str()))

@@ -91,6 +91,8 @@ pub struct JobView<'a> {
         serialize_with = "time::serialize_opt"
     )]
     ends_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    catchup_window_s: Option<u32>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -133,6 +135,7 @@ impl<'a> From<&'a Job> for JobView<'a> {
             notify_format: s.notices.format_if_set().map(NoticeFormat::as_str),
             starts_at: s.schedule.window().starts_at,
             ends_at: s.schedule.window().ends_at,
+            catchup_window_s: s.catch_up.map(|w| w.secs()),
         }
     }
 }

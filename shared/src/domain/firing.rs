@@ -22,6 +22,8 @@ pub enum CatchUp {
 /// What firing a job did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Firing {
+    /// Older missed runs passed over for a later one (with a job's own catch-up window).
+    pub skipped: u32,
     /// The job after firing: `next_run_at` moved on past `now`, its version bumped. A
     /// `once` job is disabled, which changes its state, so its `updated_at` becomes `now`;
     /// a recurring job's `updated_at` is left alone (only its next fire time moved).
@@ -86,8 +88,43 @@ impl Job {
     }
 
     /// Fires the job's run scheduled at `at`, at `now` (which may be a little before `at`:
-    /// the embedded scheduler claims jobs ahead of time).
-    pub fn fire(&self, at: DateTime<Utc>, now: DateTime<Utc>, catch_up: CatchUp) -> Firing {
+    /// the embedded scheduler claims jobs ahead of time). `deployment` is how late a run may
+    /// start unless the job says (`catchup_window_s`): then of the runs missed up to now only
+    /// the most recent may start, late, with its own `scheduled_at`, if it is within the
+    /// window; the older ones are skipped and counted.
+    pub fn fire(&self, at: DateTime<Utc>, now: DateTime<Utc>, deployment: CatchUp) -> Firing {
+        let Some(window) = self.spec.catch_up else {
+            return self.fire_at(at, now, deployment, 0);
+        };
+        let (latest, skipped) = self.latest_missed(at, now);
+        let within = CatchUp::Within(Duration::from_secs(u64::from(window.secs())));
+        self.fire_at(latest, now, within, skipped)
+    }
+
+    /// The most recent of the runs from `at` that are due by `now`, and how many before it.
+    fn latest_missed(&self, at: DateTime<Utc>, now: DateTime<Utc>) -> (DateTime<Utc>, u32) {
+        const BOUND: u32 = 100_000;
+        let schedule = &self.spec.schedule;
+        let (mut latest, mut skipped) = (at, 0);
+        while skipped < BOUND {
+            match schedule.next_run(latest, latest) {
+                Some(next) if next <= now => {
+                    latest = next;
+                    skipped += 1;
+                }
+                _ => break,
+            }
+        }
+        (latest, skipped)
+    }
+
+    fn fire_at(
+        &self,
+        at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        catch_up: CatchUp,
+        skipped: u32,
+    ) -> Firing {
         let late = (now - at).to_std().unwrap_or_default();
         let in_time = match catch_up {
             CatchUp::Always => true,
@@ -103,6 +140,7 @@ impl Job {
             job.next_run_at = self.spec.schedule.next_run(at, now);
         }
         Firing {
+            skipped,
             run: in_time.then(|| RunMessage::scheduled(self, at)),
             job,
         }
@@ -192,6 +230,25 @@ mod tests {
             until: t(20, 0, 0),
         });
         assert_eq!(too_many, Err("covers more than 100 runs"));
+    }
+
+    #[test]
+    fn with_a_catch_up_window_the_most_recent_missed_run_fires_once_late() {
+        let mut j = job("interval", "every_5m", t(10, 0, 0));
+        j.spec.catch_up = Some(crate::domain::CatchUpWindow::parse(600).unwrap());
+        let at = j.next_run_at.unwrap(); // 10:05
+        let now = t(10, 27, 0); // missed 10:05 .. 10:25
+        let f = j.fire(at, now, CatchUp::Within(Duration::from_secs(60)));
+        assert_eq!(f.skipped, 4);
+        assert_eq!(
+            f.run.unwrap().scheduled_at,
+            t(10, 25, 0),
+            "the latest, with its own time"
+        );
+        assert_eq!(f.job.next_run_at, Some(t(10, 30, 0)));
+        // Outside the window, nothing starts.
+        j.spec.catch_up = Some(crate::domain::CatchUpWindow::parse(60).unwrap());
+        assert_eq!(j.fire(at, now, CatchUp::Always).run, None);
     }
 
     #[test]

@@ -13,8 +13,8 @@ use super::job::{
     Body, HeaderList, HttpMethod, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs, WebhookSpec,
 };
 use super::policy::{
-    AlertPolicy, Backoff, ExpectBody, FailureCount, NoticeFormat, NoticeSpec, RetryMs, RetrySpec,
-    StatusMatch, SuccessRule,
+    AlertPolicy, Backoff, CatchUpWindow, ExpectBody, FailureCount, NoticeFormat, NoticeSpec,
+    RetryMs, RetrySpec, StatusMatch, SuccessRule,
 };
 use crate::schedule::{Schedule, ScheduleType, Timezone, Window};
 
@@ -61,7 +61,7 @@ pub enum InputError {
 }
 
 /// The fields a client may write, in the order they are checked.
-pub const WRITABLE_FIELDS: [&str; 24] = [
+pub const WRITABLE_FIELDS: [&str; 25] = [
     "name",
     "schedule_type",
     "schedule",
@@ -86,6 +86,7 @@ pub const WRITABLE_FIELDS: [&str; 24] = [
     "notify_format",
     "starts_at",
     "ends_at",
+    "catchup_window_s",
 ];
 const READ_ONLY: [&str; 8] = [
     "id",
@@ -135,6 +136,8 @@ pub struct JobDraft {
     /// The window the job fires in: RFC 3339; `Some(None)`: `null`, open.
     pub starts_at: Option<Option<String>>,
     pub ends_at: Option<Option<String>>,
+    /// `Some(None)`: `null`, the deployment's behaviour.
+    pub catchup_window_s: Option<Option<i64>>,
     /// Names the request gave that are not writable fields (read-only or unknown).
     pub other_fields: Vec<String>,
 }
@@ -216,6 +219,14 @@ impl JobDraft {
         let success = self.check_success(base, &mut errs);
         let tags = self.check_tags(base, &mut errs);
         let alerts = self.check_alerts(base, &mut errs);
+        let catch_up = match self.catchup_window_s {
+            Some(Some(n)) => {
+                ok_or_add(CatchUpWindow::parse(n), "catchup_window_s", &mut errs).map(Some)
+            }
+            Some(None) => Some(None),
+            None => Some(base.and_then(|b| b.catch_up)),
+        };
+        let notices = notices.zip(catch_up);
         let policies = retry.zip(success).zip(tags.zip(alerts.zip(notices)));
         match (name, schedule, request, max_retries, policies) {
             (
@@ -223,7 +234,7 @@ impl JobDraft {
                 Some(schedule),
                 Some(request),
                 Some(max_retries),
-                Some(((retry, success), (tags, (alerts, notices)))),
+                Some(((retry, success), (tags, (alerts, (notices, catch_up))))),
             ) if errs.is_empty() => Ok(JobPatch {
                 spec: JobSpec {
                     name,
@@ -236,6 +247,7 @@ impl JobDraft {
                     tags,
                     alerts,
                     notices,
+                    catch_up,
                 },
                 enabled: self.enabled,
                 schedule_changed,

@@ -3,7 +3,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::filter::Tags;
-use super::policy::{AlertPolicy, NoticeSpec, PauseReason, RetrySpec, SuccessRule};
+use super::policy::{AlertPolicy, CatchUpWindow, NoticeSpec, PauseReason, RetrySpec, SuccessRule};
 use super::{JobId, RunStatus, TeamId};
 use crate::schedule::Schedule;
 
@@ -267,6 +267,8 @@ pub struct JobSpec {
     pub alerts: AlertPolicy,
     /// Where and how its notices go.
     pub notices: NoticeSpec,
+    /// How late a missed run may still start (`None`: the deployment's behaviour).
+    pub catch_up: Option<CatchUpWindow>,
 }
 
 /// A stored job: its definition plus the state the service keeps.

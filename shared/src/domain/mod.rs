@@ -32,7 +32,7 @@ pub use job::{
 };
 pub use key::{ApiKey, KeyHash, KeyPrefix, PlainKey, Scope, Scopes};
 pub use policy::{
-    AlertPolicy, Alerts, Backoff, ExpectBody, FailureCount, NoticeFormat, NoticeSpec, PauseReason,
-    RetryMs, RetrySpec, StatusMatch, StreakChange, SuccessRule,
+    AlertPolicy, Alerts, Backoff, CatchUpWindow, ExpectBody, FailureCount, NoticeFormat,
+    NoticeSpec, PauseReason, RetryMs, RetrySpec, StatusMatch, StreakChange, SuccessRule,
 };
 pub use signing::{ROTATION_GRACE, SigningSecret, TeamSecrets};

@@ -247,6 +247,23 @@ impl SuccessRule {
     }
 }
 
+/// How late a missed run may still start, per job: 0 to 86,400 seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatchUpWindow(u32);
+
+impl CatchUpWindow {
+    pub fn parse(secs: i64) -> Result<Self, &'static str> {
+        if (0..=86_400).contains(&secs) {
+            Ok(Self(secs as u32))
+        } else {
+            Err("must be between 0 and 86400")
+        }
+    }
+    pub fn secs(self) -> u32 {
+        self.0
+    }
+}
+
 /// A number of consecutive failed runs: 1 to 100.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FailureCount(u32);

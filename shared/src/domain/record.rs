@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::filter::Tags;
 use super::policy::{
-    AlertPolicy, Backoff, ExpectBody, FailureCount, NoticeFormat, NoticeSpec, PauseReason, RetryMs,
-    RetrySpec, StatusMatch, SuccessRule,
+    AlertPolicy, Backoff, CatchUpWindow, ExpectBody, FailureCount, NoticeFormat, NoticeSpec,
+    PauseReason, RetryMs, RetrySpec, StatusMatch, SuccessRule,
 };
 use super::time::from_unix;
 use super::{
@@ -40,7 +40,7 @@ fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
 /// (besides the tables' own keys) are these. One list: adding a field to [`JobRecord`]
 /// without adding it here fails `record::tests::the_job_fields_are_the_records_fields`, and
 /// a store missing it fails the stores' agreement tests.
-pub const JOB_FIELDS: [&str; 36] = [
+pub const JOB_FIELDS: [&str; 37] = [
     "id",
     "team",
     "name",
@@ -77,6 +77,7 @@ pub const JOB_FIELDS: [&str; 36] = [
     "notify_format",
     "starts_at",
     "ends_at",
+    "catchup_window_s",
 ];
 
 /// The fields a job update writes (`JobStore::update`): its definition and state. Never
@@ -157,6 +158,8 @@ pub struct JobRecord {
     pub starts_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ends_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catchup_window_s: Option<i64>,
 }
 
 impl From<&Job> for JobRecord {
@@ -205,6 +208,7 @@ impl From<&Job> for JobRecord {
             notify_format: s.notices.format_if_set().map(|f| f.as_str().to_owned()),
             starts_at: s.schedule.window().starts_at.map(|t| t.timestamp()),
             ends_at: s.schedule.window().ends_at.map(|t| t.timestamp()),
+            catchup_window_s: s.catch_up.map(|w| i64::from(w.secs())),
         }
     }
 }
@@ -312,6 +316,11 @@ fn spec(r: &JobRecord) -> Result<JobSpec, RecordError> {
             .map_err(|e| bad("tags", &e.join(", ")))?,
         alerts,
         notices,
+        catch_up: r
+            .catchup_window_s
+            .map(CatchUpWindow::parse)
+            .transpose()
+            .map_err(|e| bad("catchup_window_s", &e))?,
     })
 }
 
@@ -600,6 +609,7 @@ mod tests {
             notify_format: Some("slack".into()),
             starts_at: Some(100),
             ends_at: Some(200),
+            catchup_window_s: Some(300),
         }
     }
 

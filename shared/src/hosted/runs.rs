@@ -155,9 +155,10 @@ impl RunHandler {
             if !fires_now(&job, at) {
                 return Ok(Attempt::Done(None));
             }
+            // A late tick still fires unless the job has a catch-up window of its own.
             let firing = job.fire(at, whole_seconds(self.clock.now()), CatchUp::Always);
             Ok(match self.jobs.update(&firing.job, job.version).await? {
-                UpdateOutcome::Updated => Attempt::Done(Some(firing.job)),
+                UpdateOutcome::Updated => Attempt::Done(Some(firing)),
                 UpdateOutcome::Conflict => Attempt::Conflict,
                 UpdateOutcome::NotFound => Attempt::Done(None),
             })
@@ -167,17 +168,23 @@ impl RunHandler {
             warn!(job_id = %id, scheduled_at = %at, "tick dropped: the job kept changing");
             return Ok(Vec::new());
         };
-        let Some(job) = fired else {
+        let Some(firing) = fired else {
             return Ok(Vec::new());
         };
+        let job = firing.job;
         if job.spec.schedule.kind() == ScheduleType::Once
             && let Err(e) = self.schedules.job_changed(&job).await
         {
             warn!(job_id = %id, error = %e,
                 "the fired one-time schedule could not be removed; reconciliation will");
         }
-        let runs = runs_of_tick(&job, at);
-        info!(job_id = %id, scheduled_at = %at, runs = runs.len(), "schedule tick accepted");
+        let Some(run) = firing.run else {
+            info!(job_id = %id, scheduled_at = %at, "tick too late for the job's catch-up window");
+            return Ok(Vec::new());
+        };
+        let runs = runs_of_tick(&job, run.scheduled_at);
+        info!(job_id = %id, scheduled_at = %run.scheduled_at, runs = runs.len(),
+            skipped = firing.skipped, "schedule tick accepted");
         Ok(runs)
     }
 }

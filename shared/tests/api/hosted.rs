@@ -1061,3 +1061,40 @@ async fn a_window_bounds_the_runs_and_its_schedule() {
         "nothing ran at ends_at"
     );
 }
+
+#[tokio::test]
+async fn a_late_tick_fires_within_the_jobs_catch_up_window_only() {
+    let w = World::start().await;
+    let mut patient = w.job_body("interval", "every_5m", "/patient");
+    patient["catchup_window_s"] = json!(3600);
+    let patient = w.api.create_job(patient).await;
+    let mut strict = w.job_body("interval", "every_5m", "/strict");
+    strict["catchup_window_s"] = json!(60);
+    let strict = w.api.create_job(strict).await;
+    assert_eq!(patient["catchup_window_s"], 3600);
+    let next: DateTime<Utc> = patient["next_run_at"].as_str().unwrap().parse().unwrap();
+    // The ticks come 12 minutes late (EventBridge retried them, say).
+    w.clock.set(next + chrono::Duration::minutes(12));
+    for job in [&patient, &strict] {
+        let id = job["id"].as_str().unwrap();
+        let at: DateTime<Utc> = job["next_run_at"].as_str().unwrap().parse().unwrap();
+        w.fire(id, at).await;
+    }
+    w.deliver().await;
+    let id = patient["id"].as_str().unwrap();
+    let runs = w.api.executions(id).await;
+    assert_eq!(runs.len(), 1, "one run: the most recent missed");
+    assert_eq!(
+        runs[0]["scheduled_at"],
+        time::format(next + chrono::Duration::minutes(10)),
+        "with its own scheduled time"
+    );
+    let strict_id = strict["id"].as_str().unwrap();
+    assert!(
+        w.api.executions(strict_id).await.is_empty(),
+        "too late for 60 s"
+    );
+    let moved = w.api.get(&format!("/jobs/{strict_id}")).await.body["data"].clone();
+    let moved: DateTime<Utc> = moved["next_run_at"].as_str().unwrap().parse().unwrap();
+    assert!(moved > w.clock.now(), "the job moves on past now");
+}

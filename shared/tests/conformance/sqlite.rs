@@ -730,4 +730,23 @@ sqlite_tests! {
         }
         assert_eq!(fired, upcoming);
     }
+
+    pub async fn a_jobs_catch_up_window_starts_its_most_recent_missed_run_late(b: SqliteBackend) {
+        let mut j = interval_job(&team_a()); // every 5 minutes, first run at 10:05
+        j.spec.catch_up = Some(krafter_shared::domain::CatchUpWindow::parse(600).unwrap());
+        b.jobs.insert(&j, QUOTA).await.unwrap();
+        // Down from before 10:05 until 10:27: 10:05 .. 10:25 were missed.
+        let Claimed { runs, .. } = b.queue.claim_due_jobs(mins(27), 10, CATCH_UP).await.unwrap();
+        assert_eq!(runs, vec![scheduled_run(&j, mins(25), 1)], "the latest, once, late");
+        assert_eq!(stored(&b, &j).await.next_run_at, Some(mins(30)));
+        let taken = b.queue.dequeue(mins(27), 10, LEASE).await.unwrap();
+        b.queue.ack(&taken.iter().map(|d| d.seq).collect::<Vec<_>>()).await.unwrap();
+
+        // Recovery keeps a queued run inside the job's window (the grace alone would not).
+        let queued = scheduled_run(&j, mins(30), 1);
+        b.queue.enqueue(&[(queued.clone(), mins(30))]).await.unwrap();
+        let found = b.queue.recover(mins(35), GRACE).await.unwrap();
+        assert_eq!(found.missed_runs_skipped, 0);
+        assert_eq!(messages(&b.queue.dequeue(mins(35), 10, LEASE).await.unwrap()), vec![queued]);
+    }
 }

@@ -98,6 +98,7 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
         notify_format: r.get("notify_format")?,
         starts_at: r.get("starts_at")?,
         ends_at: r.get("ends_at")?,
+        catchup_window_s: r.get("catchup_window_s")?,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

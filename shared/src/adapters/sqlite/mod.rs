@@ -351,6 +351,7 @@ ALTER TABLE jobs ADD COLUMN notify_url TEXT;
 ALTER TABLE jobs ADD COLUMN notify_format TEXT;
 ALTER TABLE jobs ADD COLUMN starts_at INTEGER;
 ALTER TABLE jobs ADD COLUMN ends_at INTEGER;
+ALTER TABLE jobs ADD COLUMN catchup_window_s INTEGER;
 "#,
 ];
 

@@ -221,7 +221,8 @@ impl SqliteRunQueue {
         now: DateTime<Utc>,
         misfire_grace: Duration,
     ) -> StoreResult<Recovery> {
-        let cutoff_ms = now.timestamp_millis() - misfire_grace.as_millis() as i64;
+        let now_ms = now.timestamp_millis();
+        let grace_s = misfire_grace.as_secs() as i64;
         self.db
             .write(move |tx| {
                 let leases_released = tx.execute(
@@ -229,11 +230,14 @@ impl SqliteRunQueue {
                     [],
                 )?;
                 let attempts_interrupted = interrupt_in_flight(tx, now)?;
+                // A job's own catch-up window, when it has one, instead of the grace.
                 let missed_runs_skipped = tx.execute(
                     "DELETE FROM run_queue WHERE trigger = 'schedule' AND attempt = 1 \
-                     AND deliver_at_ms < ?1 AND NOT EXISTS (SELECT 1 FROM executions e \
+                     AND deliver_at_ms < ?1 - 1000 * COALESCE((SELECT j.catchup_window_s \
+                        FROM jobs j WHERE j.id = run_queue.job_id), ?2) \
+                     AND NOT EXISTS (SELECT 1 FROM executions e \
                         WHERE e.run_id = run_queue.run_id AND e.attempt = 1)",
-                    [cutoff_ms],
+                    params![now_ms, grace_s],
                 )?;
                 Ok(Recovery {
                     leases_released,
@@ -325,6 +329,10 @@ fn fire_jobs(
             fired.enabled,
             fired.updated_at.timestamp(),
         ])?;
+        if firing.skipped > 0 {
+            info!(job_id = %job.id, skipped = firing.skipped,
+                "older missed runs skipped (the most recent one is the one that may start)");
+        }
         match firing.run {
             Some(run) => runs.push(run),
             None => info!(job_id = %job.id, scheduled_at = %at,
