@@ -24,27 +24,35 @@ impl SqliteExecutionStore {
     }
 }
 
-const EXECUTION_COLUMNS: &str = "id, team, job_id, run_id, trigger, scheduled_at, attempt, \
-    started_at, status, http_status, response_body, error, duration_ms, finished_at";
+column_list!(EXECUTION_COLUMNS, EXECUTION_FIELDS:
+    "id", "team", "job_id", "run_id", "trigger", "scheduled_at", "attempt", "started_at",
+    "status", "http_status", "response_body", "error", "duration_ms", "finished_at");
+
+/// `position(EXECUTION_FIELDS, name)`, evaluated when compiling.
+macro_rules! col {
+    ($name:literal) => {
+        const { super::position(EXECUTION_FIELDS, $name) }
+    };
+}
 
 fn execution_from_row(r: &Row<'_>) -> StoreResult<Execution> {
     let record = ExecutionRecord {
-        id: r.get("id")?,
-        team: r.get("team")?,
-        job_id: r.get("job_id")?,
-        run_id: r.get("run_id")?,
-        trigger: r.get("trigger")?,
-        scheduled_at: r.get("scheduled_at")?,
-        attempt: r.get("attempt")?,
-        started_at: r.get("started_at")?,
-        status: r.get("status")?,
-        http_status: r.get("http_status")?,
-        response_body: r.get("response_body")?,
-        error: r.get("error")?,
+        id: r.get(col!("id"))?,
+        team: r.get(col!("team"))?,
+        job_id: r.get(col!("job_id"))?,
+        run_id: r.get(col!("run_id"))?,
+        trigger: r.get(col!("trigger"))?,
+        scheduled_at: r.get(col!("scheduled_at"))?,
+        attempt: r.get(col!("attempt"))?,
+        started_at: r.get(col!("started_at"))?,
+        status: r.get(col!("status"))?,
+        http_status: r.get(col!("http_status"))?,
+        response_body: r.get(col!("response_body"))?,
+        error: r.get(col!("error"))?,
         duration_ms: r
-            .get::<_, Option<i64>>("duration_ms")?
+            .get::<_, Option<i64>>(col!("duration_ms"))?
             .map(|d| d.max(0) as u64),
-        finished_at: r.get("finished_at")?,
+        finished_at: r.get(col!("finished_at"))?,
     };
     Execution::try_from(record).map_err(|e| corrupt("execution row", e))
 }

@@ -45,6 +45,13 @@ static UPDATE_JOB: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// `position(&JOB_FIELDS, name)`, evaluated when compiling.
+macro_rules! col {
+    ($name:literal) => {
+        const { super::position(&JOB_FIELDS, $name) }
+    };
+}
+
 /// Reads a row selected with `JOB_COLUMNS`, by column name, checking every value again.
 /// Any failure is `Corrupt`: reading a column of a fetched row involves no I/O.
 pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
@@ -55,50 +62,50 @@ pub(crate) fn job_from_row(r: &Row<'_>) -> StoreResult<Job> {
 }
 
 fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
-    let id: String = r.get("id")?;
-    let headers: String = r.get("headers")?;
+    let id: String = r.get(col!("id"))?;
+    let headers: String = r.get(col!("headers"))?;
     let headers =
         serde_json::from_str(&headers).map_err(|e| corrupt(&format!("job {id} headers"), e))?;
-    let expect_status = json_column(r, "expect_status", &id)?;
-    let tags = json_column(r, "tags", &id)?;
+    let expect_status = json_column(r, col!("expect_status"), &id)?;
+    let tags = json_column(r, col!("tags"), &id)?;
     let record = JobRecord {
         id,
-        team: r.get("team")?,
-        name: r.get("name")?,
-        schedule_type: r.get("schedule_type")?,
-        schedule: r.get("schedule")?,
-        timezone: r.get("timezone")?,
-        url: r.get("url")?,
-        method: r.get("method")?,
+        team: r.get(col!("team"))?,
+        name: r.get(col!("name"))?,
+        schedule_type: r.get(col!("schedule_type"))?,
+        schedule: r.get(col!("schedule"))?,
+        timezone: r.get(col!("timezone"))?,
+        url: r.get(col!("url"))?,
+        method: r.get(col!("method"))?,
         headers,
-        body: r.get("body")?,
-        timeout_ms: r.get("timeout_ms")?,
-        max_retries: r.get("max_retries")?,
-        failure_notify: r.get("failure_notify")?,
-        enabled: r.get("enabled")?,
-        generation: r.get::<_, i64>("generation")? as u64,
-        version: r.get::<_, i64>("version")? as u64,
-        next_run_at: r.get("next_run_at")?,
-        last_status: r.get("last_status")?,
-        last_run_at: r.get("last_run_at")?,
-        created_at: r.get("created_at")?,
-        updated_at: r.get("updated_at")?,
-        retry_backoff: r.get("retry_backoff")?,
-        retry_base_ms: r.get("retry_base_ms")?,
-        retry_max_ms: r.get("retry_max_ms")?,
+        body: r.get(col!("body"))?,
+        timeout_ms: r.get(col!("timeout_ms"))?,
+        max_retries: r.get(col!("max_retries"))?,
+        failure_notify: r.get(col!("failure_notify"))?,
+        enabled: r.get(col!("enabled"))?,
+        generation: r.get::<_, i64>(col!("generation"))? as u64,
+        version: r.get::<_, i64>(col!("version"))? as u64,
+        next_run_at: r.get(col!("next_run_at"))?,
+        last_status: r.get(col!("last_status"))?,
+        last_run_at: r.get(col!("last_run_at"))?,
+        created_at: r.get(col!("created_at"))?,
+        updated_at: r.get(col!("updated_at"))?,
+        retry_backoff: r.get(col!("retry_backoff"))?,
+        retry_base_ms: r.get(col!("retry_base_ms"))?,
+        retry_max_ms: r.get(col!("retry_max_ms"))?,
         expect_status,
-        expect_body: r.get("expect_body")?,
+        expect_body: r.get(col!("expect_body"))?,
         tags,
-        notify_after_failures: r.get("notify_after_failures")?,
-        auto_disable_after_failures: r.get("auto_disable_after_failures")?,
-        consecutive_failures: r.get::<_, i64>("consecutive_failures")?.max(0) as u32,
-        paused_reason: r.get("paused_reason")?,
-        last_run_id: r.get("last_run_id")?,
-        notify_url: r.get("notify_url")?,
-        notify_format: r.get("notify_format")?,
-        starts_at: r.get("starts_at")?,
-        ends_at: r.get("ends_at")?,
-        catchup_window_s: r.get("catchup_window_s")?,
+        notify_after_failures: r.get(col!("notify_after_failures"))?,
+        auto_disable_after_failures: r.get(col!("auto_disable_after_failures"))?,
+        consecutive_failures: r.get::<_, i64>(col!("consecutive_failures"))?.max(0) as u32,
+        paused_reason: r.get(col!("paused_reason"))?,
+        last_run_id: r.get(col!("last_run_id"))?,
+        notify_url: r.get(col!("notify_url"))?,
+        notify_format: r.get(col!("notify_format"))?,
+        starts_at: r.get(col!("starts_at"))?,
+        ends_at: r.get(col!("ends_at"))?,
+        catchup_window_s: r.get(col!("catchup_window_s"))?,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -114,13 +121,13 @@ struct LastRun {
 /// A column holding JSON text (or NULL).
 fn json_column<T: serde::de::DeserializeOwned>(
     r: &Row<'_>,
-    column: &str,
+    column: usize,
     id: &str,
 ) -> StoreResult<Option<T>> {
     let text: Option<String> = r.get(column)?;
     text.map(|t| serde_json::from_str(&t))
         .transpose()
-        .map_err(|e| corrupt(&format!("job {id} {column}"), e))
+        .map_err(|e| corrupt(&format!("job {id} {}", JOB_FIELDS[column]), e))
 }
 
 pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Option<Job>> {

@@ -16,19 +16,26 @@ impl SqliteKeyStore {
     }
 }
 
-const KEY_COLUMNS: &str =
-    "hash, prefix, team, scopes, created_at, expires_at, revoked_at, last_used_at";
+column_list!(KEY_COLUMNS, KEY_FIELDS:
+    "hash", "prefix", "team", "scopes", "created_at", "expires_at", "revoked_at", "last_used_at");
+
+/// `position(KEY_FIELDS, name)`, evaluated when compiling.
+macro_rules! col {
+    ($name:literal) => {
+        const { super::position(KEY_FIELDS, $name) }
+    };
+}
 
 fn key_from_row(r: &Row<'_>) -> StoreResult<ApiKey> {
     let record = KeyRecord {
-        hash: r.get("hash")?,
-        prefix: r.get("prefix")?,
-        team: r.get("team")?,
-        scopes: r.get("scopes")?,
-        created_at: r.get("created_at")?,
-        expires_at: r.get("expires_at")?,
-        revoked_at: r.get("revoked_at")?,
-        last_used_at: r.get("last_used_at")?,
+        hash: r.get(col!("hash"))?,
+        prefix: r.get(col!("prefix"))?,
+        team: r.get(col!("team"))?,
+        scopes: r.get(col!("scopes"))?,
+        created_at: r.get(col!("created_at"))?,
+        expires_at: r.get(col!("expires_at"))?,
+        revoked_at: r.get(col!("revoked_at"))?,
+        last_used_at: r.get(col!("last_used_at"))?,
     };
     ApiKey::try_from(record).map_err(|e| corrupt("key row", e))
 }

@@ -4,6 +4,15 @@
 //! `synchronous = NORMAL` in WAL mode: a committed transaction survives a crash of the
 //! process (`kill -9`); only a power failure may lose the last few.
 
+/// A statement's column list, once: as text for the SQL (`$text`) and as names to read rows
+/// by (`$names`, with [`position`]).
+macro_rules! column_list {
+    ($text:ident, $names:ident: $first:literal $(, $rest:literal)* $(,)?) => {
+        const $names: &[&str] = &[$first $(, $rest)*];
+        const $text: &str = concat!($first $(, ", ", $rest)*);
+    };
+}
+
 mod executions;
 mod idempotency;
 mod jobs;
@@ -370,6 +379,28 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
         ))?;
     }
     Ok(())
+}
+
+/// The position of the column `name` in `columns`, found when compiling (through
+/// `const { .. }`: a name that is not a column does not compile). Rows are read by name at
+/// the cost of reading by position: a burst decodes thousands of rows, and rusqlite's own
+/// lookup by name compares the name with every column's, for every value.
+pub(crate) const fn position(columns: &[&str], name: &str) -> usize {
+    let mut i = 0;
+    while i < columns.len() {
+        let (column, wanted) = (columns[i].as_bytes(), name.as_bytes());
+        if column.len() == wanted.len() {
+            let mut j = 0;
+            while j < column.len() && column[j] == wanted[j] {
+                j += 1;
+            }
+            if j == column.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a column of the statement")
 }
 
 /// Decoding helpers shared by the adapters.

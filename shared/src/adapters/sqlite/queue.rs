@@ -71,12 +71,7 @@ impl SqliteRunQueue {
         let lease_until = now_ms + lease.as_millis() as i64;
         self.db
             .write(move |tx| {
-                let mut select = tx.prepare_cached(
-                    "SELECT seq, team, job_id, run_id, trigger, scheduled_at, attempt, generation \
-                     FROM run_queue WHERE deliver_at_ms <= ?1 \
-                     AND (lease_until_ms IS NULL OR lease_until_ms <= ?1) \
-                     ORDER BY deliver_at_ms, seq LIMIT ?2",
-                )?;
+                let mut select = tx.prepare_cached(&DEQUEUE)?;
                 let mut rows = select.query(params![now_ms, limit as i64])?;
                 let mut out = Vec::new();
                 while let Some(r) = rows.next()? {
@@ -366,22 +361,54 @@ fn insert_messages<'a>(
     Ok(())
 }
 
+/// The columns a dequeue selects, in order.
+const QUEUE_COLUMNS: [&str; 8] = [
+    "seq",
+    "team",
+    "job_id",
+    "run_id",
+    "trigger",
+    "scheduled_at",
+    "attempt",
+    "generation",
+];
+
+static DEQUEUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {} FROM run_queue WHERE deliver_at_ms <= ?1 \
+         AND (lease_until_ms IS NULL OR lease_until_ms <= ?1) \
+         ORDER BY deliver_at_ms, seq LIMIT ?2",
+        QUEUE_COLUMNS.join(", ")
+    )
+});
+
+/// `position(&QUEUE_COLUMNS, name)`, evaluated when compiling.
+macro_rules! col {
+    ($name:literal) => {
+        const { super::position(&QUEUE_COLUMNS, $name) }
+    };
+}
+
 fn delivery_from_row(r: &Row<'_>) -> StoreResult<Delivery> {
-    let seq: i64 = r.get("seq")?;
+    let seq: i64 = r.get(col!("seq"))?;
     let bad =
         |field: &str, e: &dyn std::fmt::Display| corrupt(&format!("queued run {seq} {field}"), e);
-    let text = |column: &str| r.get::<_, String>(column);
-    let trigger = text("trigger")?;
+    let text = |column: usize| r.get::<_, String>(column);
+    let trigger = text(col!("trigger"))?;
     Ok(Delivery {
         seq,
         message: RunMessage {
-            team: TeamId::parse(&text("team")?).map_err(|e| bad("team", &e))?,
-            job_id: text("job_id")?.parse().map_err(|e| bad("job_id", &e))?,
-            run_id: text("run_id")?.parse().map_err(|e| bad("run_id", &e))?,
+            team: TeamId::parse(&text(col!("team"))?).map_err(|e| bad("team", &e))?,
+            job_id: text(col!("job_id"))?
+                .parse()
+                .map_err(|e| bad("job_id", &e))?,
+            run_id: text(col!("run_id"))?
+                .parse()
+                .map_err(|e| bad("run_id", &e))?,
             trigger: Trigger::parse(&trigger).ok_or_else(|| bad("trigger", &trigger))?,
-            scheduled_at: from_unix(r.get("scheduled_at")?),
-            attempt: r.get::<_, i64>("attempt")? as u32,
-            generation: r.get::<_, i64>("generation")? as u64,
+            scheduled_at: from_unix(r.get(col!("scheduled_at"))?),
+            attempt: r.get::<_, i64>(col!("attempt"))? as u32,
+            generation: r.get::<_, i64>(col!("generation"))? as u64,
         },
     })
 }
