@@ -92,7 +92,8 @@ impl Job {
     /// start unless the job says (`catchup_window_s`): then of the runs missed up to now only
     /// the most recent may start, late, with its own `scheduled_at`, if it is within the
     /// window; the older ones are skipped and counted.
-    pub fn fire(&self, at: DateTime<Utc>, now: DateTime<Utc>, deployment: CatchUp) -> Firing {
+    /// (It takes the job: a burst fires thousands, and a copy of each would cost.)
+    pub fn fire(self, at: DateTime<Utc>, now: DateTime<Utc>, deployment: CatchUp) -> Firing {
         let Some(window) = self.spec.catch_up else {
             return self.fire_at(at, now, deployment, 0);
         };
@@ -119,7 +120,7 @@ impl Job {
     }
 
     fn fire_at(
-        &self,
+        mut self,
         at: DateTime<Utc>,
         now: DateTime<Utc>,
         catch_up: CatchUp,
@@ -130,19 +131,19 @@ impl Job {
             CatchUp::Always => true,
             CatchUp::Within(grace) => late <= grace,
         };
-        let mut job = self.clone();
-        job.version += 1;
+        let run = in_time.then(|| RunMessage::scheduled(&self, at));
+        self.version += 1;
         if self.spec.schedule.kind() == ScheduleType::Once {
-            job.enabled = false;
-            job.next_run_at = None;
-            job.updated_at = super::time::whole_seconds(now);
+            self.enabled = false;
+            self.next_run_at = None;
+            self.updated_at = super::time::whole_seconds(now);
         } else {
-            job.next_run_at = self.spec.schedule.next_run(at, now);
+            self.next_run_at = self.spec.schedule.next_run(at, now);
         }
         Firing {
             skipped,
-            run: in_time.then(|| RunMessage::scheduled(self, at)),
-            job,
+            run,
+            job: self,
         }
     }
 }
@@ -174,7 +175,9 @@ mod tests {
     fn a_recurring_job_makes_its_run_and_moves_on() {
         let j = job("interval", "every_5m", t(10, 0, 0));
         let at = j.next_run_at.unwrap();
-        let f = j.fire(at, at, CatchUp::Within(Duration::from_secs(60)));
+        let f = j
+            .clone()
+            .fire(at, at, CatchUp::Within(Duration::from_secs(60)));
         let run = f.run.unwrap();
         assert_eq!(run.scheduled_at, at);
         assert_eq!(run.trigger, Trigger::Schedule);
@@ -191,7 +194,7 @@ mod tests {
     #[test]
     fn a_once_job_fires_and_disables_itself_as_a_change_of_state() {
         let j = job("once", "2026-03-01T12:00:00Z", t(10, 0, 0));
-        let f = j.fire(t(12, 0, 0), t(12, 0, 1), CatchUp::Always);
+        let f = j.clone().fire(t(12, 0, 0), t(12, 0, 1), CatchUp::Always);
         assert!(f.run.is_some());
         assert!(!f.job.enabled);
         assert_eq!(f.job.next_run_at, None);
@@ -203,10 +206,12 @@ mod tests {
         let j = job("interval", "every_5m", t(10, 0, 0));
         let at = j.next_run_at.unwrap();
         let now = at + chrono::Duration::minutes(12);
-        let f = j.fire(at, now, CatchUp::Within(Duration::from_secs(60)));
+        let f = j
+            .clone()
+            .fire(at, now, CatchUp::Within(Duration::from_secs(60)));
         assert_eq!(f.run, None);
         assert!(f.job.next_run_at.unwrap() > now);
-        assert!(j.fire(at, now, CatchUp::Always).run.is_some());
+        assert!(j.clone().fire(at, now, CatchUp::Always).run.is_some());
     }
 
     #[test]
@@ -238,7 +243,9 @@ mod tests {
         j.spec.catch_up = Some(crate::domain::CatchUpWindow::parse(600).unwrap());
         let at = j.next_run_at.unwrap(); // 10:05
         let now = t(10, 27, 0); // missed 10:05 .. 10:25
-        let f = j.fire(at, now, CatchUp::Within(Duration::from_secs(60)));
+        let f = j
+            .clone()
+            .fire(at, now, CatchUp::Within(Duration::from_secs(60)));
         assert_eq!(f.skipped, 4);
         assert_eq!(
             f.run.unwrap().scheduled_at,
@@ -248,14 +255,14 @@ mod tests {
         assert_eq!(f.job.next_run_at, Some(t(10, 30, 0)));
         // Outside the window, nothing starts.
         j.spec.catch_up = Some(crate::domain::CatchUpWindow::parse(60).unwrap());
-        assert_eq!(j.fire(at, now, CatchUp::Always).run, None);
+        assert_eq!(j.clone().fire(at, now, CatchUp::Always).run, None);
     }
 
     #[test]
     fn a_run_has_the_same_id_however_often_its_time_fires() {
         let j = job("cron", "*/5 * * * *", t(10, 0, 0));
         let at = j.next_run_at.unwrap();
-        let first = j.fire(at, at, CatchUp::Always).run.unwrap();
+        let first = j.clone().fire(at, at, CatchUp::Always).run.unwrap();
         let again = j
             .fire(at, at + chrono::Duration::seconds(9), CatchUp::Always)
             .run

@@ -156,8 +156,9 @@ impl RunHandler {
                 return Ok(Attempt::Done(None));
             }
             // A late tick still fires unless the job has a catch-up window of its own.
+            let expected = job.version;
             let firing = job.fire(at, whole_seconds(self.clock.now()), CatchUp::Always);
-            Ok(match self.jobs.update(&firing.job, job.version).await? {
+            Ok(match self.jobs.update(&firing.job, expected).await? {
                 UpdateOutcome::Updated => Attempt::Done(Some(firing)),
                 UpdateOutcome::Conflict => Attempt::Conflict,
                 UpdateOutcome::NotFound => Attempt::Done(None),

@@ -477,7 +477,7 @@ sqlite_tests! {
         // Disabling itself changes the job's state: its updated_at is the firing's time, as in
         // the hosted backend (`jobs::the_firing_rule_written_back_reads_as_it_was_made`).
         assert_eq!(after.updated_at, at + chrono::Duration::seconds(3));
-        assert_eq!(after, j.fire(at, at + chrono::Duration::seconds(3), CATCH_UP).job);
+        assert_eq!(after, j.clone().fire(at, at + chrono::Duration::seconds(3), CATCH_UP).job);
         let Claimed { runs: again, due } = b
             .queue
             .claim_due_jobs(mins(600), 100, CATCH_UP)

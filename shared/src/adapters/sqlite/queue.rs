@@ -173,7 +173,8 @@ impl SqliteRunQueue {
             .db
             .write(move |tx| {
                 let due = due_jobs(tx, horizon_secs, limit)?;
-                let runs = fire_jobs(tx, &due.readable, now, catch_up)?;
+                let due_count = due.readable.len() + due.unreadable;
+                let runs = fire_jobs(tx, due.readable, now, catch_up)?;
                 insert_messages(
                     tx,
                     runs.iter()
@@ -181,7 +182,7 @@ impl SqliteRunQueue {
                 )?;
                 Ok(Claimed {
                     runs,
-                    due: due.readable.len() + due.unreadable,
+                    due: due_count,
                 })
             })
             .await?;
@@ -304,7 +305,7 @@ fn due_jobs(
 /// Applies the firing rule to each due job and writes what it changed; returns the runs.
 fn fire_jobs(
     tx: &rusqlite::Transaction<'_>,
-    due: &[Job],
+    due: Vec<Job>,
     now: DateTime<Utc>,
     catch_up: CatchUp,
 ) -> StoreResult<Vec<RunMessage>> {
@@ -315,22 +316,23 @@ fn fire_jobs(
     let mut runs = Vec::new();
     for job in due {
         let Some(at) = job.next_run_at else { continue };
+        let id = job.id;
         let firing = job.fire(at, now, catch_up);
         let fired = &firing.job;
         advance.execute(params![
-            job.id.to_string(),
+            id.to_string(),
             fired.next_run_at.map(|t| t.timestamp()),
             fired.version as i64,
             fired.enabled,
             fired.updated_at.timestamp(),
         ])?;
         if firing.skipped > 0 {
-            info!(job_id = %job.id, skipped = firing.skipped,
+            info!(job_id = %id, skipped = firing.skipped,
                 "older missed runs skipped (the most recent one is the one that may start)");
         }
         match firing.run {
             Some(run) => runs.push(run),
-            None => info!(job_id = %job.id, scheduled_at = %at,
+            None => info!(job_id = %id, scheduled_at = %at,
                 late_secs = (now - at).num_seconds(),
                 "missed run skipped (the service was not running at its time)"),
         }

@@ -328,7 +328,7 @@ conformance_tests! {
         for j in [once, recurring] {
             b.jobs.insert(&j, QUOTA).await.unwrap();
             let at = j.next_run_at.unwrap();
-            let fired = j.fire(at, at + chrono::Duration::seconds(2), CatchUp::Always).job;
+            let fired = j.clone().fire(at, at + chrono::Duration::seconds(2), CatchUp::Always).job;
             assert_eq!(b.jobs.update(&fired, j.version).await.unwrap(), UpdateOutcome::Updated);
             assert_eq!(b.jobs.get(&team_a(), j.id).await.unwrap().unwrap(), fired);
         }
