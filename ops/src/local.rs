@@ -99,85 +99,103 @@ pub async fn fire_due_schedules(
             if summary.state() == Some(&ScheduleState::Disabled) {
                 continue;
             }
-            let s = match clients
-                .scheduler
-                .get_schedule()
-                .group_name(group)
-                .name(name)
-                .send()
-                .await
-            {
-                Ok(s) => s,
-                Err(_) => continue, // deleted meanwhile
-            };
-            if s.state == Some(ScheduleState::Disabled) {
-                continue;
-            }
-            let (Some(expression), Some(target)) =
-                (s.schedule_expression.as_deref(), s.target.as_ref())
-            else {
-                continue;
-            };
-            let timezone = s.schedule_expression_timezone.as_deref().unwrap_or("UTC");
-            let start = s
-                .start_date
-                .and_then(|d| DateTime::from_timestamp(d.secs(), 0));
-            // EventBridge never fires a time from before the schedule existed (a first tick
-            // looks back a whole period, and a schedule made just after a minute must not
-            // fire that minute).
-            let after = s
-                .creation_date
-                .and_then(|d| DateTime::from_timestamp(d.secs(), 0))
-                .map_or(after, |created| created.max(after));
-            // Nothing before StartDate, nothing from EndDate on, as EventBridge.
-            let end = s
-                .end_date
-                .and_then(|d| DateTime::from_timestamp(d.secs(), 0));
-            let after = start.map_or(after, |st| after.max(st - Duration::seconds(1)));
-            let within = |t: &DateTime<Utc>| end.is_none_or(|e| *t < e);
-            let times = match fire_times(expression, timezone, start, after, until) {
-                Ok(t) => t.into_iter().filter(within).collect::<Vec<_>>(),
-                Err(e) => {
-                    warn!(schedule = name, error = %e, "schedule skipped: expression not understood");
-                    continue;
-                }
-            };
-            if times.is_empty() {
-                continue;
-            }
-            let queue_name = target.arn.rsplit(':').next().unwrap_or_default();
-            let queue_url = clients
-                .sqs
-                .get_queue_url()
-                .queue_name(queue_name)
-                .send()
-                .await
-                .map_err(StoreError::backend)?
-                .queue_url
-                .unwrap_or_default();
-            for t in times {
-                let input = target
-                    .input
-                    .as_deref()
-                    .unwrap_or("{}")
-                    .replace("<aws.scheduler.scheduled-time>", &format(t));
-                clients
-                    .sqs
-                    .send_message()
-                    .queue_url(&queue_url)
-                    .message_body(input)
-                    .send()
-                    .await
-                    .map_err(StoreError::backend)?;
-                info!(schedule = name, scheduled_at = %format(t), "schedule fired");
-                fired += 1;
-            }
+            fired += fire_schedule(clients, group, name, after, until).await?;
         }
         match page.next_token {
             Some(t) if !t.is_empty() => token = Some(t),
             _ => return Ok(fired),
         }
     }
+}
+
+/// Fires one schedule's times due in `(after, until]`. Returns how many.
+async fn fire_schedule(
+    clients: &AwsClients,
+    group: &str,
+    name: &str,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> StoreResult<usize> {
+    let Ok(s) = clients
+        .scheduler
+        .get_schedule()
+        .group_name(group)
+        .name(name)
+        .send()
+        .await
+    else {
+        return Ok(0); // deleted meanwhile
+    };
+    if s.state == Some(ScheduleState::Disabled) {
+        return Ok(0);
+    }
+    let Some(target) = s.target.as_ref() else {
+        return Ok(0);
+    };
+    let times = match due_times(&s, after, until) {
+        Ok(t) => t,
+        Err(e) => {
+            warn!(schedule = name, error = %e, "schedule skipped: expression not understood");
+            return Ok(0);
+        }
+    };
+    if times.is_empty() {
+        return Ok(0);
+    }
+    let queue_name = target.arn.rsplit(':').next().unwrap_or_default();
+    let queue_url = clients
+        .sqs
+        .get_queue_url()
+        .queue_name(queue_name)
+        .send()
+        .await
+        .map_err(StoreError::backend)?
+        .queue_url
+        .unwrap_or_default();
+    for t in &times {
+        let input = target
+            .input
+            .as_deref()
+            .unwrap_or("{}")
+            .replace("<aws.scheduler.scheduled-time>", &format(*t));
+        clients
+            .sqs
+            .send_message()
+            .queue_url(&queue_url)
+            .message_body(input)
+            .send()
+            .await
+            .map_err(StoreError::backend)?;
+        info!(schedule = name, scheduled_at = %format(*t), "schedule fired");
+    }
+    Ok(times.len())
+}
+
+/// The times a schedule fires in `(after, until]`, as EventBridge would: never before the
+/// schedule existed (a first tick looks back a whole period, and a schedule made just after
+/// a minute must not fire that minute), nothing before its StartDate, nothing from its
+/// EndDate on.
+fn due_times(
+    s: &aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, String> {
+    let at = |d: &aws_sdk_scheduler::primitives::DateTime| DateTime::from_timestamp(d.secs(), 0);
+    let expression = s.schedule_expression.as_deref().ok_or("no expression")?;
+    let timezone = s.schedule_expression_timezone.as_deref().unwrap_or("UTC");
+    let start = s.start_date.as_ref().and_then(at);
+    let end = s.end_date.as_ref().and_then(at);
+    let after = s
+        .creation_date
+        .as_ref()
+        .and_then(at)
+        .map_or(after, |created| created.max(after));
+    let after = start.map_or(after, |st| after.max(st - Duration::seconds(1)));
+    let times = fire_times(expression, timezone, start, after, until)?;
+    Ok(times
+        .into_iter()
+        .filter(|t| end.is_none_or(|e| *t < e))
+        .collect())
 }
 
 /// Takes up to 10 visible messages from the queue and invokes the executor function with
