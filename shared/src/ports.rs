@@ -114,6 +114,21 @@ pub fn collect_matching<T, C>(
     }
 }
 
+/// A page of a list read by `fetch` (see [`collect_matching`]): the items `keep` accepts
+/// after `page.after`, one more than `page.limit` read to tell whether another page
+/// follows, and the cursor of the next page when one does.
+pub fn filtered_page<T, C: Copy>(
+    page: PageRequest<C>,
+    filtered: bool,
+    fetch: impl FnMut(Option<C>, Option<usize>) -> StoreResult<Vec<T>>,
+    cursor: impl Fn(&T) -> C,
+    keep: impl Fn(&T) -> bool,
+) -> StoreResult<Page<T, C>> {
+    let want = page.limit.map(|l| l as usize + 1);
+    let items = collect_matching(page.after, want, filtered, fetch, &cursor, keep)?;
+    Ok(paginate(items, page.limit, cursor))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UpdateOutcome {
     Updated,

@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
-    collect_matching, paginate,
+    filtered_page,
 };
 use tracing::error;
 
@@ -171,16 +171,13 @@ impl ExecutionStore for SqliteExecutionStore {
                 }
                 Ok(items)
             };
-            let want = page.limit.map(|l| l as usize + 1);
-            let items = collect_matching(
-                page.after,
-                want,
+            filtered_page(
+                page,
                 !filter.is_empty(),
                 fetch,
                 |e| e.id,
                 |e| filter.matches(e),
-            )?;
-            Ok(paginate(items, page.limit, |e| e.id))
+            )
         };
         // A bounded, unfiltered page is a short read: it runs inline.
         if bounded {

@@ -10,7 +10,7 @@ use crate::domain::record::{JOB_FIELDS, JobRecord, job_updated_fields};
 use crate::domain::{Job, JobFilter, JobId, RunStatus, TeamId};
 use crate::ports::{
     InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
-    UpdateOutcome, collect_matching, paginate,
+    UpdateOutcome, filtered_page, paginate,
 };
 
 pub struct SqliteJobStore {
@@ -255,17 +255,13 @@ impl JobStore for SqliteJobStore {
                     }
                     Ok(items)
                 };
-                // One more than asked tells whether another page follows.
-                let want = page.limit.map(|l| l as usize + 1);
-                let items = collect_matching(
-                    page.after,
-                    want,
+                filtered_page(
+                    page,
                     !filter.is_empty(),
                     fetch,
                     |j| j.id,
                     |j| filter.matches(j),
-                )?;
-                Ok(paginate(items, page.limit, |j| j.id))
+                )
             })
             .await
     }
