@@ -74,15 +74,24 @@ impl Meter {
     }
 }
 
-pub async fn run(settings: &Settings, sink: &Sink, n: usize) -> Burst {
-    eprintln!("burst: {n} jobs due at the same second on krafter serve");
+/// The jobs of a burst: Krafter's defaults, or job policies that the executor must apply
+/// to every run (an overlap marker written with each attempt and released at its end, and
+/// both success rules judged on each response).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jobs {
+    Default,
+    Policies,
+}
+
+pub async fn run(settings: &Settings, sink: &Sink, n: usize, jobs: Jobs) -> Burst {
+    eprintln!("burst: {n} jobs ({jobs:?}) due at the same second on krafter serve");
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(settings, dir.path());
     let due = minute_after(Duration::from_secs(10) + Duration::from_millis(n as u64));
-    let prefix = format!("/burst/{n}/");
+    let prefix = format!("/burst/{n}/{jobs:?}/");
     let bodies = (0..n)
         .map(|i| {
-            json!({
+            let mut job = json!({
                 "name": format!("burst {i}"),
                 "schedule_type": "cron",
                 "schedule": format!("{} {} * * *", due.minute(), due.hour()),
@@ -90,7 +99,13 @@ pub async fn run(settings: &Settings, sink: &Sink, n: usize) -> Burst {
                 "url": format!("{}{prefix}{i}", sink.base),
                 "method": "POST",
                 "body": "{\"hello\":\"bench\"}",
-            })
+            });
+            if jobs == Jobs::Policies {
+                job["overlap"] = json!("skip");
+                job["expect_status"] = json!(["200", "204"]);
+                job["expect_body"] = json!("^ok$");
+            }
+            job
         })
         .collect();
     server.create_jobs(bodies).await;
@@ -158,9 +173,17 @@ impl Burst {
     }
 }
 
-pub fn table(bursts: &[Burst]) -> String {
-    let mut t = String::from(
-        "## Burst: N jobs due at the same second (krafter serve, SQLite, default settings)\n\n\
+pub fn table(bursts: &[Burst], jobs: Jobs) -> String {
+    let title = match jobs {
+        Jobs::Default => {
+            "## Burst: N jobs due at the same second (krafter serve, SQLite, default settings)"
+        }
+        Jobs::Policies => {
+            "## Burst with job policies: `overlap: \"skip\"`, `expect_status`, `expect_body` on every job"
+        }
+    };
+    let mut t = format!(
+        "{title}\n\n\
          | jobs | delivered | recorded | lateness p50 | p99 | max | time to drain | executions/s | \
          CPU s / 1,000 (server) | CPU s / 1,000 (machine) | peak RSS |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",

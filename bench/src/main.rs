@@ -4,6 +4,7 @@
 //! curl if they are missing, and calls this). Sections, all by default:
 //!
 //!   burst    N jobs (1,000 / 10,000 / 50,000) due at the same second on `krafter serve`
+//!   policies the same bursts, every job with `overlap: "skip"` and both success rules
 //!   cron     the same bursts fired by Debian's cron daemon, one crontab line per job, curl
 //!   steady   100,000 stored jobs, mixed schedules: RSS, start-up to first fire, 5 min lateness
 //!   api      GET job, list executions and create job under 64 connections (wrk)
@@ -42,7 +43,7 @@ fn main() {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    const ALL: [&str; 5] = ["burst", "cron", "steady", "api", "hosted"];
+    const ALL: [&str; 6] = ["burst", "policies", "cron", "steady", "api", "hosted"];
     if let Some(bad) = sections.iter().find(|s| !ALL.contains(s)) {
         eprintln!(
             "unknown section {bad:?}; the sections are {}",
@@ -113,9 +114,16 @@ async fn run(settings: &Settings, sections: &[&str]) {
     let mut bursts = Vec::new();
     if sections.contains(&"burst") {
         for &n in &settings.bursts {
-            bursts.push(burst::run(settings, &sink, n).await);
+            bursts.push(burst::run(settings, &sink, n, burst::Jobs::Default).await);
         }
-        report.push(burst::table(&bursts));
+        report.push(burst::table(&bursts, burst::Jobs::Default));
+    }
+    if sections.contains(&"policies") {
+        let mut with = Vec::new();
+        for &n in &settings.bursts {
+            with.push(burst::run(settings, &sink, n, burst::Jobs::Policies).await);
+        }
+        report.push(burst::table(&with, burst::Jobs::Policies));
     }
     if sections.contains(&"cron") {
         let mut crons = Vec::new();

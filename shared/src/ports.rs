@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     ApiKey, AttemptOutcome, Execution, ExecutionFilter, ExecutionId, IdempotencyKey,
-    IdempotencyRecord, Job, JobFilter, JobId, KeyHash, KeyPrefix, RunMessage, RunStatus,
+    IdempotencyRecord, Job, JobFilter, JobId, KeyHash, KeyPrefix, RunMarker, RunMessage, RunStatus,
     SigningSecret, StoredResponse, StreakChange, TeamId, TeamSecrets,
 };
 
@@ -196,6 +196,16 @@ pub trait JobStore: Send + Sync {
     /// streak), ignoring a run older than the one already recorded and a run already
     /// recorded (a duplicate delivery). Returns what happened to each, in order.
     async fn record_run_results(&self, results: &[RunResult]) -> StoreResult<Vec<RecordedRun>>;
+    /// Replaces the job's overlap marker with `new` if it is still `expected` (the core's
+    /// rules decide the new one: `RunMarker::release`, `RunMarker::extended`). Touches
+    /// nothing else, not even the version: it is run state, like the run status fields.
+    async fn swap_run_marker(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        expected: &RunMarker,
+        new: &RunMarker,
+    ) -> StoreResult<UpdateOutcome>;
     /// Every job of every team, a page at a time, in an order of the store's choosing: for
     /// maintenance passes (schedule reconciliation). `next` is set when more may follow.
     async fn scan(
@@ -213,6 +223,12 @@ pub enum BeginOutcome {
     JobGone,
     /// This attempt was recorded before (a duplicate delivery, or a crash mid-attempt).
     AlreadyRecorded(Box<Execution>),
+    /// Not started under the job's overlap policy: recorded as a skipped execution.
+    Skipped(Box<Job>),
+    /// Waits in the job's marker behind an unfinished run (`buffer_one`): the message is done.
+    Buffered,
+    /// Not yet (a promoted run whose marker is about to be written): deliver it again then.
+    Wait(std::time::Duration),
 }
 
 /// The start of an attempt, as the executor records it before sending anything.
@@ -227,7 +243,8 @@ pub struct AttemptStart {
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
     /// For each start, atomically: check the job exists with the message's generation, and
-    /// record the attempt as in flight unless (run, attempt) is recorded already.
+    /// record the attempt as in flight unless (run, attempt) is recorded already, as the
+    /// job's overlap policy admits it (`Job::admit`, its marker written in the same step).
     async fn begin_attempts(&self, starts: &[AttemptStart]) -> StoreResult<Vec<BeginOutcome>>;
     /// Records how in-flight attempts ended, each named by the start that began it. An
     /// attempt already finished, or never begun, is left as it is.

@@ -661,3 +661,88 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
         "5"
     );
 }
+
+/// Catch-up after `kill -9`: two one-time jobs come due while the server is down. After the
+/// restart, the one whose `catchup_window_s` covers the downtime runs once, late, with its
+/// own `scheduled_at`; the one whose window is shorter is skipped (and, being `once`, done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_a_missed_run_starts_late_only_within_its_catch_up_window() {
+    let (url, seen) = counting_receiver(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let mut server = serve(&db, &[]);
+    let key = server.bootstrap_key.clone().unwrap();
+    let client = reqwest::Client::new();
+    let due =
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0) + chrono::Duration::seconds(4);
+    let mut ids = Vec::new();
+    for window in [3600, 1] {
+        let r = client
+            .post(format!("{}/api/v1/cron/jobs", server.base))
+            .bearer_auth(&key)
+            .json(&json!({
+                "name": format!("window {window}"),
+                "schedule_type": "once",
+                "schedule": due.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                "url": url,
+                "catchup_window_s": window,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await.unwrap();
+        ids.push(body["data"]["id"].as_str().unwrap().to_owned());
+    }
+    server.child.kill().unwrap(); // SIGKILL, before the runs are due
+    server.child.wait().unwrap();
+    drop(server);
+    let down_until = due + chrono::Duration::seconds(4);
+    tokio::time::sleep(
+        (down_until - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default(),
+    )
+    .await;
+
+    let server = serve(&db, &[]);
+    let executions = async |id: &str| -> Vec<Value> {
+        let r = client
+            .get(format!("{}/api/v1/cron/jobs/{id}/executions", server.base))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        body["data"].as_array().unwrap().clone()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let patient = loop {
+        let runs = executions(&ids[0]).await;
+        if !runs.is_empty() {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "the missed run never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(patient.len(), 1);
+    let at = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    assert_eq!(at(&patient[0]["scheduled_at"]), due, "with its own time");
+    assert!(
+        at(&patient[0]["started_at"]) >= down_until,
+        "late, after the restart"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        executions(&ids[1]).await.is_empty(),
+        "too late for a 1 s window"
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.runs.len(), 1, "only the patient job was called");
+    assert!(seen.runs.contains_key(&ids[0]));
+}

@@ -15,7 +15,7 @@ use super::views::{
     Data, ExecutionView, JobStateView, JobView, ListPage, Ok, UpcomingList, encode_cursor,
 };
 use super::{ApiError, ApiState, BODY_READ_TIMEOUT, Caller, MAX_BODY_BYTES, MAX_UPCOMING};
-use crate::domain::{ExecutionId, FieldErrors, JobDraft, JobId};
+use crate::domain::{ExecutionId, FieldErrors, FireTime, JobDraft, JobId, UpcomingRun};
 use crate::ports::PageRequest;
 use crate::service::ServiceError;
 
@@ -125,7 +125,13 @@ pub async fn backfill_job(
     let object = json_body(&headers, body).await?;
     let range = read_backfill(&object).map_err(|e| ApiError::from(ServiceError::Input(e)))?;
     let runs = s.service.backfill(&caller.team, id, range).await?;
-    let times: Vec<_> = runs.iter().map(|r| r.scheduled_at).collect();
+    let times: Vec<_> = runs
+        .iter()
+        .map(|r| UpcomingRun {
+            scheduled_at: r.scheduled_at,
+            fires: FireTime::OnTime,
+        })
+        .collect();
     Ok((StatusCode::ACCEPTED, Json(UpcomingList::of(&times))).into_response())
 }
 

@@ -125,6 +125,8 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
         starts_at: r.nullable_string("starts_at"),
         ends_at: r.nullable_string("ends_at"),
         catchup_window_s: r.nullable(Reader::integer, "catchup_window_s"),
+        overlap: r.string("overlap"),
+        jitter_s: r.integer("jitter_s"),
         other_fields: map
             .keys()
             .filter(|k| !WRITABLE_FIELDS.contains(&k.as_str()))
@@ -141,12 +143,13 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
 /// A schedule preview request: `schedule_type`, `schedule`, `timezone` (as a job's) and
 /// `count`, JSON types checked like a job draft's.
 pub fn read_preview(map: &Map<String, Value>) -> Result<(JobDraft, Option<i64>), InputError> {
-    const FIELDS: [&str; 6] = [
+    const FIELDS: [&str; 7] = [
         "schedule_type",
         "schedule",
         "timezone",
         "starts_at",
         "ends_at",
+        "jitter_s",
         "count",
     ];
     let mut r = Reader {
@@ -159,6 +162,7 @@ pub fn read_preview(map: &Map<String, Value>) -> Result<(JobDraft, Option<i64>),
         timezone: r.string("timezone"),
         starts_at: r.nullable_string("starts_at"),
         ends_at: r.nullable_string("ends_at"),
+        jitter_s: r.integer("jitter_s"),
         other_fields: map
             .keys()
             .filter(|k| !FIELDS.contains(&k.as_str()))

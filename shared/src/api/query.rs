@@ -62,7 +62,8 @@ pub fn job_filter(q: &Pairs, errors: &mut FieldErrors) -> JobFilter {
     });
     let last_status = first(q, "last_status").and_then(|v| match v {
         "none" => Some(LastStatus::Never),
-        _ => match RunStatus::parse(v) {
+        // A job's last run is never `skipped`.
+        _ => match RunStatus::parse(v).filter(|s| *s != RunStatus::Skipped) {
             Some(s) => Some(LastStatus::Is(s)),
             None => errors.refuse(
                 "last_status",
@@ -96,7 +97,10 @@ pub fn job_filter(q: &Pairs, errors: &mut FieldErrors) -> JobFilter {
 pub fn execution_filter(q: &Pairs, errors: &mut FieldErrors) -> ExecutionFilter {
     let status = first(q, "status").and_then(|v| match RunStatus::parse(v) {
         Some(s) => Some(s),
-        None => errors.refuse("status", "is not included in the list (success, failed)"),
+        None => errors.refuse(
+            "status",
+            "is not included in the list (success, failed, skipped)",
+        ),
     });
     let trigger = first(q, "trigger").and_then(|v| match Trigger::parse(v) {
         Some(t) => Some(t),

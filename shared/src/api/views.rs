@@ -8,8 +8,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::{
-    Backoff, Execution, ExecutionId, FailureCount, Job, JobId, NoticeFormat, RetryMs, RunId,
-    RunStatus, Trigger, time,
+    self, Backoff, Execution, ExecutionId, FailureCount, FireTime, Job, JobId, NoticeFormat,
+    RetryMs, RunId, RunStatus, Trigger, time,
 };
 
 #[derive(Serialize)]
@@ -93,6 +93,10 @@ pub struct JobView<'a> {
     ends_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     catchup_window_s: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overlap: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jitter_s: Option<u16>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -118,7 +122,7 @@ impl<'a> From<&'a Job> for JobView<'a> {
             failure_notify: s.failure_notify,
             last_status: j.last_status,
             last_run_at: j.last_run_at,
-            next_run_at: j.next_run_at,
+            next_run_at: j.next_run_at.map(|t| j.fires_at(t)),
             created_at: j.created_at,
             updated_at: j.updated_at,
             retry_backoff: s.retry.backoff_if_set().map(Backoff::as_str),
@@ -135,7 +139,9 @@ impl<'a> From<&'a Job> for JobView<'a> {
             notify_format: s.notices.format_if_set().map(NoticeFormat::as_str),
             starts_at: s.schedule.window().starts_at,
             ends_at: s.schedule.window().ends_at,
-            catchup_window_s: s.catch_up.map(|w| w.secs()),
+            catchup_window_s: s.firing.catch_up.map(|w| w.secs()),
+            overlap: s.firing.guards_overlap().then(|| s.firing.overlap.as_str()),
+            jitter_s: Some(s.firing.jitter.secs()).filter(|s| *s > 0),
         }
     }
 }
@@ -146,20 +152,41 @@ pub struct UpcomingList {
     data: Vec<UpcomingRun>,
 }
 
+/// A run to come: `fires_at` with a job's jitter, `fires_by` in a preview with jitter.
 #[derive(Serialize)]
 struct UpcomingRun {
     #[serde(serialize_with = "time::serialize")]
     scheduled_at: DateTime<Utc>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "time::serialize_opt"
+    )]
+    fires_at: Option<DateTime<Utc>>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "time::serialize_opt"
+    )]
+    fires_by: Option<DateTime<Utc>>,
 }
 
 impl UpcomingList {
-    pub fn of(runs: &[DateTime<Utc>]) -> Self {
-        Self {
-            data: runs
-                .iter()
-                .map(|t| UpcomingRun { scheduled_at: *t })
-                .collect(),
-        }
+    pub fn of(runs: &[domain::UpcomingRun]) -> Self {
+        let data = runs
+            .iter()
+            .map(|r| {
+                let (fires_at, fires_by) = match r.fires {
+                    FireTime::OnTime => (None, None),
+                    FireTime::At(t) => (Some(t), None),
+                    FireTime::By(t) => (None, Some(t)),
+                };
+                UpcomingRun {
+                    scheduled_at: r.scheduled_at,
+                    fires_at,
+                    fires_by,
+                }
+            })
+            .collect();
+        Self { data }
     }
 }
 

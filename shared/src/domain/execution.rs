@@ -8,6 +8,9 @@ use super::{ExecutionId, Job, JobId, RunId, TeamId};
 pub enum RunStatus {
     Success,
     Failed,
+    /// An execution only, never a job's `last_status`: a run its job's overlap policy did
+    /// not start (an earlier run was unfinished).
+    Skipped,
 }
 
 impl RunStatus {
@@ -15,12 +18,14 @@ impl RunStatus {
         match self {
             Self::Success => "success",
             Self::Failed => "failed",
+            Self::Skipped => "skipped",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "success" => Some(Self::Success),
             "failed" => Some(Self::Failed),
+            "skipped" => Some(Self::Skipped),
             _ => None,
         }
     }

@@ -32,6 +32,39 @@ pub struct Firing {
     pub run: Option<RunMessage>,
 }
 
+/// A run to come, and when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpcomingRun {
+    pub scheduled_at: DateTime<Utc>,
+    pub fires: FireTime,
+}
+
+/// When a run to come fires, with jitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FireTime {
+    /// At its scheduled time (no jitter).
+    OnTime,
+    /// At this time (a job's jitter offset).
+    At(DateTime<Utc>),
+    /// At a moment from its scheduled time up to this one (a preview: the offset depends
+    /// on the job's id, which a schedule not yet saved has not).
+    By(DateTime<Utc>),
+}
+
+impl UpcomingRun {
+    /// A previewed run of a schedule with `jitter`.
+    pub fn previewed(scheduled_at: DateTime<Utc>, jitter: super::Jitter) -> Self {
+        let fires = match jitter.secs() {
+            0 => FireTime::OnTime,
+            s => FireTime::By(scheduled_at + chrono::Duration::seconds(i64::from(s))),
+        };
+        Self {
+            scheduled_at,
+            fires,
+        }
+    }
+}
+
 /// The most runs one backfill makes.
 pub const MAX_BACKFILL: usize = 100;
 
@@ -79,12 +112,24 @@ impl Job {
     }
 
     /// The next `n` runs the job will fire (none while paused): from `next_run_at` on,
-    /// through the same engine as the preview.
-    pub fn upcoming(&self, n: usize) -> Vec<DateTime<Utc>> {
-        match self.enabled {
-            true => self.spec.schedule.following(self.next_run_at, n),
-            false => Vec::new(),
+    /// through the same engine as the preview, each with when it really fires.
+    pub fn upcoming(&self, n: usize) -> Vec<UpcomingRun> {
+        if !self.enabled {
+            return Vec::new();
         }
+        let jittered = self.spec.firing.jitter.secs() > 0;
+        self.spec
+            .schedule
+            .following(self.next_run_at, n)
+            .into_iter()
+            .map(|t| UpcomingRun {
+                scheduled_at: t,
+                fires: match jittered {
+                    true => FireTime::At(self.fires_at(t)),
+                    false => FireTime::OnTime,
+                },
+            })
+            .collect()
     }
 
     /// Fires the job's run scheduled at `at`, at `now` (which may be a little before `at`:
@@ -94,7 +139,7 @@ impl Job {
     /// window; the older ones are skipped and counted.
     /// (It takes the job: a burst fires thousands, and a copy of each would cost.)
     pub fn fire(self, at: DateTime<Utc>, now: DateTime<Utc>, deployment: CatchUp) -> Firing {
-        let Some(window) = self.spec.catch_up else {
+        let Some(window) = self.spec.firing.catch_up else {
             return self.fire_at(at, now, deployment, 0);
         };
         let (latest, skipped) = self.latest_missed(at, now);
@@ -240,7 +285,7 @@ mod tests {
     #[test]
     fn with_a_catch_up_window_the_most_recent_missed_run_fires_once_late() {
         let mut j = job("interval", "every_5m", t(10, 0, 0));
-        j.spec.catch_up = Some(crate::domain::CatchUpWindow::parse(600).unwrap());
+        j.spec.firing.catch_up = Some(crate::domain::CatchUpWindow::parse(600).unwrap());
         let at = j.next_run_at.unwrap(); // 10:05
         let now = t(10, 27, 0); // missed 10:05 .. 10:25
         let f = j
@@ -254,7 +299,7 @@ mod tests {
         );
         assert_eq!(f.job.next_run_at, Some(t(10, 30, 0)));
         // Outside the window, nothing starts.
-        j.spec.catch_up = Some(crate::domain::CatchUpWindow::parse(60).unwrap());
+        j.spec.firing.catch_up = Some(crate::domain::CatchUpWindow::parse(60).unwrap());
         assert_eq!(j.clone().fire(at, now, CatchUp::Always).run, None);
     }
 

@@ -10,8 +10,10 @@ use serde::Serialize;
 
 use super::filter::Tags;
 use super::job::{
-    Body, HeaderList, HttpMethod, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs, WebhookSpec,
+    Body, FiringPolicy, HeaderList, HttpMethod, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs,
+    WebhookSpec,
 };
+use super::overlap::{Jitter, Overlap};
 use super::policy::{
     AlertPolicy, Backoff, CatchUpWindow, ExpectBody, FailureCount, NoticeFormat, NoticeSpec,
     RetryMs, RetrySpec, StatusMatch, SuccessRule,
@@ -61,7 +63,7 @@ pub enum InputError {
 }
 
 /// The fields a client may write, in the order they are checked.
-pub const WRITABLE_FIELDS: [&str; 25] = [
+pub const WRITABLE_FIELDS: [&str; 27] = [
     "name",
     "schedule_type",
     "schedule",
@@ -87,6 +89,8 @@ pub const WRITABLE_FIELDS: [&str; 25] = [
     "starts_at",
     "ends_at",
     "catchup_window_s",
+    "overlap",
+    "jitter_s",
 ];
 const READ_ONLY: [&str; 8] = [
     "id",
@@ -138,8 +142,17 @@ pub struct JobDraft {
     pub ends_at: Option<Option<String>>,
     /// `Some(None)`: `null`, the deployment's behaviour.
     pub catchup_window_s: Option<Option<i64>>,
+    pub overlap: Option<String>,
+    pub jitter_s: Option<i64>,
     /// Names the request gave that are not writable fields (read-only or unknown).
     pub other_fields: Vec<String>,
+}
+
+/// A schedule to preview, checked.
+#[derive(Clone, Debug)]
+pub struct Preview {
+    pub schedule: Schedule,
+    pub jitter: Jitter,
 }
 
 /// A PATCH, checked and merged over the stored definition.
@@ -219,14 +232,8 @@ impl JobDraft {
         let success = self.check_success(base, &mut errs);
         let tags = self.check_tags(base, &mut errs);
         let alerts = self.check_alerts(base, &mut errs);
-        let catch_up = match self.catchup_window_s {
-            Some(Some(n)) => {
-                ok_or_add(CatchUpWindow::parse(n), "catchup_window_s", &mut errs).map(Some)
-            }
-            Some(None) => Some(None),
-            None => Some(base.and_then(|b| b.catch_up)),
-        };
-        let notices = notices.zip(catch_up);
+        let firing = self.check_firing(base, &mut errs);
+        let notices = notices.zip(firing);
         let policies = retry.zip(success).zip(tags.zip(alerts.zip(notices)));
         match (name, schedule, request, max_retries, policies) {
             (
@@ -234,7 +241,7 @@ impl JobDraft {
                 Some(schedule),
                 Some(request),
                 Some(max_retries),
-                Some(((retry, success), (tags, (alerts, (notices, catch_up))))),
+                Some(((retry, success), (tags, (alerts, (notices, firing))))),
             ) if errs.is_empty() => Ok(JobPatch {
                 spec: JobSpec {
                     name,
@@ -247,7 +254,7 @@ impl JobDraft {
                     tags,
                     alerts,
                     notices,
-                    catch_up,
+                    firing,
                 },
                 enabled: self.enabled,
                 schedule_changed,
@@ -257,16 +264,20 @@ impl JobDraft {
         }
     }
 
-    /// A schedule not yet saved (a preview): its type, text and timezone checked with the
-    /// rules and messages of a create; any other field is not a known field.
-    pub fn check_schedule_alone(&self, now: DateTime<Utc>) -> Result<Schedule, InputError> {
+    /// A schedule not yet saved (a preview): its type, text, timezone, window and jitter
+    /// checked with the rules and messages of a create; any other field is not a known field.
+    pub fn check_preview(&self, now: DateTime<Utc>) -> Result<Preview, InputError> {
         let mut errs = FieldErrors::default();
         for key in &self.other_fields {
             errs.add(key, "is not a known field");
         }
         let (schedule, _) = self.check_schedule(None, now, &mut errs);
-        match schedule {
-            Some(schedule) if errs.is_empty() => Ok(schedule),
+        let jitter = match self.jitter_s {
+            Some(n) => ok_or_add(Jitter::parse(n), "jitter_s", &mut errs),
+            None => Some(Jitter::default()),
+        };
+        match (schedule, jitter) {
+            (Some(schedule), Some(jitter)) if errs.is_empty() => Ok(Preview { schedule, jitter }),
             _ => Err(InputError::Invalid(errs)),
         }
     }
@@ -281,6 +292,29 @@ impl JobDraft {
             }
         }
         errs
+    }
+
+    /// When runs fire and start: each field given replaces the stored one.
+    fn check_firing(&self, base: Option<&JobSpec>, errs: &mut FieldErrors) -> Option<FiringPolicy> {
+        let old = base.map(|b| b.firing).unwrap_or_default();
+        let catch_up = match self.catchup_window_s {
+            Some(Some(n)) => ok_or_add(CatchUpWindow::parse(n), "catchup_window_s", errs).map(Some),
+            Some(None) => Some(None),
+            None => Some(old.catch_up),
+        };
+        let overlap = match &self.overlap {
+            Some(o) => ok_or_add(Overlap::parse(o), "overlap", errs),
+            None => Some(old.overlap),
+        };
+        let jitter = match self.jitter_s {
+            Some(n) => ok_or_add(Jitter::parse(n), "jitter_s", errs),
+            None => Some(old.jitter),
+        };
+        Some(FiringPolicy {
+            catch_up: catch_up?,
+            overlap: overlap?,
+            jitter: jitter?,
+        })
     }
 
     /// The retry policy: each field given replaces the stored one (`null`: the default).

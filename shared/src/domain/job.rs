@@ -3,6 +3,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::filter::Tags;
+use super::overlap::{Jitter, Overlap, RunMarker};
 use super::policy::{AlertPolicy, CatchUpWindow, NoticeSpec, PauseReason, RetrySpec, SuccessRule};
 use super::{JobId, RunStatus, TeamId};
 use crate::schedule::Schedule;
@@ -267,8 +268,19 @@ pub struct JobSpec {
     pub alerts: AlertPolicy,
     /// Where and how its notices go.
     pub notices: NoticeSpec,
+    /// When runs fire and whether they may overlap.
+    pub firing: FiringPolicy,
+}
+
+/// When a job's runs fire and start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FiringPolicy {
     /// How late a missed run may still start (`None`: the deployment's behaviour).
     pub catch_up: Option<CatchUpWindow>,
+    /// Whether a run may start while an earlier one is unfinished.
+    pub overlap: Overlap,
+    /// How far after its time a scheduled run may fire.
+    pub jitter: Jitter,
 }
 
 /// A stored job: its definition plus the state the service keeps.
@@ -291,6 +303,8 @@ pub struct Job {
     pub last_run_id: Option<super::RunId>,
     /// Why the job is paused, when it was paused with a reason (cleared on resume).
     pub paused_reason: Option<PauseReason>,
+    /// Run state under an overlap policy: the unfinished run and the one waiting for it.
+    pub run_marker: RunMarker,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -317,6 +331,7 @@ impl Job {
             consecutive_failures: 0,
             last_run_id: None,
             paused_reason: None,
+            run_marker: RunMarker::default(),
             created_at: now,
             updated_at: now,
         }

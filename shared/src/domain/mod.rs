@@ -9,6 +9,7 @@ mod ids;
 mod input;
 mod job;
 mod key;
+mod overlap;
 mod policy;
 pub mod record;
 mod signing;
@@ -17,20 +18,23 @@ mod token;
 
 pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
 pub use filter::{ExecutionFilter, JobFilter, LastStatus, Tag, Tags};
-pub use firing::{BackfillRange, CatchUp, Firing, MAX_BACKFILL};
+pub use firing::{BackfillRange, CatchUp, FireTime, Firing, MAX_BACKFILL, UpcomingRun};
 pub use idempotency::{
     IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyRecord, RequestFingerprint, StoredResponse,
 };
 pub use ids::{ExecutionId, JobId, RunId, TeamId};
 pub use input::{
-    FieldErrors, GivenUrl, GivenUrls, InputError, JobDraft, JobPatch, WRITABLE_FIELDS,
+    FieldErrors, GivenUrl, GivenUrls, InputError, JobDraft, JobPatch, Preview, WRITABLE_FIELDS,
     parse_job_patch, parse_new_job,
 };
 pub use job::{
-    Body, HeaderList, HttpMethod, Job, JobName, JobSpec, MaxRetries, TargetUrl, TimeoutMs,
-    WebhookSpec,
+    Body, FiringPolicy, HeaderList, HttpMethod, Job, JobName, JobSpec, MaxRetries, TargetUrl,
+    TimeoutMs, WebhookSpec,
 };
 pub use key::{ApiKey, KeyHash, KeyPrefix, PlainKey, Scope, Scopes};
+pub use overlap::{
+    Admission, Jitter, LEASE_GRACE, Lease, Overlap, PROMOTION_WAIT, Released, RunMarker,
+};
 pub use policy::{
     AlertPolicy, Alerts, Backoff, CatchUpWindow, ExpectBody, FailureCount, NoticeFormat,
     NoticeSpec, PauseReason, RetryMs, RetrySpec, StatusMatch, StreakChange, SuccessRule,

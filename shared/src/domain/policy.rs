@@ -308,6 +308,8 @@ pub enum StreakChange {
     Extend,
     /// A successful run: the streak is over.
     Reset,
+    /// No run end (a skipped run): the streak stays.
+    Keep,
 }
 
 impl StreakChange {
@@ -315,12 +317,14 @@ impl StreakChange {
         match status {
             super::RunStatus::Failed => Self::Extend,
             super::RunStatus::Success => Self::Reset,
+            super::RunStatus::Skipped => Self::Keep,
         }
     }
     pub fn apply(self, streak: u32) -> u32 {
         match self {
             Self::Extend => streak.saturating_add(1),
             Self::Reset => 0,
+            Self::Keep => streak,
         }
     }
 }
@@ -353,6 +357,7 @@ impl AlertPolicy {
                 recovery_notice: previous >= n,
                 ..Alerts::default()
             },
+            super::RunStatus::Skipped => Alerts::default(),
         }
     }
 }

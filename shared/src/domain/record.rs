@@ -18,6 +18,7 @@ use super::{
     KeyHash, KeyPrefix, MaxRetries, RunStatus, Scopes, SigningSecret, TargetUrl, TeamId,
     TeamSecrets, TimeoutMs, Trigger, WebhookSpec,
 };
+use super::{FiringPolicy, Jitter, Overlap, RunMarker};
 use super::{IdempotencyKey, IdempotencyRecord, RequestFingerprint, StoredResponse};
 use crate::schedule::{Schedule, ScheduleType, Timezone, Window};
 
@@ -40,7 +41,7 @@ fn bad(kind: &str, id: &str, field: &str, e: impl Display) -> RecordError {
 /// (besides the tables' own keys) are these. One list: adding a field to [`JobRecord`]
 /// without adding it here fails `record::tests::the_job_fields_are_the_records_fields`, and
 /// a store missing it fails the stores' agreement tests.
-pub const JOB_FIELDS: [&str; 37] = [
+pub const JOB_FIELDS: [&str; 40] = [
     "id",
     "team",
     "name",
@@ -78,6 +79,9 @@ pub const JOB_FIELDS: [&str; 37] = [
     "starts_at",
     "ends_at",
     "catchup_window_s",
+    "overlap",
+    "jitter_s",
+    "run_marker",
 ];
 
 /// The fields a job update writes (`JobStore::update`): its definition and state. Never
@@ -92,6 +96,7 @@ pub fn job_updated_fields() -> impl Iterator<Item = &'static str> {
                 | "last_run_at"
                 | "consecutive_failures"
                 | "last_run_id"
+                | "run_marker"
         )
     })
 }
@@ -160,6 +165,13 @@ pub struct JobRecord {
     pub ends_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catchup_window_s: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_s: Option<i64>,
+    /// Run state, written only by the executor: the overlap marker (`RunMarker`), JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_marker: Option<String>,
 }
 
 impl From<&Job> for JobRecord {
@@ -208,7 +220,13 @@ impl From<&Job> for JobRecord {
             notify_format: s.notices.format_if_set().map(|f| f.as_str().to_owned()),
             starts_at: s.schedule.window().starts_at.map(|t| t.timestamp()),
             ends_at: s.schedule.window().ends_at.map(|t| t.timestamp()),
-            catchup_window_s: s.catch_up.map(|w| i64::from(w.secs())),
+            catchup_window_s: s.firing.catch_up.map(|w| i64::from(w.secs())),
+            overlap: s
+                .firing
+                .guards_overlap()
+                .then(|| s.firing.overlap.as_str().to_owned()),
+            jitter_s: Some(i64::from(s.firing.jitter.secs())).filter(|s| *s > 0),
+            run_marker: job.run_marker.to_stored(),
         }
     }
 }
@@ -277,6 +295,26 @@ fn alerts_and_notices(r: &JobRecord) -> Result<(AlertPolicy, NoticeSpec), Record
     Ok((alerts, notices))
 }
 
+/// A stored job's firing policy, checked again.
+fn firing(r: &JobRecord) -> Result<FiringPolicy, RecordError> {
+    let bad = |field: &str, e: &dyn Display| bad("job", &r.id, field, e);
+    Ok(FiringPolicy {
+        catch_up: r
+            .catchup_window_s
+            .map(CatchUpWindow::parse)
+            .transpose()
+            .map_err(|e| bad("catchup_window_s", &e))?,
+        overlap: match &r.overlap {
+            Some(o) => Overlap::parse(o).map_err(|e| bad("overlap", &e))?,
+            None => Overlap::Allow,
+        },
+        jitter: match r.jitter_s {
+            Some(s) => Jitter::parse(s).map_err(|e| bad("jitter_s", &e))?,
+            None => Jitter::default(),
+        },
+    })
+}
+
 /// A stored job's definition, checked again.
 fn spec(r: &JobRecord) -> Result<JobSpec, RecordError> {
     let bad = |field: &str, e: &dyn Display| bad("job", &r.id, field, e);
@@ -316,11 +354,7 @@ fn spec(r: &JobRecord) -> Result<JobSpec, RecordError> {
             .map_err(|e| bad("tags", &e.join(", ")))?,
         alerts,
         notices,
-        catch_up: r
-            .catchup_window_s
-            .map(CatchUpWindow::parse)
-            .transpose()
-            .map_err(|e| bad("catchup_window_s", &e))?,
+        firing: firing(r)?,
     })
 }
 
@@ -356,6 +390,8 @@ impl TryFrom<JobRecord> for Job {
                 .map(str::parse)
                 .transpose()
                 .map_err(|e| bad("last_run_id", &e))?,
+            run_marker: RunMarker::from_stored(r.run_marker.as_deref())
+                .map_err(|e| bad("run_marker", &e))?,
             created_at: from_unix(r.created_at),
             updated_at: from_unix(r.updated_at),
         })
@@ -610,6 +646,12 @@ mod tests {
             starts_at: Some(100),
             ends_at: Some(200),
             catchup_window_s: Some(300),
+            overlap: Some("buffer_one".into()),
+            jitter_s: Some(60),
+            run_marker: Some(
+                r#"{"running":{"run_id":"0190d3f0-0000-7000-8000-00000000000a","generation":1,"until":300}}"#
+                    .into(),
+            ),
         }
     }
 

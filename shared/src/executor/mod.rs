@@ -8,6 +8,7 @@
 
 mod http;
 mod notify;
+mod overlap;
 mod retry;
 
 use std::sync::Arc;
@@ -132,6 +133,17 @@ impl Executor {
                 BeginOutcome::AlreadyRecorded(existing) => {
                     Step::Settled(self.settle_recorded(m, *existing, now).await?)
                 }
+                BeginOutcome::Skipped(_) => {
+                    info!(job_id = %m.job_id, run_id = %m.run_id,
+                        "run skipped: an earlier run of the job is unfinished (overlap policy)");
+                    Step::Settled(Disposition::Done)
+                }
+                BeginOutcome::Buffered => {
+                    info!(job_id = %m.job_id, run_id = %m.run_id,
+                        "run waits for the unfinished one (overlap policy buffer_one)");
+                    Step::Settled(Disposition::Done)
+                }
+                BeginOutcome::Wait(wait) => Step::Settled(Disposition::Later(wait)),
             });
         }
         Ok(steps)
@@ -220,6 +232,8 @@ impl Executor {
             return Ok(Disposition::Done);
         };
         let outcome = match existing.outcome {
+            // A skipped run ended when it was recorded: nothing follows it.
+            Some(o) if o.status == RunStatus::Skipped => return Ok(Disposition::Done),
             Some(o) => o,
             None => {
                 let deadline = existing.started_at
@@ -274,7 +288,11 @@ impl Executor {
                     let next = e.message.retry();
                     info!(job_id = %e.job.id, run_id = %next.run_id, attempt = next.attempt,
                         delay_ms = delay.as_millis() as u64, "retry scheduled");
-                    retries.push((next, now + delay));
+                    let at = now + delay;
+                    if spec.firing.guards_overlap() {
+                        self.extend_marker(&e.job, next.run_id, at).await?;
+                    }
+                    retries.push((next, at));
                 }
                 None => run_ends.push(e),
             }
@@ -287,6 +305,12 @@ impl Executor {
         }
         let results: Vec<RunResult> = run_ends.iter().map(|e| e.run_result()).collect();
         let recorded = self.jobs.record_run_results(&results).await?;
+        for e in run_ends
+            .iter()
+            .filter(|e| e.job.spec.firing.guards_overlap())
+        {
+            self.release_marker(&e.job, e.message.run_id).await?;
+        }
         let mut outgoing = Vec::new();
         for (e, r) in run_ends.into_iter().zip(recorded) {
             let alerts = e.alerts(r);

@@ -206,16 +206,17 @@ fn fires_now(job: &Job, at: DateTime<Utc>) -> bool {
     fires
 }
 
-/// The runs one tick stands for: the run at `at`, and for a sub-minute interval the ones
-/// after it within the minute (`every_30s`: `at + 30 s`). (For `every_30s` the half-minute
+/// The runs one tick stands for, each with when it fires (its time plus the job's jitter:
+/// a run not due yet goes back to the queue with a delay): the run at `at`, and for a
+/// sub-minute interval the ones after it within the minute (`every_30s`: `at + 30 s`). (For `every_30s` the half-minute
 /// run made by this tick is the job's next run: `Job::fire` set `next_run_at` to it.)
 fn runs_of_tick(job: &Job, at: DateTime<Utc>) -> Vec<(RunMessage, DateTime<Utc>)> {
-    let mut runs = vec![(RunMessage::scheduled(job, at), at)];
+    let mut runs = vec![(RunMessage::scheduled(job, at), job.fires_at(at))];
     if let Some(offset) = job.spec.schedule.eventbridge().sub_minute_offset {
         let step = chrono::Duration::seconds(i64::from(offset));
         let mut t = at + step;
         while t < at + chrono::Duration::minutes(1) {
-            runs.push((RunMessage::scheduled(job, t), t));
+            runs.push((RunMessage::scheduled(job, t), job.fires_at(t)));
             t += step;
         }
     }

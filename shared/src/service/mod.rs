@@ -11,7 +11,8 @@ use tracing::{info, warn};
 
 use crate::domain::{
     BackfillRange, Execution, ExecutionFilter, ExecutionId, GivenUrl, GivenUrls, InputError, Job,
-    JobDraft, JobFilter, JobId, PauseReason, RunId, RunMessage, TeamId, time::whole_seconds,
+    JobDraft, JobFilter, JobId, PauseReason, RunId, RunMessage, TeamId, UpcomingRun,
+    time::whole_seconds,
 };
 use crate::ports::{
     Clock, ExecutionStore, InsertOutcome, JobStore, Page, PageRequest, RunQueue, ScheduleSync,
@@ -194,16 +195,21 @@ impl JobService {
         team: &TeamId,
         id: JobId,
         count: usize,
-    ) -> ServiceResult<Vec<DateTime<Utc>>> {
+    ) -> ServiceResult<Vec<UpcomingRun>> {
         Ok(self.get(team, id).await?.upcoming(count))
     }
 
     /// The first `count` runs of a schedule not yet saved, from now: the same rules and
     /// messages as a create, the same engine as `next_run_at`.
-    pub fn preview(&self, draft: &JobDraft, count: usize) -> ServiceResult<Vec<DateTime<Utc>>> {
+    pub fn preview(&self, draft: &JobDraft, count: usize) -> ServiceResult<Vec<UpcomingRun>> {
         let now = whole_seconds(self.clock.now());
-        let schedule = draft.check_schedule_alone(now)?;
-        Ok(schedule.upcoming(now, count))
+        let preview = draft.check_preview(now)?;
+        Ok(preview
+            .schedule
+            .upcoming(now, count)
+            .into_iter()
+            .map(|t| UpcomingRun::previewed(t, preview.jitter))
+            .collect())
     }
 
     pub async fn executions(

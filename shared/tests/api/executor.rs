@@ -408,3 +408,25 @@ async fn notices_go_to_the_jobs_url_signed_in_slacks_format() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn overlapping_runs_are_skipped_or_buffered() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    crate::scenarios::overlapping_runs_are_skipped_or_buffered(&app, &receiver, async || {}).await;
+}
+
+#[tokio::test]
+async fn jitter_moves_runs_within_bounds_and_next_run_at_shows_it() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn().await;
+    let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+    crate::scenarios::jitter_moves_runs_within_bounds_and_next_run_at_shows_it(
+        &app,
+        &receiver,
+        now,
+        async |_, _, _| {},
+        async || {},
+    )
+    .await;
+}

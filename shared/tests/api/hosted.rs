@@ -1098,3 +1098,47 @@ async fn a_late_tick_fires_within_the_jobs_catch_up_window_only() {
     let moved: DateTime<Utc> = moved["next_run_at"].as_str().unwrap().parse().unwrap();
     assert!(moved > w.clock.now(), "the job moves on past now");
 }
+
+#[tokio::test]
+async fn overlapping_runs_are_skipped_or_buffered() {
+    let w = World::start().await;
+    crate::scenarios::overlapping_runs_are_skipped_or_buffered(&w.api, &w.receiver, async || {
+        w.deliver().await;
+    })
+    .await;
+}
+
+/// The tick comes at the scheduled time; the run goes back to the queue until the time its
+/// jitter gives it (SQS `DelaySeconds`), and is executed then.
+#[tokio::test]
+async fn jitter_moves_runs_within_bounds_and_next_run_at_shows_it() {
+    let w = World::start().await;
+    let run_due = async |id: &str, at: DateTime<Utc>, fires: DateTime<Utc>| {
+        // (A run due within a second is not held back: the tick may come that late.)
+        let held = fires - at > chrono::Duration::seconds(1);
+        w.clock.set(if held { at } else { fires });
+        w.fire(id, at).await;
+        w.deliver().await;
+        if held {
+            let queued = w.queued_within(Duration::from_secs(10)).await;
+            assert_eq!(queued.len(), 1, "{queued:?}");
+            assert_eq!(
+                queued[0]["deliver_at"],
+                time::format(fires),
+                "held back until then"
+            );
+            w.clock.set(fires);
+            w.send(queued[0].to_string()).await;
+        }
+    };
+    crate::scenarios::jitter_moves_runs_within_bounds_and_next_run_at_shows_it(
+        &w.api,
+        &w.receiver,
+        w.clock.now(),
+        run_due,
+        async || {
+            w.deliver().await;
+        },
+    )
+    .await;
+}

@@ -707,3 +707,140 @@ pub async fn a_window_bounds_the_runs(app: &TestApp, now: chrono::DateTime<chron
     assert_eq!(r.body["data"]["ends_at"], ts(ends));
     id
 }
+
+/// Overlap: three runs triggered at once against a slow receiver. Under `skip` the first
+/// runs and the two that came while it was unfinished are recorded as skipped; under
+/// `buffer_one` the second waits and starts once the first has finished, and the third is
+/// skipped. The receiver never has two calls of one job at the same time.
+pub async fn overlapping_runs_are_skipped_or_buffered(
+    app: &TestApp,
+    receiver: &Receiver,
+    drive: impl AsyncFn(),
+) {
+    let slow = || Scripted::slow(200, std::time::Duration::from_millis(1500));
+    for (policy, sent) in [("skip", 1), ("buffer_one", 2)] {
+        let path = format!("/slow-{policy}");
+        receiver.script(&path, vec![slow(), slow(), slow()]);
+        let mut body = idle_job(&receiver.url(&path));
+        body["overlap"] = json!(policy);
+        body["max_retries"] = json!(0);
+        let job = app.create_job(body).await;
+        assert_eq!(job["overlap"], policy);
+        let id = job["id"].as_str().unwrap().to_owned();
+        for _ in 0..3 {
+            let r = app.post_empty(&format!("/jobs/{id}/trigger")).await;
+            assert_eq!(r.status, 202, "{}", r.body);
+        }
+        let mut runs = executions_of(app, &id, 3, &drive).await;
+        runs.sort_by_key(|e| e["started_at"].as_str().unwrap().to_owned());
+        let status = |s: &str| runs.iter().filter(|e| e["status"] == s).count();
+        assert_eq!(status("success"), sent, "{policy}: {runs:#?}");
+        assert_eq!(status("skipped"), 3 - sent, "{policy}: {runs:#?}");
+        assert_eq!(receiver.received(&path).len(), sent, "{policy}");
+        for skipped in runs.iter().filter(|e| e["status"] == "skipped") {
+            let error = skipped["error"].as_str().unwrap();
+            assert!(error.starts_with("skipped: run "), "{error}");
+            assert_eq!(skipped["http_status"], Value::Null);
+        }
+        let filtered = app
+            .get(&format!("/jobs/{id}/executions?status=skipped"))
+            .await;
+        assert_eq!(filtered.body["data"].as_array().unwrap().len(), 3 - sent);
+        if policy == "buffer_one" {
+            let ok: Vec<&Value> = runs.iter().filter(|e| e["status"] == "success").collect();
+            assert!(
+                ok[1]["started_at"].as_str() >= ok[0]["finished_at"].as_str(),
+                "the waiting run started after the first finished: {ok:#?}"
+            );
+        }
+    }
+    // A bad policy is refused with the field named.
+    let mut bad = idle_job("https://example.com/");
+    bad["overlap"] = json!("queue");
+    let r = app.post("/jobs", &bad).await;
+    r.assert_error(422, "Validation failed");
+    assert_eq!(
+        r.body["details"]["overlap"],
+        json!(["must be one of: allow, skip, buffer_one"])
+    );
+}
+
+/// Jitter: a run fires at its time plus an offset of at most `jitter_s`, derived from the
+/// job and the time; `next_run_at` and the upcoming runs show when it really fires, and a
+/// preview shows by when. `run_due(id, scheduled_at, fires_at)` lets the backend fire the
+/// job's next run (the embedded scheduler needs nothing: it waits for its time).
+pub async fn jitter_moves_runs_within_bounds_and_next_run_at_shows_it(
+    app: &TestApp,
+    receiver: &Receiver,
+    now: chrono::DateTime<chrono::Utc>,
+    run_due: impl AsyncFn(&str, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+    drive: impl AsyncFn(),
+) {
+    use chrono::{DateTime, Duration, Utc};
+    let parse = |v: &Value| v.as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+    let mut hourly = idle_job(&receiver.url("/jittered"));
+    hourly["schedule"] = json!("0 * * * *");
+    hourly["jitter_s"] = json!(900);
+    let hourly = app.create_job(hourly).await;
+    assert_eq!(hourly["jitter_s"], 900);
+    let id = hourly["id"].as_str().unwrap();
+    let upcoming = app.get(&format!("/jobs/{id}/upcoming?count=24")).await.body["data"].clone();
+    let upcoming = upcoming.as_array().unwrap();
+    assert_eq!(hourly["next_run_at"], upcoming[0]["fires_at"]);
+    let offsets: Vec<i64> = upcoming
+        .iter()
+        .map(|r| (parse(&r["fires_at"]) - parse(&r["scheduled_at"])).num_seconds())
+        .collect();
+    assert!(offsets.iter().all(|o| (0..=900).contains(o)), "{offsets:?}");
+    let again = app.get(&format!("/jobs/{id}/upcoming?count=24")).await.body["data"].clone();
+    assert_eq!(&again.as_array().unwrap()[..], upcoming, "deterministic");
+    assert!(offsets.iter().any(|o| *o != offsets[0]), "{offsets:?}");
+
+    let preview = app
+        .post(
+            "/schedules/preview",
+            &json!({"schedule_type": "cron", "schedule": "0 * * * *", "jitter_s": 900, "count": 3}),
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    for r in preview.body["data"].as_array().unwrap() {
+        assert_eq!(
+            parse(&r["fires_by"]) - parse(&r["scheduled_at"]),
+            Duration::seconds(900)
+        );
+    }
+    for bad in [json!(901), json!(-1)] {
+        let r = app
+            .post(
+                "/schedules/preview",
+                &json!({"schedule_type": "cron", "schedule": "0 * * * *", "jitter_s": bad}),
+            )
+            .await;
+        assert_eq!(
+            r.body["details"]["jitter_s"],
+            json!(["must be between 0 and 900"])
+        );
+    }
+
+    // A one-time run, fired for real.
+    let at = now + Duration::seconds(3);
+    let mut once = idle_job(&receiver.url("/once"));
+    once["schedule_type"] = json!("once");
+    once["schedule"] = json!(krafter_shared::domain::time::format(at));
+    once["jitter_s"] = json!(3);
+    let once = app.create_job(once).await;
+    let id = once["id"].as_str().unwrap().to_owned();
+    let fires = parse(&once["next_run_at"]);
+    assert!(
+        fires >= at && fires <= at + Duration::seconds(3),
+        "{fires} for {at}"
+    );
+    run_due(&id, at, fires).await;
+    let run = executions_of(app, &id, 1, &drive).await.remove(0);
+    assert_eq!(parse(&run["scheduled_at"]), at, "its own time");
+    let started = parse(&run["started_at"]);
+    assert!(
+        started >= fires && started <= fires + Duration::seconds(2),
+        "fired at {started}, next_run_at said {fires}"
+    );
+}

@@ -720,7 +720,7 @@ sqlite_tests! {
             created,
         );
         b.jobs.insert(&j, QUOTA).await.unwrap();
-        let upcoming = j.upcoming(4);
+        let upcoming: Vec<_> = j.upcoming(4).iter().map(|r| r.scheduled_at).collect();
         assert_eq!(upcoming, j.spec.schedule.upcoming(created, 4), "the preview of a new job");
         let mut fired = Vec::new();
         for _ in 0..4 {
@@ -733,7 +733,7 @@ sqlite_tests! {
 
     pub async fn a_jobs_catch_up_window_starts_its_most_recent_missed_run_late(b: SqliteBackend) {
         let mut j = interval_job(&team_a()); // every 5 minutes, first run at 10:05
-        j.spec.catch_up = Some(krafter_shared::domain::CatchUpWindow::parse(600).unwrap());
+        j.spec.firing.catch_up = Some(krafter_shared::domain::CatchUpWindow::parse(600).unwrap());
         b.jobs.insert(&j, QUOTA).await.unwrap();
         // Down from before 10:05 until 10:27: 10:05 .. 10:25 were missed.
         let Claimed { runs, .. } = b.queue.claim_due_jobs(mins(27), 10, CATCH_UP).await.unwrap();
@@ -748,5 +748,24 @@ sqlite_tests! {
         let found = b.queue.recover(mins(35), GRACE).await.unwrap();
         assert_eq!(found.missed_runs_skipped, 0);
         assert_eq!(messages(&b.queue.dequeue(mins(35), 10, LEASE).await.unwrap()), vec![queued]);
+    }
+
+    /// A jittered run is claimed at its time and queued for the time it fires (`next_run_at`
+    /// as the API shows it, the job's first upcoming `fires_at`), not before.
+    pub async fn a_jittered_run_is_queued_for_the_time_it_fires(b: SqliteBackend) {
+        let mut j = interval_job(&team_a()); // every 5 minutes, first run at 10:05
+        j.spec.firing.jitter = krafter_shared::domain::Jitter::parse(120).unwrap();
+        b.jobs.insert(&j, QUOTA).await.unwrap();
+        let fires = j.fires_at(mins(5));
+        let upcoming = j.upcoming(1)[0];
+        assert_eq!(upcoming.fires, krafter_shared::domain::FireTime::At(fires));
+        assert!(fires >= mins(5) && fires <= mins(7), "{fires}");
+        let Claimed { runs, .. } = b.queue.claim_due_jobs(mins(5), 10, CATCH_UP).await.unwrap();
+        assert_eq!(runs, vec![scheduled_run(&j, mins(5), 1)], "with its own scheduled time");
+        if fires > mins(5) {
+            let early = fires - chrono::Duration::seconds(1);
+            assert!(b.queue.dequeue(early, 10, LEASE).await.unwrap().is_empty(), "not before");
+        }
+        assert_eq!(messages(&b.queue.dequeue(fires, 10, LEASE).await.unwrap()), runs);
     }
 }

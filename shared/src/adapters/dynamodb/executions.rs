@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    ConditionCheck, DeleteRequest, Put, TransactWriteItem, WriteRequest,
+    ConditionCheck, DeleteRequest, Put, TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
@@ -12,12 +12,13 @@ use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use super::{
-    Item, Transacted, applied, backend, decode, n, newest_first, number, query_items,
+    Item, MarkerWrite, Transacted, applied, backend, decode, n, newest_first, number, query_items,
     query_matching, s, string, to_item, transacted,
 };
 use crate::domain::record::{ExecutionRecord, OutcomeRecord};
 use crate::domain::{
-    AttemptOutcome, Execution, ExecutionFilter, ExecutionId, Job, JobId, RunMessage, TeamId,
+    Admission, AttemptOutcome, Execution, ExecutionFilter, ExecutionId, Job, JobId, RunMarker,
+    RunMessage, TeamId,
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
@@ -42,6 +43,9 @@ pub struct DynamoExecutionStore {
 }
 
 const BY_ID: &str = "by_id";
+/// How often an attempt's begin reads its job again when the job changed meanwhile (a
+/// pause, or another run taking its overlap marker).
+const MARKER_TRIES: usize = 8;
 /// Attempts begun at once (each is a small transaction).
 const CONCURRENCY: usize = 16;
 
@@ -135,8 +139,9 @@ impl DynamoExecutionStore {
     async fn begin_one(&self, start: &AttemptStart) -> StoreResult<BeginOutcome> {
         let m = &start.message;
         // The job may change between reading it and recording the attempt; the transaction
-        // re-checks its generation, and a change means reading it again.
-        for _ in 0..3 {
+        // re-checks its generation (and, under an overlap policy, its marker), and a change
+        // means reading it again.
+        for _ in 0..MARKER_TRIES {
             let job = match self.job(m).await? {
                 Some(job) if job.generation == m.generation => job,
                 _ => {
@@ -146,44 +151,32 @@ impl DynamoExecutionStore {
                     });
                 }
             };
-            let execution = Execution {
-                id: start.execution_id,
-                team: m.team.clone(),
-                job_id: m.job_id,
-                run_id: m.run_id,
-                trigger: m.trigger,
-                scheduled_at: m.scheduled_at,
-                attempt: m.attempt,
-                started_at: start.started_at,
-                outcome: None,
+            let guarded = job.spec.firing.guards_overlap();
+            let expected = guarded.then_some(&job.run_marker);
+            let (marker, outcome) = match job.admit(m, start.started_at) {
+                Admission::Start(marker) => (marker, None),
+                Admission::Skip { running } => (
+                    None,
+                    Some(AttemptOutcome::skipped(running, start.started_at)),
+                ),
+                Admission::Buffer(marker) => match self.buffer(m, &job, &marker).await? {
+                    true => return Ok(BeginOutcome::Buffered),
+                    false => continue,
+                },
+                Admission::Wait(wait) => return Ok(BeginOutcome::Wait(wait)),
             };
-            let item = to_item(&ExecutionItem {
-                pk: pk(&m.team, m.job_id),
-                sk: sk(m),
-                expires_at: Some(start.started_at.timestamp() + self.retention.as_secs() as i64),
-                record: ExecutionRecord::from(&execution),
-            })?;
-            let check = ConditionCheck::builder()
-                .table_name(&self.jobs_table)
-                .set_key(Some(Self::job_key(m)))
-                .condition_expression("generation = :g")
-                .expression_attribute_values(":g", n(m.generation))
-                .build()
-                .map_err(StoreError::backend)?;
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(StoreError::backend)?;
+            let skipped = outcome.is_some();
+            let job_write = self.job_write(m, expected, marker.as_ref())?;
+            let put = self.attempt_put(start, outcome)?;
             let result = self
                 .client
                 .transact_write_items()
-                .transact_items(TransactWriteItem::builder().condition_check(check).build())
+                .transact_items(job_write)
                 .transact_items(TransactWriteItem::builder().put(put).build())
                 .send()
                 .await;
             let reasons = match transacted(result)? {
+                Transacted::Done if skipped => return Ok(BeginOutcome::Skipped(Box::new(job))),
                 Transacted::Done => return Ok(BeginOutcome::Started(Box::new(job))),
                 Transacted::Refused(reasons) => reasons,
             };
@@ -194,6 +187,9 @@ impl DynamoExecutionStore {
                     }
                 }
                 [true, _] => continue,
+                // Another transaction on the job at the same moment (runs of one job
+                // racing for its marker): read it again.
+                [false, false] if guarded => continue,
                 _ => {
                     return Err(StoreError::Corrupt(format!(
                         "attempt transaction cancelled for another reason: {reasons:?}"
@@ -201,7 +197,106 @@ impl DynamoExecutionStore {
                 }
             }
         }
-        Ok(BeginOutcome::JobGone)
+        // Redelivered later rather than dropped.
+        Err(StoreError::backend(std::io::Error::other(
+            "the job kept changing while its attempt began",
+        )))
+    }
+
+    /// The job's part of an attempt's transaction: its generation is still the message's
+    /// (and its marker still `expected`, when given), and the marker becomes `new`.
+    fn job_write(
+        &self,
+        m: &RunMessage,
+        expected: Option<&RunMarker>,
+        new: Option<&RunMarker>,
+    ) -> StoreResult<TransactWriteItem> {
+        let marker = expected.map(|e| MarkerWrite::new(e, new));
+        let mut condition = "generation = :g".to_owned();
+        let mut values = marker
+            .as_ref()
+            .map(|w| w.values.clone())
+            .unwrap_or_default();
+        values.insert(":g".to_owned(), n(m.generation));
+        if let Some(w) = &marker {
+            condition = format!("{condition} AND {}", w.condition);
+        }
+        let key = Self::job_key(m);
+        Ok(match marker.and_then(|w| w.update) {
+            Some(update) => TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.jobs_table)
+                        .set_key(Some(key))
+                        .update_expression(update)
+                        .condition_expression(condition)
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(StoreError::backend)?,
+                )
+                .build(),
+            None => TransactWriteItem::builder()
+                .condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.jobs_table)
+                        .set_key(Some(key))
+                        .condition_expression(condition)
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(StoreError::backend)?,
+                )
+                .build(),
+        })
+    }
+
+    /// The attempt's record, once per (run, attempt): in flight, or with its `outcome`
+    /// when it ended without being sent (skipped).
+    fn attempt_put(
+        &self,
+        start: &AttemptStart,
+        outcome: Option<AttemptOutcome>,
+    ) -> StoreResult<Put> {
+        let m = &start.message;
+        let execution = Execution {
+            id: start.execution_id,
+            team: m.team.clone(),
+            job_id: m.job_id,
+            run_id: m.run_id,
+            trigger: m.trigger,
+            scheduled_at: m.scheduled_at,
+            attempt: m.attempt,
+            started_at: start.started_at,
+            outcome,
+        };
+        let item = to_item(&ExecutionItem {
+            pk: pk(&m.team, m.job_id),
+            sk: sk(m),
+            expires_at: Some(start.started_at.timestamp() + self.retention.as_secs() as i64),
+            record: ExecutionRecord::from(&execution),
+        })?;
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(StoreError::backend)
+    }
+
+    /// Puts the run in the job's marker to wait (`buffer_one`); false if the job changed.
+    async fn buffer(&self, m: &RunMessage, job: &Job, marker: &RunMarker) -> StoreResult<bool> {
+        let w = MarkerWrite::new(&job.run_marker, Some(marker));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.jobs_table)
+            .set_key(Some(Self::job_key(m)))
+            .update_expression(w.update.unwrap_or_default())
+            .condition_expression(format!("generation = :g AND {}", w.condition))
+            .set_expression_attribute_values(Some(w.values))
+            .expression_attribute_values(":g", n(m.generation))
+            .send()
+            .await;
+        applied(result)
     }
 
     async fn finish_one(&self, start: &AttemptStart, outcome: &AttemptOutcome) -> StoreResult<()> {

@@ -5,11 +5,11 @@ use aws_sdk_dynamodb::types::{ReturnValue, Select};
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::{
-    Item, Transacted, applied, backend, decode, is_condition_failed, n, newest_first, number,
-    query_matching, s, set_or_remove, string, to_item, transacted,
+    Item, MarkerWrite, Transacted, applied, backend, decode, is_condition_failed, n, newest_first,
+    number, query_matching, s, set_or_remove, string, to_item, transacted,
 };
 use crate::domain::record::{JobRecord, job_updated_fields};
-use crate::domain::{Job, JobFilter, JobId, RunStatus, StreakChange, TeamId};
+use crate::domain::{Job, JobFilter, JobId, RunMarker, RunStatus, StreakChange, TeamId};
 use crate::ports::{
     InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
     UpdateOutcome, paginate,
@@ -306,6 +306,35 @@ impl JobStore for DynamoJobStore {
         }
     }
 
+    async fn swap_run_marker(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        expected: &RunMarker,
+        new: &RunMarker,
+    ) -> StoreResult<UpdateOutcome> {
+        let w = MarkerWrite::new(expected, Some(new));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(team, id)))
+            .update_expression(w.update.unwrap_or_default())
+            .condition_expression(format!("attribute_exists(id) AND {}", w.condition))
+            .set_expression_attribute_values(Some(w.values).filter(|v| !v.is_empty()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(UpdateOutcome::Updated),
+            Err(e) if is_condition_failed(&e) => Ok(match self.get_item(team, id).await {
+                Ok(Some(_)) | Err(StoreError::Corrupt(_)) => UpdateOutcome::Conflict,
+                Ok(None) => UpdateOutcome::NotFound,
+                Err(e) => return Err(e),
+            }),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
     async fn record_run_results(&self, results: &[RunResult]) -> StoreResult<Vec<RecordedRun>> {
         // In order: a later result for the same job must see the earlier one applied.
         let mut out = Vec::with_capacity(results.len());
@@ -316,6 +345,9 @@ impl JobStore for DynamoJobStore {
                     "consecutive_failures = if_not_exists(consecutive_failures, :zero) + :one"
                 }
                 StreakChange::Reset => "consecutive_failures = :zero",
+                StreakChange::Keep => {
+                    "consecutive_failures = if_not_exists(consecutive_failures, :zero)"
+                }
             };
             let mut update = self
                 .client

@@ -35,6 +35,7 @@ pub use keys::DynamoKeyStore;
 pub use rate_limiter::DynamoRateLimiter;
 pub use teams::DynamoTeamStore;
 
+use crate::domain::RunMarker;
 use crate::domain::record::RecordError;
 use crate::ports::{StoreError, StoreResult};
 
@@ -210,6 +211,39 @@ pub(crate) fn set_or_remove(
         expr.push_str(&remove.join(", "));
     }
     (expr, names, values)
+}
+
+/// A conditional change of a job item's overlap marker (`run_marker`): the condition that
+/// it is still `expected`, and the update to `new` (`None`: the marker is not changed).
+pub(crate) struct MarkerWrite {
+    pub condition: &'static str,
+    pub update: Option<&'static str>,
+    pub values: Item,
+}
+
+impl MarkerWrite {
+    pub fn new(expected: &RunMarker, new: Option<&RunMarker>) -> Self {
+        let mut values = HashMap::new();
+        let condition = match expected.to_stored() {
+            None => "attribute_not_exists(run_marker)",
+            Some(old) => {
+                values.insert(":old_marker".to_owned(), s(old));
+                "run_marker = :old_marker"
+            }
+        };
+        let update = new.map(|m| match m.to_stored() {
+            None => "REMOVE run_marker",
+            Some(text) => {
+                values.insert(":new_marker".to_owned(), s(text));
+                "SET run_marker = :new_marker"
+            }
+        });
+        Self {
+            condition,
+            update,
+            values,
+        }
+    }
 }
 
 /// A newest-first listing of one partition: `partition` is its key condition, and `after`

@@ -5,7 +5,7 @@ use rusqlite::{Row, params};
 use super::jobs::get_job;
 use super::{SqliteDb, corrupt};
 use crate::domain::{
-    AttemptOutcome, Execution, ExecutionFilter, ExecutionId, JobId, TeamId,
+    Admission, AttemptOutcome, Execution, ExecutionFilter, ExecutionId, JobId, RunMarker, TeamId,
     record::ExecutionRecord, time::from_unix,
 };
 use crate::ports::{
@@ -57,63 +57,112 @@ fn execution_from_row(r: &Row<'_>) -> StoreResult<Execution> {
     Execution::try_from(record).map_err(|e| corrupt("execution row", e))
 }
 
+static SELECT_ATTEMPT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE run_id = ?1 AND attempt = ?2")
+});
+
+/// One attempt's begin, in the batch's transaction: recorded once per (run, attempt), for a
+/// job that still has the message's generation, as the job's overlap policy admits it
+/// (`Job::admit`; its marker is written in the same transaction).
+fn begin_one(tx: &rusqlite::Transaction<'_>, s: &AttemptStart) -> StoreResult<BeginOutcome> {
+    let m = &s.message;
+    let run_id = m.run_id.to_string();
+    let job = match get_job(tx, m.team.as_str(), &m.job_id.to_string()) {
+        Ok(job) => job,
+        // An unreadable job drops its run rather than every run of the batch.
+        Err(e @ StoreError::Corrupt(_)) => {
+            error!(job_id = %m.job_id, error = %e,
+                "a stored job could not be read: its run is dropped");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let prior = {
+        let mut existing = tx.prepare_cached(&SELECT_ATTEMPT)?;
+        let mut rows = existing.query(params![run_id, m.attempt])?;
+        match rows.next()? {
+            Some(r) => Some(execution_from_row(r)?),
+            None => None,
+        }
+    };
+    if let Some(prior) = prior {
+        return Ok(BeginOutcome::AlreadyRecorded(Box::new(prior)));
+    }
+    let Some(job) = job.filter(|j| j.generation == m.generation) else {
+        return Ok(BeginOutcome::JobGone);
+    };
+    let write_marker = |marker: &RunMarker| -> StoreResult<()> {
+        tx.prepare_cached("UPDATE jobs SET run_marker = ?2 WHERE id = ?1")?
+            .execute(params![m.job_id.to_string(), marker.to_stored()])?;
+        Ok(())
+    };
+    match job.admit(m, s.started_at) {
+        Admission::Start(marker) => {
+            if let Some(marker) = &marker {
+                write_marker(marker)?;
+            }
+            insert_start(tx, s)?;
+            Ok(BeginOutcome::Started(Box::new(job)))
+        }
+        Admission::Skip { running } => {
+            insert_start(tx, s)?;
+            let skipped = AttemptOutcome::skipped(running, s.started_at);
+            finish(tx, s.execution_id, &skipped)?;
+            Ok(BeginOutcome::Skipped(Box::new(job)))
+        }
+        Admission::Buffer(marker) => {
+            write_marker(&marker)?;
+            Ok(BeginOutcome::Buffered)
+        }
+        Admission::Wait(wait) => Ok(BeginOutcome::Wait(wait)),
+    }
+}
+
+/// Records an attempt as in flight.
+fn insert_start(tx: &rusqlite::Transaction<'_>, s: &AttemptStart) -> StoreResult<()> {
+    let m = &s.message;
+    tx.prepare_cached(
+        "INSERT INTO executions (id, team, job_id, run_id, trigger, scheduled_at, \
+         attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        s.execution_id.to_string(),
+        m.team.as_str(),
+        m.job_id.to_string(),
+        m.run_id.to_string(),
+        m.trigger.as_str(),
+        m.scheduled_at.timestamp(),
+        m.attempt,
+        s.started_at.timestamp(),
+    ])?;
+    Ok(())
+}
+
+/// Records how an attempt in flight ended (nothing if it had ended already).
+fn finish(tx: &rusqlite::Transaction<'_>, id: ExecutionId, o: &AttemptOutcome) -> StoreResult<()> {
+    tx.prepare_cached(
+        "UPDATE executions SET status = ?2, http_status = ?3, response_body = ?4, \
+         error = ?5, duration_ms = ?6, finished_at = ?7 \
+         WHERE id = ?1 AND status IS NULL",
+    )?
+    .execute(params![
+        id.to_string(),
+        o.status.as_str(),
+        o.http_status,
+        o.response_body,
+        o.error,
+        o.duration_ms as i64,
+        o.finished_at.timestamp(),
+    ])?;
+    Ok(())
+}
+
 #[async_trait]
 impl ExecutionStore for SqliteExecutionStore {
     async fn begin_attempts(&self, starts: &[AttemptStart]) -> StoreResult<Vec<BeginOutcome>> {
         let starts = starts.to_vec();
         self.db
-            .write(move |tx| {
-                let mut existing = tx.prepare_cached(&format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM executions WHERE run_id = ?1 AND attempt = ?2"
-                ))?;
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO executions (id, team, job_id, run_id, trigger, scheduled_at, \
-                     attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?;
-                let mut out = Vec::with_capacity(starts.len());
-                for s in &starts {
-                    let m = &s.message;
-                    let run_id = m.run_id.to_string();
-                    let job = match get_job(tx, m.team.as_str(), &m.job_id.to_string()) {
-                        Ok(job) => job,
-                        // An unreadable job drops its run rather than every run of the batch.
-                        Err(e @ StoreError::Corrupt(_)) => {
-                            error!(job_id = %m.job_id, error = %e,
-                                "a stored job could not be read: its run is dropped");
-                            None
-                        }
-                        Err(e) => return Err(e),
-                    };
-                    let prior = {
-                        let mut rows = existing.query(params![run_id, m.attempt])?;
-                        match rows.next()? {
-                            Some(r) => Some(execution_from_row(r)?),
-                            None => None,
-                        }
-                    };
-                    if let Some(prior) = prior {
-                        out.push(BeginOutcome::AlreadyRecorded(Box::new(prior)));
-                        continue;
-                    }
-                    match job {
-                        Some(job) if job.generation == m.generation => {
-                            insert.execute(params![
-                                s.execution_id.to_string(),
-                                m.team.as_str(),
-                                m.job_id.to_string(),
-                                run_id,
-                                m.trigger.as_str(),
-                                m.scheduled_at.timestamp(),
-                                m.attempt,
-                                s.started_at.timestamp(),
-                            ])?;
-                            out.push(BeginOutcome::Started(Box::new(job)));
-                        }
-                        _ => out.push(BeginOutcome::JobGone),
-                    }
-                }
-                Ok(out)
-            })
+            .write(move |tx| starts.iter().map(|s| begin_one(tx, s)).collect())
             .await
     }
 
@@ -123,25 +172,7 @@ impl ExecutionStore for SqliteExecutionStore {
             .map(|(s, o)| (s.execution_id, o.clone()))
             .collect();
         self.db
-            .write(move |tx| {
-                let mut update = tx.prepare_cached(
-                    "UPDATE executions SET status = ?2, http_status = ?3, response_body = ?4, \
-                     error = ?5, duration_ms = ?6, finished_at = ?7 \
-                     WHERE id = ?1 AND status IS NULL",
-                )?;
-                for (id, o) in &done {
-                    update.execute(params![
-                        id.to_string(),
-                        o.status.as_str(),
-                        o.http_status,
-                        o.response_body,
-                        o.error,
-                        o.duration_ms as i64,
-                        o.finished_at.timestamp(),
-                    ])?;
-                }
-                Ok(())
-            })
+            .write(move |tx| done.iter().try_for_each(|(id, o)| finish(tx, *id, o)))
             .await
     }
 

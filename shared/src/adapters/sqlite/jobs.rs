@@ -7,7 +7,7 @@ use rusqlite::types::Value as SqlValue;
 
 use super::{SqliteDb, corrupt};
 use crate::domain::record::{JOB_FIELDS, JobRecord, job_updated_fields};
-use crate::domain::{Job, JobFilter, JobId, RunStatus, TeamId};
+use crate::domain::{Job, JobFilter, JobId, RunMarker, RunStatus, TeamId};
 use crate::ports::{
     InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
     UpdateOutcome, filtered_page, paginate,
@@ -106,6 +106,9 @@ fn decode_job(r: &Row<'_>) -> StoreResult<Job> {
         starts_at: r.get(col!("starts_at"))?,
         ends_at: r.get(col!("ends_at"))?,
         catchup_window_s: r.get(col!("catchup_window_s"))?,
+        overlap: r.get(col!("overlap"))?,
+        jitter_s: r.get(col!("jitter_s"))?,
+        run_marker: r.get(col!("run_marker"))?,
     };
     Job::try_from(record).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -316,6 +319,38 @@ impl JobStore for SqliteJobStore {
                         .execute([&id])?;
                 }
                 Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn swap_run_marker(
+        &self,
+        team: &TeamId,
+        id: JobId,
+        expected: &RunMarker,
+        new: &RunMarker,
+    ) -> StoreResult<UpdateOutcome> {
+        let (team, id) = (team.as_str().to_owned(), id.to_string());
+        let (expected, new) = (expected.to_stored(), new.to_stored());
+        self.db
+            .write(move |tx| {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE jobs SET run_marker = ?4 \
+                         WHERE id = ?1 AND team = ?2 AND run_marker IS ?3",
+                    )?
+                    .execute(params![id, team, expected, new])?;
+                if n == 1 {
+                    return Ok(UpdateOutcome::Updated);
+                }
+                let exists: Option<i64> = tx
+                    .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND team = ?2")?
+                    .query_row([&id, &team], |r| r.get(0))
+                    .optional()?;
+                Ok(match exists {
+                    Some(_) => UpdateOutcome::Conflict,
+                    None => UpdateOutcome::NotFound,
+                })
             })
             .await
     }

@@ -362,6 +362,12 @@ ALTER TABLE jobs ADD COLUMN starts_at INTEGER;
 ALTER TABLE jobs ADD COLUMN ends_at INTEGER;
 ALTER TABLE jobs ADD COLUMN catchup_window_s INTEGER;
 "#,
+    // Overlap and jitter, and the overlap marker (run state, JSON).
+    r#"
+ALTER TABLE jobs ADD COLUMN overlap TEXT;
+ALTER TABLE jobs ADD COLUMN jitter_s INTEGER;
+ALTER TABLE jobs ADD COLUMN run_marker TEXT;
+"#,
 ];
 
 fn migrate(conn: &Connection) -> StoreResult<()> {

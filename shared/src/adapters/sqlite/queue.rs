@@ -174,14 +174,15 @@ impl SqliteRunQueue {
             .write(move |tx| {
                 let due = due_jobs(tx, horizon_secs, limit)?;
                 let due_count = due.readable.len() + due.unreadable;
-                let runs = fire_jobs(tx, due.readable, now, catch_up)?;
+                let fired = fire_jobs(tx, due.readable, now, catch_up)?;
                 insert_messages(
                     tx,
-                    runs.iter()
-                        .map(|m| (m, m.scheduled_at.timestamp_millis().max(now_ms))),
+                    fired
+                        .iter()
+                        .map(|f| (&f.run, f.fires_at.timestamp_millis().max(now_ms))),
                 )?;
                 Ok(Claimed {
-                    runs,
+                    runs: fired.into_iter().map(|f| f.run).collect(),
                     due: due_count,
                 })
             })
@@ -302,13 +303,19 @@ fn due_jobs(
     })
 }
 
+/// A run made by firing a job, and when it fires (its time plus the job's jitter).
+struct Fired {
+    run: RunMessage,
+    fires_at: DateTime<Utc>,
+}
+
 /// Applies the firing rule to each due job and writes what it changed; returns the runs.
 fn fire_jobs(
     tx: &rusqlite::Transaction<'_>,
     due: Vec<Job>,
     now: DateTime<Utc>,
     catch_up: CatchUp,
-) -> StoreResult<Vec<RunMessage>> {
+) -> StoreResult<Vec<Fired>> {
     let mut advance = tx.prepare_cached(
         "UPDATE jobs SET next_run_at = ?2, version = ?3, enabled = ?4, updated_at = ?5 \
          WHERE id = ?1",
@@ -331,7 +338,10 @@ fn fire_jobs(
                 "older missed runs skipped (the most recent one is the one that may start)");
         }
         match firing.run {
-            Some(run) => runs.push(run),
+            Some(run) => runs.push(Fired {
+                fires_at: fired.fires_at(run.scheduled_at),
+                run,
+            }),
             None => info!(job_id = %id, scheduled_at = %at,
                 late_secs = (now - at).num_seconds(),
                 "missed run skipped (the service was not running at its time)"),

@@ -5,5 +5,6 @@ pub mod executions;
 pub mod idempotency;
 pub mod jobs;
 pub mod keys;
+pub mod overlap;
 pub mod queue;
 pub mod teams;
