@@ -59,6 +59,13 @@ pub const IDEMPOTENCY: TableSpec = TableSpec {
     ttl: Some("expires_at"),
 };
 
+pub const AUDIT: TableSpec = TableSpec {
+    hash: "team",
+    range: Some("id"),
+    local_index: None,
+    ttl: Some("expires_at"),
+};
+
 /// The run queue's visibility timeout: 6 × the executor function's timeout (330 s).
 pub const RUN_QUEUE_VISIBILITY_SECS: u32 = 1980;
 /// Deliveries of a run message before it goes to the dead-letter queue.
@@ -169,6 +176,7 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> StoreResult<Hosted
         teams: format!("{prefix}-teams"),
         rate_limits: format!("{prefix}-rate-limits"),
         idempotency: format!("{prefix}-idempotency"),
+        audit: format!("{prefix}-audit"),
     };
     for (name, spec) in [
         (&tables.jobs, &JOBS),
@@ -177,6 +185,7 @@ pub async fn provision(clients: &AwsClients, prefix: &str) -> StoreResult<Hosted
         (&tables.teams, &TEAMS),
         (&tables.rate_limits, &RATE_LIMITS),
         (&tables.idempotency, &IDEMPOTENCY),
+        (&tables.audit, &AUDIT),
     ] {
         create_table(&clients.dynamodb, name, spec).await?;
     }
@@ -255,6 +264,7 @@ mod tests {
             ("TeamsTable", &TEAMS),
             ("RateLimitsTable", &RATE_LIMITS),
             ("IdempotencyTable", &IDEMPOTENCY),
+            ("AuditTable", &AUDIT),
         ] {
             let block = resource(template, name);
             let want = key_schema(spec.hash, spec.range);

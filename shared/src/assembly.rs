@@ -12,8 +12,8 @@ use crate::executor::{
     WebhookNotifier,
 };
 use crate::ports::{
-    Clock, ExecutionStore, IdempotencyStore, JobStore, KeyStore, Notifier, RateLimiter, Resolver,
-    RunQueue, ScheduleSync, TeamStore,
+    AuditStore, Clock, ExecutionStore, IdempotencyStore, JobStore, KeyStore, Notifier, RateLimiter,
+    Resolver, RunQueue, ScheduleSync, TeamStore,
 };
 use crate::service::JobService;
 use crate::settings::Settings;
@@ -31,6 +31,7 @@ pub struct Backend {
     pub schedules: Arc<dyn ScheduleSync>,
     pub limiter: Arc<dyn RateLimiter>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub audit: Arc<dyn AuditStore>,
     pub clock: Arc<dyn Clock>,
     /// How webhook target names resolve (the system resolver; a stub in tests).
     pub resolver: Arc<dyn Resolver>,
@@ -79,6 +80,8 @@ impl Assembly {
             keys: self.backend.keys.clone(),
             limiter: self.backend.limiter.clone(),
             idempotency: self.backend.idempotency.clone(),
+            audit: self.backend.audit.clone(),
+            teams: self.backend.teams.clone(),
             clock: self.backend.clock.clone(),
         })
     }

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    ApiKey, AttemptOutcome, Execution, ExecutionFilter, ExecutionId, IdempotencyKey,
-    IdempotencyRecord, Job, JobFilter, JobId, KeyHash, KeyPrefix, RunMarker, RunMessage, RunStatus,
-    SigningSecret, StoredResponse, StreakChange, TeamId, TeamSecrets,
+    ApiKey, AttemptOutcome, AuditEntry, AuditFilter, AuditId, Execution, ExecutionFilter,
+    ExecutionId, IdempotencyKey, IdempotencyRecord, Job, JobFilter, JobId, KeyHash, KeyPrefix,
+    RunMarker, RunMessage, RunStatus, SigningSecret, StoredResponse, StreakChange, TeamId,
+    TeamSecrets,
 };
 
 /// A failure of a storage or messaging backend. Keeps its source; never shown to clients.
@@ -171,6 +172,15 @@ pub struct RunResult {
     pub streak: StreakChange,
 }
 
+/// A conditional change of a job's overlap marker.
+#[derive(Clone, Debug)]
+pub struct MarkerSwap {
+    pub team: TeamId,
+    pub job_id: JobId,
+    pub expected: RunMarker,
+    pub new: RunMarker,
+}
+
 /// Jobs.
 #[async_trait]
 pub trait JobStore: Send + Sync {
@@ -196,16 +206,11 @@ pub trait JobStore: Send + Sync {
     /// streak), ignoring a run older than the one already recorded and a run already
     /// recorded (a duplicate delivery). Returns what happened to each, in order.
     async fn record_run_results(&self, results: &[RunResult]) -> StoreResult<Vec<RecordedRun>>;
-    /// Replaces the job's overlap marker with `new` if it is still `expected` (the core's
+    /// Replaces each job's overlap marker with `new` if it is still `expected` (the core's
     /// rules decide the new one: `RunMarker::release`, `RunMarker::extended`). Touches
     /// nothing else, not even the version: it is run state, like the run status fields.
-    async fn swap_run_marker(
-        &self,
-        team: &TeamId,
-        id: JobId,
-        expected: &RunMarker,
-        new: &RunMarker,
-    ) -> StoreResult<UpdateOutcome>;
+    /// Returns what happened to each, in order.
+    async fn swap_run_markers(&self, swaps: &[MarkerSwap]) -> StoreResult<Vec<UpdateOutcome>>;
     /// Every job of every team, a page at a time, in an order of the store's choosing: for
     /// maintenance passes (schedule reconciliation). `next` is set when more may follow.
     async fn scan(
@@ -217,7 +222,8 @@ pub trait JobStore: Send + Sync {
 /// What happened when the executor asked to start an attempt.
 #[derive(Clone, Debug)]
 pub enum BeginOutcome {
-    /// Recorded as in flight; here is the job as it is now, to send its request.
+    /// Recorded as in flight; here is the job as it is now (with the overlap marker the
+    /// begin wrote), to send its request.
     Started(Box<Job>),
     /// The job was deleted, or paused since the run was made: drop the run.
     JobGone,
@@ -295,6 +301,23 @@ pub trait TeamStore: Send + Sync {
     /// Replaces the team's secrets if its current secret is still `expected`; false (and
     /// nothing written) otherwise.
     async fn replace(&self, secrets: &TeamSecrets, expected: &SigningSecret) -> StoreResult<bool>;
+}
+
+/// The audit log, per team. What is recorded is the API's (`api/audit.rs`); stores keep
+/// entries for their retention and list them newest first.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn record(&self, entry: &AuditEntry) -> StoreResult<()>;
+    /// The team's entries that match `filter`, newest first.
+    async fn list(
+        &self,
+        team: &TeamId,
+        page: PageRequest<AuditId>,
+        filter: &AuditFilter,
+    ) -> StoreResult<Page<AuditEntry, AuditId>>;
+    /// Deletes entries older than `older_than`; returns how many (a store whose items
+    /// expire by themselves, DynamoDB's TTL, may delete none here).
+    async fn prune(&self, older_than: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// What claiming an idempotency key found.

@@ -171,8 +171,18 @@ pub const KEY_CACHE_SECS: Setting = Setting {
     modes: HOSTED,
 };
 
+pub const AUDIT_RETENTION_DAYS: Setting = Setting {
+    env: "KRAFTER_AUDIT_RETENTION_DAYS",
+    flag: Some("audit-retention-days"),
+    help: "Days the audit log keeps an entry",
+    kind: number(1, 3650),
+    default: "90",
+    hosted_default: None,
+    modes: BOTH,
+};
+
 /// The table, in the order `krafter serve --help` lists it.
-pub const SETTINGS: [Setting; 12] = [
+pub const SETTINGS: [Setting; 13] = [
     BIND,
     DB,
     RETRY_BACKOFF_MS,
@@ -181,6 +191,7 @@ pub const SETTINGS: [Setting; 12] = [
     MAX_JOBS_PER_TEAM,
     CONCURRENCY,
     EXECUTION_RETENTION_DAYS,
+    AUDIT_RETENTION_DAYS,
     NOTIFY_URL,
     DENY_PRIVATE_TARGETS,
     SHUTDOWN_GRACE_SECS,
@@ -222,6 +233,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Executions older than this are deleted, except each job's latest `KEEP_EXECUTIONS`.
     pub execution_retention: Duration,
+    /// Audit entries older than this are deleted.
+    pub audit_retention: Duration,
     pub notify_url: Option<url::Url>,
     /// Whether webhooks may reach private and internal addresses.
     pub target_policy: TargetPolicy,
@@ -253,6 +266,7 @@ impl Settings {
             max_jobs_per_team: r.number(&MAX_JOBS_PER_TEAM)?,
             concurrency: r.number(&CONCURRENCY)? as usize,
             execution_retention: Duration::from_secs(86_400 * r.number(&EXECUTION_RETENTION_DAYS)?),
+            audit_retention: Duration::from_secs(86_400 * r.number(&AUDIT_RETENTION_DAYS)?),
             notify_url: r.url(&NOTIFY_URL)?,
             target_policy: match r.switch(&DENY_PRIVATE_TARGETS)? {
                 true => TargetPolicy::DenyPrivate,

@@ -62,6 +62,7 @@ async fn init(clients: &AwsClients, prefix: &str) -> Result<(), AnyError> {
         ("KRAFTER_TEAMS_TABLE", &r.tables.teams),
         ("KRAFTER_RATE_LIMITS_TABLE", &r.tables.rate_limits),
         ("KRAFTER_IDEMPOTENCY_TABLE", &r.tables.idempotency),
+        ("KRAFTER_AUDIT_TABLE", &r.tables.audit),
         ("KRAFTER_RUN_QUEUE_URL", &r.run_queue_url),
         ("KRAFTER_RUN_QUEUE_ARN", &r.run_queue_arn),
         ("KRAFTER_DEAD_LETTER_QUEUE_URL", &r.dead_letter_queue_url),

@@ -9,8 +9,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use super::audit::Asked;
 use super::{ApiError, ApiState, MAX_URI_BYTES};
-use crate::domain::{PlainKey, Scope, Scopes, TeamId, time::whole_seconds};
+use crate::domain::{KeyPrefix, PlainKey, Scope, Scopes, TeamId, time::whole_seconds};
 use crate::ports::RateDecision;
 
 /// The authenticated caller, available to handlers as an extension.
@@ -18,6 +19,8 @@ use crate::ports::RateDecision;
 pub struct Caller {
     pub team: TeamId,
     pub scopes: Scopes,
+    /// The key's prefix: what the audit log names it by.
+    pub key_prefix: KeyPrefix,
 }
 
 /// Every request runs in a span with a request id (returned as `x-request-id`), so each
@@ -28,7 +31,9 @@ pub async fn gate(State(state): State<ApiState>, request: Request, next: Next) -
     let path = request.uri().path().to_owned();
     let span = info_span!("request", %request_id, %method, %path, team = tracing::field::Empty);
     let started = std::time::Instant::now();
-    let mut response = handle(state, request, next).instrument(span.clone()).await;
+    let mut response = handle(state, request, next, &request_id.to_string())
+        .instrument(span.clone())
+        .await;
     let status = response.status().as_u16();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
@@ -44,7 +49,7 @@ pub async fn gate(State(state): State<ApiState>, request: Request, next: Next) -
     response
 }
 
-async fn handle(state: ApiState, mut request: Request, next: Next) -> Response {
+async fn handle(state: ApiState, mut request: Request, next: Next, request_id: &str) -> Response {
     let now = state.clock.now();
     let protected = request.uri().path().starts_with("/api/v1/cron");
     let caller = if protected {
@@ -55,6 +60,16 @@ async fn handle(state: ApiState, mut request: Request, next: Next) -> Response {
     let bucket = match &caller {
         Ok(Some(c)) => format!("team:{}", c.team),
         _ => format!("addr:{}", client_addr(&request)),
+    };
+    // A change asked by a known caller is audited however it ends (refusals included).
+    let asked = match &caller {
+        Ok(Some(c)) => Asked::of(
+            c,
+            request.method().as_str(),
+            request.uri().path(),
+            client_addr(&request),
+        ),
+        _ => None,
     };
     let decision = match state.limiter.hit(&bucket, now).await {
         Ok(d) => d,
@@ -71,6 +86,10 @@ async fn handle(state: ApiState, mut request: Request, next: Next) -> Response {
         }
     };
     add_rate_headers(response.headers_mut(), decision);
+    if let Some(asked) = asked {
+        let answered = super::audit::Answered::of(&response);
+        super::audit::record(&state, asked, answered, request_id, now).await;
+    }
     response
 }
 
@@ -138,16 +157,19 @@ async fn authenticate(
     Ok(Some(Caller {
         team: key.team,
         scopes: key.scopes,
+        key_prefix: key.prefix,
     }))
 }
 
 /// Reads need `cron:read`; a schedule preview is a read sent as a POST (it has a body).
 fn needed_scope(request: &Request) -> Scope {
     let method = request.method();
-    if method == Method::GET
-        || method == Method::HEAD
-        || request.uri().path() == "/api/v1/cron/schedules/preview"
-    {
+    let path = request.uri().path();
+    // The signing secret is shown to write keys only.
+    if path == "/api/v1/cron/team/signing-secret" {
+        return Scope::Write;
+    }
+    if method == Method::GET || method == Method::HEAD || path == "/api/v1/cron/schedules/preview" {
         Scope::Read
     } else {
         Scope::Write

@@ -1,6 +1,7 @@
 //! The API as one axum `Router`: served by `axum::serve` in the embedded binary and by
 //! `lambda_http::run` in the hosted API function.
 
+mod audit;
 mod error;
 mod gate;
 mod handlers;
@@ -18,7 +19,7 @@ pub use error::ApiError;
 pub use gate::Caller;
 pub use json::{parse_object, read_job_draft, read_preview};
 
-use crate::ports::{Clock, IdempotencyStore, KeyStore, RateLimiter};
+use crate::ports::{AuditStore, Clock, IdempotencyStore, KeyStore, RateLimiter, TeamStore};
 use crate::service::JobService;
 
 /// The largest request body accepted (256 KiB).
@@ -36,6 +37,8 @@ pub struct ApiState {
     pub keys: Arc<dyn KeyStore>,
     pub limiter: Arc<dyn RateLimiter>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub audit: Arc<dyn AuditStore>,
+    pub teams: Arc<dyn TeamStore>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -55,6 +58,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{id}/executions", get(handlers::list_executions))
         .route("/jobs/{id}/upcoming", get(handlers::upcoming_runs))
         .route("/schedules/preview", post(handlers::preview_schedule))
+        .route("/audit", get(audit::list_audit))
+        .route("/team/signing-secret", get(audit::show_signing_secret))
+        .route(
+            "/team/signing-secret/rotate",
+            post(audit::rotate_signing_secret),
+        )
         .route(
             "/jobs/{id}/executions/{execution_id}",
             get(handlers::get_execution),

@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::ApiError;
 use super::views::decode_cursor;
-use crate::domain::{ExecutionFilter, FieldErrors, JobFilter, LastStatus, RunStatus, Tag, Trigger};
+use crate::domain::{
+    AuditFilter, ExecutionFilter, FieldErrors, JobFilter, LastStatus, RunStatus, Tag, Trigger,
+};
 use crate::ports::PageRequest;
 use crate::schedule::ScheduleType;
 
@@ -106,6 +108,22 @@ pub fn execution_filter(q: &Pairs, errors: &mut FieldErrors) -> ExecutionFilter 
         Some(t) => Some(t),
         None => errors.refuse("trigger", "is not included in the list (schedule, manual)"),
     });
+    let range = time_range(q, errors);
+    ExecutionFilter {
+        status,
+        trigger,
+        from: range.from,
+        until: range.until,
+    }
+}
+
+/// `from` (inclusive) and `until` (exclusive), RFC 3339, `until` after `from`.
+struct TimeRange {
+    from: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+}
+
+fn time_range(q: &Pairs, errors: &mut FieldErrors) -> TimeRange {
     let time = |name: &str, errors: &mut FieldErrors| {
         first(q, name).and_then(|v| match DateTime::parse_from_rfc3339(v) {
             Ok(t) => Some(t.with_timezone(&Utc)),
@@ -119,11 +137,21 @@ pub fn execution_filter(q: &Pairs, errors: &mut FieldErrors) -> ExecutionFilter 
     {
         errors.add("until", "must be after from");
     }
-    ExecutionFilter {
-        status,
-        trigger,
-        from,
-        until,
+    TimeRange { from, until }
+}
+
+/// The audit log's filters: `job_id`, and a range of entry times (`from` inclusive,
+/// `until` exclusive).
+pub fn audit_filter(q: &Pairs, errors: &mut FieldErrors) -> AuditFilter {
+    let job_id = first(q, "job_id").and_then(|v| match v.parse() {
+        Ok(id) => Some(id),
+        Err(_) => errors.refuse("job_id", "is not a job id"),
+    });
+    let range = time_range(q, errors);
+    AuditFilter {
+        job_id,
+        from: range.from,
+        until: range.until,
     }
 }
 

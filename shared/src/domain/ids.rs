@@ -63,6 +63,10 @@ uuid_id!(
     /// Identifies a run: every attempt of one scheduled or manual run shares it.
     RunId
 );
+uuid_id!(
+    /// Identifies an audit entry (time-ordered: sorting by id sorts by time).
+    AuditId
+);
 
 impl RunId {
     /// The run id of a scheduled run is derived from the job and the planned time, so a

@@ -1,6 +1,7 @@
 //! Domain types. Every value here is already checked: a `JobSpec` cannot hold an invalid
 //! URL, a `TeamId` cannot be empty, an `ApiKey` cannot be built from a malformed secret.
 
+mod audit;
 mod execution;
 mod filter;
 mod firing;
@@ -16,13 +17,14 @@ mod signing;
 pub mod time;
 mod token;
 
+pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditOutcome};
 pub use execution::{AttemptOutcome, Execution, QueuedMessage, RunMessage, RunStatus, Trigger};
 pub use filter::{ExecutionFilter, JobFilter, LastStatus, Tag, Tags};
 pub use firing::{BackfillRange, CatchUp, FireTime, Firing, MAX_BACKFILL, UpcomingRun};
 pub use idempotency::{
     IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyRecord, RequestFingerprint, StoredResponse,
 };
-pub use ids::{ExecutionId, JobId, RunId, TeamId};
+pub use ids::{AuditId, ExecutionId, JobId, RunId, TeamId};
 pub use input::{
     FieldErrors, GivenUrl, GivenUrls, InputError, JobDraft, JobPatch, Preview, WRITABLE_FIELDS,
     parse_job_patch, parse_new_job,

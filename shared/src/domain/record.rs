@@ -18,7 +18,7 @@ use super::{
     KeyHash, KeyPrefix, MaxRetries, RunStatus, Scopes, SigningSecret, TargetUrl, TeamId,
     TeamSecrets, TimeoutMs, Trigger, WebhookSpec,
 };
-use super::{FiringPolicy, Jitter, Overlap, RunMarker};
+use super::{AuditAction, AuditEntry, AuditOutcome, FiringPolicy, Jitter, Overlap, RunMarker};
 use super::{IdempotencyKey, IdempotencyRecord, RequestFingerprint, StoredResponse};
 use crate::schedule::{Schedule, ScheduleType, Timezone, Window};
 
@@ -688,6 +688,65 @@ mod tests {
         for f in ["id", "team", "created_at", "last_status", "last_run_at"] {
             assert!(!written.contains(&f), "{f}");
         }
+    }
+}
+
+/// An audit entry's record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub id: String,
+    pub team: String,
+    pub at: i64,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_prefix: Option<String>,
+    pub status: u16,
+    pub request_id: String,
+    pub source: String,
+}
+
+impl From<&AuditEntry> for AuditRecord {
+    fn from(e: &AuditEntry) -> Self {
+        Self {
+            id: e.id.to_string(),
+            team: e.team.as_str().to_owned(),
+            at: e.at.timestamp(),
+            action: e.action.as_str().to_owned(),
+            job_id: e.job_id.map(|j| j.to_string()),
+            key_prefix: e.key_prefix.as_ref().map(|k| k.as_str().to_owned()),
+            status: e.outcome.0,
+            request_id: e.request_id.clone(),
+            source: e.source.clone(),
+        }
+    }
+}
+
+impl TryFrom<AuditRecord> for AuditEntry {
+    type Error = RecordError;
+
+    fn try_from(r: AuditRecord) -> Result<Self, RecordError> {
+        let bad = |field: &str, e: &dyn Display| bad("audit entry", &r.id, field, e);
+        Ok(Self {
+            id: r.id.parse().map_err(|e| bad("id", &e))?,
+            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            at: from_unix(r.at),
+            action: AuditAction::parse(&r.action).ok_or_else(|| bad("action", &r.action))?,
+            job_id: r
+                .job_id
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| bad("job_id", &e))?,
+            key_prefix: match &r.key_prefix {
+                Some(p) => Some(KeyPrefix::parse(p).ok_or_else(|| bad("key_prefix", p))?),
+                None => None,
+            },
+            outcome: AuditOutcome(r.status),
+            request_id: r.request_id.clone(),
+            source: r.source.clone(),
+        })
     }
 }
 

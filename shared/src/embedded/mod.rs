@@ -22,14 +22,15 @@ pub use server::ServerLimits;
 use crate::adapters::dns::SystemResolver;
 use crate::adapters::memory::InMemoryRateLimiter;
 use crate::adapters::sqlite::{
-    SqliteDb, SqliteExecutionStore, SqliteIdempotencyStore, SqliteJobStore, SqliteKeyStore,
-    SqliteRunQueue, SqliteTeamStore,
+    SqliteAuditStore, SqliteDb, SqliteExecutionStore, SqliteIdempotencyStore, SqliteJobStore,
+    SqliteKeyStore, SqliteRunQueue, SqliteTeamStore,
 };
 use crate::assembly::{Assembly, Backend, ExecutorMode};
 use crate::domain::{PlainKey, Scope, Scopes, SigningSecret, TeamId};
 use crate::executor::{NoticeDelivery, SIGNING_SECRET_CACHE};
 use crate::ports::{
-    Clock, ExecutionStore, IdempotencyStore, KeyStore, Resolver, StoreError, SystemClock, TeamStore,
+    AuditStore, Clock, ExecutionStore, IdempotencyStore, KeyStore, Resolver, StoreError,
+    SystemClock, TeamStore,
 };
 pub use crate::service::teams::{create_key, ensure_team, rotate_signing_secret};
 use crate::settings::{KEEP_EXECUTIONS, Mode, Settings};
@@ -145,6 +146,7 @@ struct Stores {
     keys: Arc<dyn KeyStore>,
     teams: Arc<dyn TeamStore>,
     idempotency: Arc<SqliteIdempotencyStore>,
+    audit: Arc<dyn AuditStore>,
 }
 
 impl Stores {
@@ -156,6 +158,7 @@ impl Stores {
             keys: Arc::new(SqliteKeyStore::new(db.clone())),
             teams: Arc::new(SqliteTeamStore::new(db.clone())),
             idempotency: Arc::new(SqliteIdempotencyStore::new(db.clone())),
+            audit: Arc::new(SqliteAuditStore::new(db.clone())),
         }
     }
 }
@@ -196,10 +199,13 @@ impl Embedded {
                 stop_rx.clone(),
             )),
             tokio::spawn(prune_loop(
-                stores.executions.clone(),
-                stores.idempotency.clone(),
+                Pruned {
+                    executions: stores.executions.clone(),
+                    idempotency: stores.idempotency.clone(),
+                    audit: stores.audit.clone(),
+                },
                 clock.clone(),
-                config.settings.execution_retention,
+                config.settings.clone(),
                 stop_rx.clone(),
             )),
         ];
@@ -326,6 +332,7 @@ fn assemble(
             schedules: Arc::new(TimerScheduleSync::new(changes)),
             limiter: Arc::new(InMemoryRateLimiter::new(s.rate_limit, s.rate_window_secs)),
             idempotency: stores.idempotency.clone(),
+            audit: stores.audit.clone(),
             clock,
             resolver: config.resolver.clone(),
         },
@@ -359,14 +366,27 @@ fn lock(db: &std::path::Path) -> Result<File, StartError> {
     }
 }
 
-/// Every hour: executions past their retention, idempotency keys past their 24 hours.
-async fn prune_loop(
+/// What the hourly pruning keeps in bounds.
+struct Pruned {
     executions: Arc<dyn ExecutionStore>,
     idempotency: Arc<SqliteIdempotencyStore>,
+    audit: Arc<dyn AuditStore>,
+}
+
+/// Every hour: executions and audit entries past their retention, idempotency keys past
+/// their 24 hours.
+async fn prune_loop(
+    stores: Pruned,
     clock: Arc<dyn Clock>,
-    retention: Duration,
+    settings: crate::settings::Settings,
     mut stop: watch::Receiver<bool>,
 ) {
+    let Pruned {
+        executions,
+        idempotency,
+        audit,
+    } = stores;
+    let retention = settings.execution_retention;
     let mut every = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tokio::select! {
@@ -381,6 +401,11 @@ async fn prune_loop(
         }
         if let Err(e) = idempotency.prune(clock.now()).await {
             error!(error = %e, "could not prune expired idempotency keys");
+        }
+        match audit.prune(clock.now() - settings.audit_retention).await {
+            Ok(0) => {}
+            Ok(n) => info!(deleted = n, "old audit entries pruned"),
+            Err(e) => error!(error = %e, "could not prune old audit entries"),
         }
     }
 }

@@ -9,6 +9,8 @@
 mod http;
 mod notify;
 mod overlap;
+
+use overlap::MarkerEvent;
 mod retry;
 
 use std::sync::Arc;
@@ -275,6 +277,7 @@ impl Executor {
         let now = self.clock.now();
         let mut retries = Vec::new();
         let mut run_ends = Vec::new();
+        let mut markers = Vec::new();
         for e in ended {
             let spec = &e.job.spec;
             match self.retry.next_delay(
@@ -290,12 +293,15 @@ impl Executor {
                         delay_ms = delay.as_millis() as u64, "retry scheduled");
                     let at = now + delay;
                     if spec.firing.guards_overlap() {
-                        self.extend_marker(&e.job, next.run_id, at).await?;
+                        markers.push((&*e.job, MarkerEvent::RetryPending(next.run_id, at)));
                     }
                     retries.push((next, at));
                 }
                 None => run_ends.push(e),
             }
+        }
+        if !markers.is_empty() {
+            self.change_markers(&markers).await?;
         }
         if !retries.is_empty() {
             self.queue.enqueue(&retries).await?;
@@ -305,11 +311,13 @@ impl Executor {
         }
         let results: Vec<RunResult> = run_ends.iter().map(|e| e.run_result()).collect();
         let recorded = self.jobs.record_run_results(&results).await?;
-        for e in run_ends
+        let released: Vec<_> = run_ends
             .iter()
             .filter(|e| e.job.spec.firing.guards_overlap())
-        {
-            self.release_marker(&e.job, e.message.run_id).await?;
+            .map(|e| (&*e.job, MarkerEvent::Ended(e.message.run_id)))
+            .collect();
+        if !released.is_empty() {
+            self.change_markers(&released).await?;
         }
         let mut outgoing = Vec::new();
         for (e, r) in run_ends.into_iter().zip(recorded) {

@@ -45,6 +45,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             teams: self.required("KRAFTER_TEAMS_TABLE")?,
             rate_limits: self.required("KRAFTER_RATE_LIMITS_TABLE")?,
             idempotency: self.required("KRAFTER_IDEMPOTENCY_TABLE")?,
+            audit: self.required("KRAFTER_AUDIT_TABLE")?,
         })
     }
 

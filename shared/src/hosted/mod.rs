@@ -95,6 +95,7 @@ impl Hosted {
             clients.dynamodb.clone(),
             &resources.tables,
             settings.execution_retention,
+            settings.audit_retention,
         );
         let schedules = EventBridgeScheduleSync::new(
             clients.scheduler.clone(),
@@ -130,6 +131,7 @@ impl Hosted {
                     settings.rate_window_secs,
                 )),
                 idempotency: Arc::new(stores.idempotency),
+                audit: Arc::new(stores.audit),
                 clock: clock.clone(),
                 resolver,
             },

@@ -420,3 +420,13 @@ async fn a_window_bounds_the_runs() {
     let app = TestApp::spawn().await;
     crate::scenarios::a_window_bounds_the_runs(&app, chrono::Utc::now()).await;
 }
+
+#[tokio::test]
+async fn every_change_is_audited_once_with_its_key_and_request() {
+    use krafter_shared::domain::Scope;
+    let app = TestApp::spawn().await;
+    let read = app.new_key("alpha", &[Scope::Read]).await;
+    let other = app.new_key("beta", &[Scope::Write]).await;
+    crate::scenarios::every_change_is_audited_once_with_its_key_and_request(&app, &read, &other)
+        .await;
+}

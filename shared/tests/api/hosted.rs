@@ -1142,3 +1142,26 @@ async fn jitter_moves_runs_within_bounds_and_next_run_at_shows_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn every_change_is_audited_once_with_its_key_and_request() {
+    let w = World::start().await;
+    let key = async |team: &str, scope: Scope| {
+        let (k, _) = create_key(
+            w.hosted.keys.as_ref(),
+            TeamId::parse(team).unwrap(),
+            Scopes::new(vec![scope]),
+            None,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        k.as_str().to_owned()
+    };
+    let (read, other) = (
+        key("alpha", Scope::Read).await,
+        key("beta", Scope::Write).await,
+    );
+    crate::scenarios::every_change_is_audited_once_with_its_key_and_request(&w.api, &read, &other)
+        .await;
+}

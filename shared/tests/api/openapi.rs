@@ -758,6 +758,41 @@ async fn every_response_matches_its_documented_schema() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
 
+    // The audit log, and the team's signing secret (shown to and rotated by write keys).
+    for (path, status) in [
+        (format!("/audit?job_id={id}&limit=2"), 200),
+        ("/audit?job_id=nope".to_owned(), 422),
+        (
+            "/audit?from=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z".to_owned(),
+            422,
+        ),
+    ] {
+        let r = c
+            .call(&app, Some(&read), Method::GET, &cron(&path), Payload::None)
+            .await;
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+    }
+    let r = c
+        .call(
+            &app,
+            w,
+            Method::GET,
+            &cron("/team/signing-secret"),
+            Payload::None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c
+        .call(
+            &app,
+            w,
+            Method::POST,
+            &cron("/team/signing-secret/rotate"),
+            Payload::None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
     // An invalid `Idempotency-Key` on the calls that take no body.
     for (method, path) in [
         (Method::POST, format!("/jobs/{id}/trigger")),
@@ -787,6 +822,9 @@ async fn every_response_matches_its_documented_schema() {
             Method::GET,
             cron(&format!("/jobs/{id}/executions/{execution_id}")),
         ),
+        (Method::GET, cron("/audit")),
+        (Method::GET, cron("/team/signing-secret")),
+        (Method::POST, cron("/team/signing-secret/rotate")),
     ];
     for (method, path) in &operations {
         let body = || match *method {
@@ -795,7 +833,7 @@ async fn every_response_matches_its_documented_schema() {
         };
         let r = c.call(&app, None, method.clone(), path, body()).await;
         assert_eq!(r.status, 401, "{method} {path}");
-        let key = if *method == Method::GET {
+        let key = if *method == Method::GET && !path.ends_with("/signing-secret") {
             &no_scope
         } else {
             &read

@@ -844,3 +844,160 @@ pub async fn jitter_moves_runs_within_bounds_and_next_run_at_shows_it(
         "fired at {started}, next_run_at said {fires}"
     );
 }
+
+/// The audit log: every kind of change appears once, with the key's prefix, the request id
+/// the client saw, its outcome and the job; a refused request leaves an entry of its
+/// refusal and changes nothing; another team reads none of it. `read_key` is a `cron:read`
+/// key of the same team, `other_key` a key of another team.
+pub async fn every_change_is_audited_once_with_its_key_and_request(
+    app: &TestApp,
+    read_key: &str,
+    other_key: &str,
+) {
+    use crate::helpers::Reply;
+    let now = chrono::Utc::now();
+    let ts = |t: chrono::DateTime<chrono::Utc>| krafter_shared::domain::time::format(t);
+    let mut asked: Vec<(&str, String, u16)> = Vec::new();
+    let mut note = |action: &'static str, r: &Reply| {
+        asked.push((
+            action,
+            r.header("x-request-id").unwrap().to_owned(),
+            r.status,
+        ));
+    };
+    let initial = app.get("/team/signing-secret").await;
+    assert_eq!(initial.status, 200, "{}", initial.body);
+    let initial = initial.body["data"]["secret"].as_str().unwrap().to_owned();
+    let created = app.post("/jobs", &idle_job("https://example.com/")).await;
+    note("job.create", &created);
+    let id = created.body["data"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/jobs/{id}");
+    let calls: [(&'static str, Method, String, Option<Value>); 6] = [
+        (
+            "job.update",
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"name": "renamed"})),
+        ),
+        ("job.pause", Method::POST, format!("{path}/pause"), None),
+        ("job.resume", Method::POST, format!("{path}/resume"), None),
+        ("job.trigger", Method::POST, format!("{path}/trigger"), None),
+        (
+            "job.backfill",
+            Method::POST,
+            format!("{path}/backfill"),
+            Some(json!({"from": ts(now - chrono::Duration::hours(2)),
+                        "until": ts(now - chrono::Duration::hours(1))})),
+        ),
+        (
+            "team.rotate_secret",
+            Method::POST,
+            "/team/signing-secret/rotate".into(),
+            None,
+        ),
+    ];
+    for (action, method, p, body) in calls {
+        let r = app.call(method, &p, body.as_ref()).await;
+        assert!(r.status < 300, "{action}: {} {}", r.status, r.body);
+        note(action, &r);
+    }
+    // Refused: a bad PATCH (nothing changes), a read-only key's create (nothing made).
+    let bad = app
+        .call(Method::PATCH, &path, Some(&json!({"timeout_ms": 1})))
+        .await;
+    bad.assert_error(422, "Validation failed");
+    note("job.update", &bad);
+    assert_eq!(app.get(&path).await.body["data"]["name"], "renamed");
+    let jobs_before = app.get("/jobs?limit=100").await.body["data"].clone();
+    let refused = app
+        .call_as(
+            Some(read_key),
+            Method::POST,
+            "/jobs",
+            Some(&idle_job("https://example.com/")),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(app.get("/jobs?limit=100").await.body["data"], jobs_before);
+    let deleted = app.call(Method::DELETE, &path, None).await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    note("job.delete", &deleted);
+
+    let log = app.get("/audit?limit=100").await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let entries = log.body["data"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), asked.len() + 1, "{entries:#?}");
+    let prefix = &app.key[..12];
+    for (action, request_id, status) in &asked {
+        let found: Vec<&Value> = entries
+            .iter()
+            .filter(|e| e["request_id"] == request_id.as_str())
+            .collect();
+        assert_eq!(found.len(), 1, "{action} {request_id}: {entries:#?}");
+        let e = found[0];
+        assert_eq!(e["action"], *action);
+        assert_eq!(e["status"], *status);
+        assert_eq!(e["key_prefix"], prefix);
+        assert!(e["source"].as_str().is_some_and(|s| !s.is_empty()));
+        if *action != "team.rotate_secret" {
+            assert_eq!(e["job_id"], id.as_str(), "{action}");
+        }
+    }
+    let refusal: Vec<&Value> = entries.iter().filter(|e| e["status"] == 403).collect();
+    assert_eq!(refusal.len(), 1);
+    assert_eq!(refusal[0]["action"], "job.create");
+    assert_eq!(refusal[0]["outcome"], "refused");
+    assert_eq!(refusal[0]["key_prefix"], &read_key[..12]);
+    assert_eq!(entries[0]["action"], "job.delete", "newest first");
+
+    // Filters and paging.
+    let of_job = app.get(&format!("/audit?job_id={id}&limit=100")).await.body["data"].clone();
+    assert_eq!(
+        of_job.as_array().unwrap().len(),
+        asked.len() - 1,
+        "all but the rotation"
+    );
+    let first = app.get("/audit?limit=4").await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let rest = app.get(&format!("/audit?limit=100&cursor={cursor}")).await;
+    let mut paged = first.body["data"].as_array().unwrap().clone();
+    paged.extend(rest.body["data"].as_array().unwrap().iter().cloned());
+    assert_eq!(paged, entries);
+    app.get("/audit?job_id=nope")
+        .await
+        .assert_error(422, "Validation failed");
+
+    // Another team reads none of it; a read key may read, but not see the signing secret.
+    let other = app
+        .call_as(Some(other_key), Method::GET, "/audit", None)
+        .await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.body["data"], json!([]));
+    let read = app
+        .call_as(Some(read_key), Method::GET, "/audit?limit=1", None)
+        .await;
+    assert_eq!(read.status, 200);
+    let secret = app
+        .call_as(Some(read_key), Method::GET, "/team/signing-secret", None)
+        .await;
+    assert_eq!(secret.status, 403);
+    let secret = app.get("/team/signing-secret").await;
+    assert_eq!(secret.status, 200, "{}", secret.body);
+    assert!(
+        secret.body["data"]["secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    assert_ne!(secret.body["data"]["secret"], initial.as_str(), "rotated");
+    assert_eq!(
+        secret.body["data"]["previous"],
+        initial.as_str(),
+        "the old one still signs"
+    );
+    assert!(
+        secret.body["data"]["previous_valid_until"]
+            .as_str()
+            .is_some()
+    );
+}

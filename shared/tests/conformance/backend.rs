@@ -12,12 +12,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use krafter_shared::adapters::sqlite::{
-    SqliteDb, SqliteExecutionStore, SqliteIdempotencyStore, SqliteJobStore, SqliteKeyStore,
-    SqliteRunQueue, SqliteTeamStore,
+    SqliteAuditStore, SqliteDb, SqliteExecutionStore, SqliteIdempotencyStore, SqliteJobStore,
+    SqliteKeyStore, SqliteRunQueue, SqliteTeamStore,
 };
 use krafter_shared::domain::RunMessage;
 use krafter_shared::ports::{
-    ExecutionStore, IdempotencyStore, JobStore, KeyStore, RunQueue, StoreResult, TeamStore,
+    AuditStore, ExecutionStore, IdempotencyStore, JobStore, KeyStore, RunQueue, StoreResult,
+    TeamStore,
 };
 use tempfile::TempDir;
 
@@ -36,6 +37,7 @@ pub struct Backend {
     pub keys: Arc<dyn KeyStore>,
     pub teams: Arc<dyn TeamStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
+    pub audit: Arc<dyn AuditStore>,
     pub queue: Arc<dyn RunQueue>,
     pub probe: Arc<dyn QueueProbe>,
     /// Whatever must live as long as the stores (a temporary directory, a server).
@@ -88,6 +90,7 @@ impl SqliteBackend {
             keys: self.keys,
             teams: self.teams,
             idempotency: Arc::new(SqliteIdempotencyStore::new(self.db.clone())),
+            audit: Arc::new(SqliteAuditStore::new(self.db.clone())),
             queue: queue.clone(),
             probe: queue_probe(queue),
             _resources: self.dir.map(|d| Box::new(d) as Box<dyn Any + Send + Sync>),
@@ -134,6 +137,7 @@ pub async fn dynamo() -> Backend {
         clients.dynamodb.clone(),
         &resources.tables,
         Duration::from_secs(30 * 86_400),
+        Duration::from_secs(90 * 86_400),
     );
     let queue = SqsRunQueue::new(
         clients.sqs.clone(),
@@ -146,6 +150,7 @@ pub async fn dynamo() -> Backend {
         keys: Arc::new(stores.keys),
         teams: Arc::new(stores.teams),
         idempotency: Arc::new(stores.idempotency),
+        audit: Arc::new(stores.audit),
         queue: Arc::new(queue),
         probe: Arc::new(SqsProbe {
             client: clients.sqs,

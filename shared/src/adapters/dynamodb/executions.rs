@@ -177,7 +177,13 @@ impl DynamoExecutionStore {
                 .await;
             let reasons = match transacted(result)? {
                 Transacted::Done if skipped => return Ok(BeginOutcome::Skipped(Box::new(job))),
-                Transacted::Done => return Ok(BeginOutcome::Started(Box::new(job))),
+                Transacted::Done => {
+                    let mut job = job;
+                    if let Some(marker) = marker {
+                        job.run_marker = marker;
+                    }
+                    return Ok(BeginOutcome::Started(Box::new(job)));
+                }
                 Transacted::Refused(reasons) => reasons,
             };
             match reasons[..] {

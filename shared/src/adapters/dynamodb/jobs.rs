@@ -9,10 +9,10 @@ use super::{
     number, query_matching, s, set_or_remove, string, to_item, transacted,
 };
 use crate::domain::record::{JobRecord, job_updated_fields};
-use crate::domain::{Job, JobFilter, JobId, RunMarker, RunStatus, StreakChange, TeamId};
+use crate::domain::{Job, JobFilter, JobId, RunStatus, StreakChange, TeamId};
 use crate::ports::{
-    InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
-    UpdateOutcome, paginate,
+    InsertOutcome, JobStore, MarkerSwap, Page, PageRequest, RecordedRun, RunResult, StoreError,
+    StoreResult, UpdateOutcome, paginate,
 };
 
 /// Jobs: one item per job, keyed by `team` and `id`.
@@ -167,6 +167,32 @@ impl DynamoJobStore {
         transacted(result)
     }
 
+    /// One conditional marker change (see `JobStore::swap_run_markers`).
+    async fn swap_one(&self, swap: &MarkerSwap) -> StoreResult<UpdateOutcome> {
+        let w = MarkerWrite::new(&swap.expected, Some(&swap.new));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(&swap.team, swap.job_id)))
+            .update_expression(w.update.unwrap_or_default())
+            .condition_expression(format!("attribute_exists(id) AND {}", w.condition))
+            .set_expression_attribute_values(Some(w.values).filter(|v| !v.is_empty()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(UpdateOutcome::Updated),
+            Err(e) if is_condition_failed(&e) => {
+                Ok(match self.get_item(&swap.team, swap.job_id).await {
+                    Ok(Some(_)) | Err(StoreError::Corrupt(_)) => UpdateOutcome::Conflict,
+                    Ok(None) => UpdateOutcome::NotFound,
+                    Err(e) => return Err(e),
+                })
+            }
+            Err(e) => Err(backend(e)),
+        }
+    }
+
     pub(crate) async fn get_item(&self, team: &TeamId, id: JobId) -> StoreResult<Option<Job>> {
         let out = self
             .client
@@ -306,33 +332,14 @@ impl JobStore for DynamoJobStore {
         }
     }
 
-    async fn swap_run_marker(
-        &self,
-        team: &TeamId,
-        id: JobId,
-        expected: &RunMarker,
-        new: &RunMarker,
-    ) -> StoreResult<UpdateOutcome> {
-        let w = MarkerWrite::new(expected, Some(new));
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(team, id)))
-            .update_expression(w.update.unwrap_or_default())
-            .condition_expression(format!("attribute_exists(id) AND {}", w.condition))
-            .set_expression_attribute_values(Some(w.values).filter(|v| !v.is_empty()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(UpdateOutcome::Updated),
-            Err(e) if is_condition_failed(&e) => Ok(match self.get_item(team, id).await {
-                Ok(Some(_)) | Err(StoreError::Corrupt(_)) => UpdateOutcome::Conflict,
-                Ok(None) => UpdateOutcome::NotFound,
-                Err(e) => return Err(e),
-            }),
-            Err(e) => Err(backend(e)),
+    async fn swap_run_markers(&self, swaps: &[MarkerSwap]) -> StoreResult<Vec<UpdateOutcome>> {
+        let mut out = Vec::with_capacity(swaps.len());
+        for chunk in swaps.chunks(16) {
+            for r in futures_util::future::join_all(chunk.iter().map(|s| self.swap_one(s))).await {
+                out.push(r?);
+            }
         }
+        Ok(out)
     }
 
     async fn record_run_results(&self, results: &[RunResult]) -> StoreResult<Vec<RecordedRun>> {

@@ -10,7 +10,9 @@
 //! | teams | `team` | one item per team: its webhook signing secrets |
 //! | rate limits | `bucket` = `<caller>#<window start>` | one counter per window; TTL `expires_at` |
 //! | idempotency | `pk` = `<team>#<key>` | one item per idempotency key, with its response; TTL `expires_at` |
+//! | audit | `team` + `id` | one item per audit entry (UUIDv7 ids: time order); TTL `expires_at` |
 
+mod audit;
 mod executions;
 mod idempotency;
 mod jobs;
@@ -28,6 +30,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use audit::DynamoAuditStore;
 pub use executions::DynamoExecutionStore;
 pub use idempotency::DynamoIdempotencyStore;
 pub use jobs::DynamoJobStore;
@@ -50,6 +53,7 @@ pub struct Tables {
     pub teams: String,
     pub rate_limits: String,
     pub idempotency: String,
+    pub audit: String,
 }
 
 /// The DynamoDB stores, sharing one client.
@@ -60,12 +64,18 @@ pub struct DynamoStores {
     pub keys: DynamoKeyStore,
     pub teams: DynamoTeamStore,
     pub idempotency: DynamoIdempotencyStore,
+    pub audit: DynamoAuditStore,
 }
 
 impl DynamoStores {
     /// `retention`: how long finished executions are kept (their TTL), see
-    /// [`DynamoExecutionStore`].
-    pub fn new(client: Client, tables: &Tables, retention: std::time::Duration) -> Self {
+    /// [`DynamoExecutionStore`]; `audit_retention`: how long audit entries are.
+    pub fn new(
+        client: Client,
+        tables: &Tables,
+        retention: std::time::Duration,
+        audit_retention: std::time::Duration,
+    ) -> Self {
         Self {
             jobs: DynamoJobStore::new(client.clone(), &tables.jobs),
             executions: DynamoExecutionStore::new(
@@ -76,7 +86,8 @@ impl DynamoStores {
             ),
             keys: DynamoKeyStore::new(client.clone(), &tables.keys),
             teams: DynamoTeamStore::new(client.clone(), &tables.teams),
-            idempotency: DynamoIdempotencyStore::new(client, &tables.idempotency),
+            idempotency: DynamoIdempotencyStore::new(client.clone(), &tables.idempotency),
+            audit: DynamoAuditStore::new(client, &tables.audit, audit_retention),
         }
     }
 }

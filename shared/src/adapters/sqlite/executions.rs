@@ -61,91 +61,120 @@ static SELECT_ATTEMPT: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
     format!("SELECT {EXECUTION_COLUMNS} FROM executions WHERE run_id = ?1 AND attempt = ?2")
 });
 
-/// One attempt's begin, in the batch's transaction: recorded once per (run, attempt), for a
-/// job that still has the message's generation, as the job's overlap policy admits it
-/// (`Job::admit`; its marker is written in the same transaction).
-fn begin_one(tx: &rusqlite::Transaction<'_>, s: &AttemptStart) -> StoreResult<BeginOutcome> {
-    let m = &s.message;
-    let run_id = m.run_id.to_string();
-    let job = match get_job(tx, m.team.as_str(), &m.job_id.to_string()) {
-        Ok(job) => job,
-        // An unreadable job drops its run rather than every run of the batch.
-        Err(e @ StoreError::Corrupt(_)) => {
-            error!(job_id = %m.job_id, error = %e,
-                "a stored job could not be read: its run is dropped");
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    let prior = {
-        let mut existing = tx.prepare_cached(&SELECT_ATTEMPT)?;
-        let mut rows = existing.query(params![run_id, m.attempt])?;
+/// The statements a batch of begins runs, prepared once for the batch.
+struct BeginStatements<'a, 'c> {
+    tx: &'a rusqlite::Transaction<'c>,
+    existing: rusqlite::CachedStatement<'a>,
+    insert: rusqlite::CachedStatement<'a>,
+}
+
+impl<'a, 'c> BeginStatements<'a, 'c> {
+    fn prepare(tx: &'a rusqlite::Transaction<'c>) -> StoreResult<Self> {
+        Ok(Self {
+            tx,
+            existing: tx.prepare_cached(&SELECT_ATTEMPT)?,
+            insert: tx.prepare_cached(
+                "INSERT INTO executions (id, team, job_id, run_id, trigger, scheduled_at, \
+                 attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?,
+        })
+    }
+
+    /// The attempt as recorded before, if it was.
+    fn prior(&mut self, m: &crate::domain::RunMessage) -> StoreResult<Option<Execution>> {
+        let mut rows = self
+            .existing
+            .query(params![m.run_id.to_string(), m.attempt])?;
         match rows.next()? {
-            Some(r) => Some(execution_from_row(r)?),
-            None => None,
+            Some(r) => Ok(Some(execution_from_row(r)?)),
+            None => Ok(None),
         }
-    };
-    if let Some(prior) = prior {
-        return Ok(BeginOutcome::AlreadyRecorded(Box::new(prior)));
     }
-    let Some(job) = job.filter(|j| j.generation == m.generation) else {
-        return Ok(BeginOutcome::JobGone);
-    };
-    let write_marker = |marker: &RunMarker| -> StoreResult<()> {
-        tx.prepare_cached("UPDATE jobs SET run_marker = ?2 WHERE id = ?1")?
-            .execute(params![m.job_id.to_string(), marker.to_stored()])?;
+
+    /// Records an attempt as in flight.
+    fn insert_start(&mut self, s: &AttemptStart) -> StoreResult<()> {
+        let m = &s.message;
+        self.insert.execute(params![
+            s.execution_id.to_string(),
+            m.team.as_str(),
+            m.job_id.to_string(),
+            m.run_id.to_string(),
+            m.trigger.as_str(),
+            m.scheduled_at.timestamp(),
+            m.attempt,
+            s.started_at.timestamp(),
+        ])?;
         Ok(())
-    };
-    match job.admit(m, s.started_at) {
-        Admission::Start(marker) => {
-            if let Some(marker) = &marker {
-                write_marker(marker)?;
+    }
+
+    fn write_marker(&self, job: JobId, marker: &RunMarker) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("UPDATE jobs SET run_marker = ?2 WHERE id = ?1")?
+            .execute(params![job.to_string(), marker.to_stored()])?;
+        Ok(())
+    }
+
+    /// One attempt's begin, in the batch's transaction: recorded once per (run, attempt),
+    /// for a job that still has the message's generation, as the job's overlap policy
+    /// admits it (`Job::admit`; its marker is written in the same transaction).
+    fn begin(&mut self, s: &AttemptStart) -> StoreResult<BeginOutcome> {
+        let m = &s.message;
+        let job = match get_job(self.tx, m.team.as_str(), &m.job_id.to_string()) {
+            Ok(job) => job,
+            // An unreadable job drops its run rather than every run of the batch.
+            Err(e @ StoreError::Corrupt(_)) => {
+                error!(job_id = %m.job_id, error = %e,
+                    "a stored job could not be read: its run is dropped");
+                None
             }
-            insert_start(tx, s)?;
-            Ok(BeginOutcome::Started(Box::new(job)))
+            Err(e) => return Err(e),
+        };
+        if let Some(prior) = self.prior(m)? {
+            return Ok(BeginOutcome::AlreadyRecorded(Box::new(prior)));
         }
-        Admission::Skip { running } => {
-            insert_start(tx, s)?;
-            let skipped = AttemptOutcome::skipped(running, s.started_at);
-            finish(tx, s.execution_id, &skipped)?;
-            Ok(BeginOutcome::Skipped(Box::new(job)))
+        let Some(job) = job.filter(|j| j.generation == m.generation) else {
+            return Ok(BeginOutcome::JobGone);
+        };
+        match job.admit(m, s.started_at) {
+            Admission::Start(marker) => {
+                let mut job = job;
+                if let Some(marker) = marker {
+                    self.write_marker(m.job_id, &marker)?;
+                    job.run_marker = marker;
+                }
+                self.insert_start(s)?;
+                Ok(BeginOutcome::Started(Box::new(job)))
+            }
+            Admission::Skip { running } => {
+                self.insert_start(s)?;
+                let skipped = AttemptOutcome::skipped(running, s.started_at);
+                finish(
+                    &mut self.tx.prepare_cached(FINISH)?,
+                    s.execution_id,
+                    &skipped,
+                )?;
+                Ok(BeginOutcome::Skipped(Box::new(job)))
+            }
+            Admission::Buffer(marker) => {
+                self.write_marker(m.job_id, &marker)?;
+                Ok(BeginOutcome::Buffered)
+            }
+            Admission::Wait(wait) => Ok(BeginOutcome::Wait(wait)),
         }
-        Admission::Buffer(marker) => {
-            write_marker(&marker)?;
-            Ok(BeginOutcome::Buffered)
-        }
-        Admission::Wait(wait) => Ok(BeginOutcome::Wait(wait)),
     }
 }
 
-/// Records an attempt as in flight.
-fn insert_start(tx: &rusqlite::Transaction<'_>, s: &AttemptStart) -> StoreResult<()> {
-    let m = &s.message;
-    tx.prepare_cached(
-        "INSERT INTO executions (id, team, job_id, run_id, trigger, scheduled_at, \
-         attempt, started_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        s.execution_id.to_string(),
-        m.team.as_str(),
-        m.job_id.to_string(),
-        m.run_id.to_string(),
-        m.trigger.as_str(),
-        m.scheduled_at.timestamp(),
-        m.attempt,
-        s.started_at.timestamp(),
-    ])?;
-    Ok(())
-}
+const FINISH: &str = "UPDATE executions SET status = ?2, http_status = ?3, response_body = ?4, \
+     error = ?5, duration_ms = ?6, finished_at = ?7 WHERE id = ?1 AND status IS NULL";
 
-/// Records how an attempt in flight ended (nothing if it had ended already).
-fn finish(tx: &rusqlite::Transaction<'_>, id: ExecutionId, o: &AttemptOutcome) -> StoreResult<()> {
-    tx.prepare_cached(
-        "UPDATE executions SET status = ?2, http_status = ?3, response_body = ?4, \
-         error = ?5, duration_ms = ?6, finished_at = ?7 \
-         WHERE id = ?1 AND status IS NULL",
-    )?
-    .execute(params![
+/// Records how an attempt in flight ended (nothing if it had ended already), with the
+/// prepared `FINISH` statement.
+fn finish(
+    update: &mut rusqlite::CachedStatement<'_>,
+    id: ExecutionId,
+    o: &AttemptOutcome,
+) -> StoreResult<()> {
+    update.execute(params![
         id.to_string(),
         o.status.as_str(),
         o.http_status,
@@ -162,7 +191,10 @@ impl ExecutionStore for SqliteExecutionStore {
     async fn begin_attempts(&self, starts: &[AttemptStart]) -> StoreResult<Vec<BeginOutcome>> {
         let starts = starts.to_vec();
         self.db
-            .write(move |tx| starts.iter().map(|s| begin_one(tx, s)).collect())
+            .write(move |tx| {
+                let mut batch = BeginStatements::prepare(tx)?;
+                starts.iter().map(|s| batch.begin(s)).collect()
+            })
             .await
     }
 
@@ -172,7 +204,11 @@ impl ExecutionStore for SqliteExecutionStore {
             .map(|(s, o)| (s.execution_id, o.clone()))
             .collect();
         self.db
-            .write(move |tx| done.iter().try_for_each(|(id, o)| finish(tx, *id, o)))
+            .write(move |tx| {
+                let mut update = tx.prepare_cached(FINISH)?;
+                done.iter()
+                    .try_for_each(|(id, o)| finish(&mut update, *id, o))
+            })
             .await
     }
 

@@ -7,10 +7,10 @@ use rusqlite::types::Value as SqlValue;
 
 use super::{SqliteDb, corrupt};
 use crate::domain::record::{JOB_FIELDS, JobRecord, job_updated_fields};
-use crate::domain::{Job, JobFilter, JobId, RunMarker, RunStatus, TeamId};
+use crate::domain::{Job, JobFilter, JobId, RunStatus, TeamId};
 use crate::ports::{
-    InsertOutcome, JobStore, Page, PageRequest, RecordedRun, RunResult, StoreError, StoreResult,
-    UpdateOutcome, filtered_page, paginate,
+    InsertOutcome, JobStore, MarkerSwap, Page, PageRequest, RecordedRun, RunResult, StoreError,
+    StoreResult, UpdateOutcome, filtered_page, paginate,
 };
 
 pub struct SqliteJobStore {
@@ -323,34 +323,33 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
-    async fn swap_run_marker(
-        &self,
-        team: &TeamId,
-        id: JobId,
-        expected: &RunMarker,
-        new: &RunMarker,
-    ) -> StoreResult<UpdateOutcome> {
-        let (team, id) = (team.as_str().to_owned(), id.to_string());
-        let (expected, new) = (expected.to_stored(), new.to_stored());
+    async fn swap_run_markers(&self, swaps: &[MarkerSwap]) -> StoreResult<Vec<UpdateOutcome>> {
+        let swaps = swaps.to_vec();
         self.db
             .write(move |tx| {
-                let n = tx
-                    .prepare_cached(
-                        "UPDATE jobs SET run_marker = ?4 \
-                         WHERE id = ?1 AND team = ?2 AND run_marker IS ?3",
-                    )?
-                    .execute(params![id, team, expected, new])?;
-                if n == 1 {
-                    return Ok(UpdateOutcome::Updated);
+                let mut swap = tx.prepare_cached(
+                    "UPDATE jobs SET run_marker = ?4 \
+                     WHERE id = ?1 AND team = ?2 AND run_marker IS ?3",
+                )?;
+                let mut exists =
+                    tx.prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND team = ?2")?;
+                let mut out = Vec::with_capacity(swaps.len());
+                for s in &swaps {
+                    let (id, team) = (s.job_id.to_string(), s.team.as_str());
+                    let (old, new) = (s.expected.to_stored(), s.new.to_stored());
+                    if swap.execute(params![id, team, old, new])? == 1 {
+                        out.push(UpdateOutcome::Updated);
+                        continue;
+                    }
+                    let found: Option<i64> = exists
+                        .query_row(params![id, team], |r| r.get(0))
+                        .optional()?;
+                    out.push(match found {
+                        Some(_) => UpdateOutcome::Conflict,
+                        None => UpdateOutcome::NotFound,
+                    });
                 }
-                let exists: Option<i64> = tx
-                    .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1 AND team = ?2")?
-                    .query_row([&id, &team], |r| r.get(0))
-                    .optional()?;
-                Ok(match exists {
-                    Some(_) => UpdateOutcome::Conflict,
-                    None => UpdateOutcome::NotFound,
-                })
+                Ok(out)
             })
             .await
     }

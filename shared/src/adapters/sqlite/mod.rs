@@ -13,6 +13,7 @@ macro_rules! column_list {
     };
 }
 
+mod audit;
 mod executions;
 mod idempotency;
 mod jobs;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+pub use audit::SqliteAuditStore;
 pub use executions::SqliteExecutionStore;
 pub use idempotency::SqliteIdempotencyStore;
 pub use jobs::SqliteJobStore;
@@ -367,6 +369,22 @@ ALTER TABLE jobs ADD COLUMN catchup_window_s INTEGER;
 ALTER TABLE jobs ADD COLUMN overlap TEXT;
 ALTER TABLE jobs ADD COLUMN jitter_s INTEGER;
 ALTER TABLE jobs ADD COLUMN run_marker TEXT;
+"#,
+    // The audit log.
+    r#"
+CREATE TABLE audit_log (
+    id          TEXT PRIMARY KEY,
+    team        TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    action      TEXT NOT NULL,
+    job_id      TEXT,
+    key_prefix  TEXT,
+    status      INTEGER NOT NULL,
+    request_id  TEXT NOT NULL,
+    source      TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX audit_log_by_team ON audit_log (team, id);
+CREATE INDEX audit_log_by_time ON audit_log (at);
 "#,
 ];
 

@@ -3,7 +3,7 @@
 //! `JobStore::swap_run_marker` replaces it only if it is unchanged.
 
 use krafter_shared::domain::{Admission, Job, Overlap, RunMarker, RunStatus, TeamId};
-use krafter_shared::ports::{BeginOutcome, UpdateOutcome};
+use krafter_shared::ports::{BeginOutcome, MarkerSwap, UpdateOutcome};
 
 use crate::backend::Backend;
 use crate::fixtures::*;
@@ -13,6 +13,24 @@ async fn guarded_job(b: &Backend, overlap: Overlap) -> Job {
     j.spec.firing.overlap = overlap;
     b.jobs.insert(&j, QUOTA).await.unwrap();
     j
+}
+
+pub async fn swap(
+    b: &Backend,
+    team: &TeamId,
+    j: &Job,
+    expected: &RunMarker,
+    new: &RunMarker,
+) -> UpdateOutcome {
+    let swap = MarkerSwap {
+        team: team.clone(),
+        job_id: j.id,
+        expected: expected.clone(),
+        new: new.clone(),
+    };
+    let mut out = b.jobs.swap_run_markers(&[swap]).await.unwrap();
+    assert_eq!(out.len(), 1);
+    out.remove(0)
 }
 
 async fn stored(b: &Backend, j: &Job) -> Job {
@@ -60,8 +78,8 @@ conformance_tests! {
             .release(runs[0].message.run_id, mins(8), current.attempt_lease())
             .unwrap();
         assert_eq!(released.promoted.as_ref(), Some(&runs[1].message));
-        let swapped = b.jobs.swap_run_marker(&j.team, j.id, &current.run_marker, &released.marker);
-        assert_eq!(swapped.await.unwrap(), UpdateOutcome::Updated);
+        let swapped = swap(&b, &j.team, &j, &current.run_marker, &released.marker).await;
+        assert_eq!(swapped, UpdateOutcome::Updated);
         let promoted = start(runs[1].message.clone(), mins(8));
         expect_started(&b.executions.begin_attempts(&[promoted]).await.unwrap()[0]);
     }
@@ -73,9 +91,8 @@ conformance_tests! {
             other => panic!("{other:?}"),
         };
         let swap = |expected: RunMarker, new: RunMarker| {
-            let jobs = b.jobs.clone();
-            let (team, id) = (j.team.clone(), j.id);
-            async move { jobs.swap_run_marker(&team, id, &expected, &new).await.unwrap() }
+            let (b, j) = (&b, &j);
+            async move { swap(b, &j.team, j, &expected, &new).await }
         };
         assert_eq!(swap(RunMarker::default(), held.clone()).await, UpdateOutcome::Updated);
         assert_eq!(swap(RunMarker::default(), held.clone()).await, UpdateOutcome::Conflict);
@@ -83,8 +100,8 @@ conformance_tests! {
         assert_eq!(swap(held.clone(), RunMarker::default()).await, UpdateOutcome::Updated);
         assert!(stored(&b, &j).await.run_marker.is_empty());
         let other = TeamId::parse("beta").unwrap();
-        let foreign = b.jobs.swap_run_marker(&other, j.id, &RunMarker::default(), &held).await;
-        assert_eq!(foreign.unwrap(), UpdateOutcome::NotFound);
+        let foreign = super::overlap::swap(&b, &other, &j, &RunMarker::default(), &held).await;
+        assert_eq!(foreign, UpdateOutcome::NotFound);
         // An update of the job's definition leaves the marker alone (it is run state).
         assert_eq!(swap(RunMarker::default(), held.clone()).await, UpdateOutcome::Updated);
         let mut renamed = stored(&b, &j).await;
