@@ -12,6 +12,8 @@ pub mod embedded;
 pub mod executor;
 #[cfg(feature = "aws")]
 pub mod hosted;
+#[cfg(feature = "logs")]
+pub mod logs;
 pub mod ports;
 pub mod schedule;
 pub mod service;

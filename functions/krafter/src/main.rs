@@ -1,7 +1,9 @@
 //! `krafter`: the embedded server and the operator commands. Only wiring: every behaviour
 //! lives in `krafter-shared` (the emulator tooling in `krafter-ops`). One module per command.
 
+mod audit;
 mod aws;
+mod backup;
 mod keys;
 mod serve;
 mod settings_args;
@@ -35,6 +37,12 @@ enum Command {
     /// Teams' webhook signing secrets: show, rotate.
     #[command(subcommand)]
     Teams(teams::TeamsCommand),
+    /// A team's audit log (embedded store): every change asked of the API, done or refused.
+    Audit(audit::AuditArgs),
+    /// Copy the embedded store to a file while the server runs (SQLite's online backup).
+    Backup(backup::BackupArgs),
+    /// Put a backup in place of the embedded store (refused while a server holds it).
+    Restore(backup::RestoreArgs),
     /// Local tooling for the hosted (AWS) backend on an emulator.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
@@ -42,12 +50,18 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
+    if let Err(e) = init_tracing() {
+        say(format_args!("error: {e}"));
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::serve(*args).await,
         Command::Keys(cmd) => keys::keys(cmd).await,
         Command::Teams(cmd) => teams::teams(cmd).await,
+        Command::Audit(args) => audit::audit(args).await,
+        Command::Backup(args) => backup::run_backup(args),
+        Command::Restore(args) => backup::run_restore(args),
         Command::Aws(cmd) => aws::aws(cmd).await,
     };
     match result {
@@ -77,12 +91,19 @@ fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-fn init_tracing() {
+/// Logs on stderr, as `KRAFTER_LOG` filters and `KRAFTER_LOG_FORMAT` (text or json) says.
+fn init_tracing() -> Result<(), String> {
+    use krafter_shared::logs::{LogFormat, LogOutput};
     let filter = tracing_subscriber::EnvFilter::try_from_env("KRAFTER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let format = LogFormat::parse(std::env::var("KRAFTER_LOG_FORMAT").ok().as_deref())?;
+    LogOutput {
+        filter,
+        format,
+        writer: std::io::stderr,
+        ansi: std::io::stderr().is_terminal(),
+        time: true,
+    }
+    .init();
+    Ok(())
 }

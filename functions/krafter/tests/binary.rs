@@ -27,6 +27,8 @@ struct Server {
     child: Child,
     base: String,
     bootstrap_key: Option<String>,
+    /// What the server wrote to stderr after its address line.
+    logs: Arc<Mutex<Vec<String>>>,
 }
 
 /// Starts `krafter serve` on port 0 and reads its address (stderr) and key (stdout).
@@ -34,8 +36,8 @@ fn serve(db: &Path, env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0", "--db"])
         .arg(db)
-        .envs(env.iter().copied())
         .env("KRAFTER_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -51,7 +53,13 @@ fn serve(db: &Path, env: &[(&str, &str)]) -> Server {
     }
     let base = base.expect("krafter prints the address it serves");
     // Keep reading stderr, as a terminal would.
-    std::thread::spawn(move || for _ in stderr_lines {});
+    let logs: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = logs.clone();
+    std::thread::spawn(move || {
+        for line in stderr_lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
     let mut bootstrap_key = None;
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -70,6 +78,7 @@ fn serve(db: &Path, env: &[(&str, &str)]) -> Server {
         child,
         base,
         bootstrap_key,
+        logs,
     }
 }
 
@@ -233,6 +242,8 @@ async fn sigterm_stops_the_server_cleanly() {
 struct Counts {
     attempts: HashMap<(String, String), u32>,
     runs: HashMap<String, std::collections::HashSet<String>>,
+    /// When each request arrived.
+    arrivals: Vec<Instant>,
 }
 
 type Seen = Arc<Mutex<Counts>>;
@@ -261,6 +272,7 @@ async fn counting_receiver(delay: Duration) -> (String, Seen) {
                     .entry(h("x-krafter-job-id"))
                     .or_default()
                     .insert(h("idempotency-key"));
+                counts.arrivals.push(Instant::now());
             }
             tokio::time::sleep(delay).await;
             "ok"
@@ -272,34 +284,27 @@ async fn counting_receiver(delay: Duration) -> (String, Seen) {
     (url, seen)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_9_in_a_burst_of_1000_due_runs_loses_no_run_and_sends_no_attempt_twice() {
-    const JOBS: usize = 1_000;
+/// Creates `n` one-time jobs calling `url`, all due at `due`, 8 at a time; returns their ids.
+async fn create_burst(
+    server: &Server,
+    key: &str,
+    url: &str,
+    n: usize,
+    due: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
     const CREATORS: usize = 8;
-    let (url, seen) = counting_receiver(Duration::from_millis(400)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("k.db");
-    let env = [
-        ("KRAFTER_RATE_LIMIT", "100000"),
-        ("KRAFTER_RETRY_BACKOFF_MS", "100"),
-        ("KRAFTER_CONCURRENCY", "64"),
-    ];
-    let mut server = serve(&db, &env);
-    let key = server.bootstrap_key.clone().unwrap();
     let client = reqwest::Client::new();
-    // All due at the same second, after every job is created.
-    let due = chrono::Utc::now() + chrono::Duration::seconds(15);
     let creators: Vec<_> = (0..CREATORS)
         .map(|c| {
             let (client, base, key, url) = (
                 client.clone(),
                 server.base.clone(),
-                key.clone(),
-                url.clone(),
+                key.to_owned(),
+                url.to_owned(),
             );
             tokio::spawn(async move {
                 let mut ids = Vec::new();
-                for i in (c..JOBS).step_by(CREATORS) {
+                for i in (c..n).step_by(CREATORS) {
                     let r = client
                         .post(format!("{base}/api/v1/cron/jobs"))
                         .bearer_auth(&key)
@@ -325,6 +330,26 @@ async fn kill_9_in_a_burst_of_1000_due_runs_loses_no_run_and_sends_no_attempt_tw
     for c in creators {
         ids.extend(c.await.unwrap());
     }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_a_burst_of_1000_due_runs_loses_no_run_and_sends_no_attempt_twice() {
+    const JOBS: usize = 1_000;
+    let (url, seen) = counting_receiver(Duration::from_millis(400)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let env = [
+        ("KRAFTER_RATE_LIMIT", "100000"),
+        ("KRAFTER_RETRY_BACKOFF_MS", "100"),
+        ("KRAFTER_CONCURRENCY", "64"),
+    ];
+    let mut server = serve(&db, &env);
+    let key = server.bootstrap_key.clone().unwrap();
+    let client = reqwest::Client::new();
+    // All due at the same second, after every job is created.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(15);
+    let ids = create_burst(&server, &key, &url, JOBS, due).await;
     assert!(
         chrono::Utc::now() < due,
         "every job was created before the burst"
@@ -745,4 +770,282 @@ async fn after_kill_9_a_missed_run_starts_late_only_within_its_catch_up_window()
     let seen = seen.lock().unwrap();
     assert_eq!(seen.runs.len(), 1, "only the patient job was called");
     assert!(seen.runs.contains_key(&ids[0]));
+}
+
+/// A backup taken with `krafter backup` during a burst of 1,000 due runs, while the server
+/// fires them: restored, every run either happened (its attempt recorded) or is still to
+/// happen (queued, or its job not yet fired), no attempt is recorded twice, and after a
+/// restart on the restored store every run succeeds without sending again an attempt the
+/// backup had recorded. Prints how long the copy took and the longest gap in deliveries
+/// while it ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_during_a_burst_restores_to_a_store_that_loses_and_doubles_nothing() {
+    const JOBS: usize = 1_000;
+    let (url, seen) = counting_receiver(Duration::from_millis(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, copy, restored) = (
+        dir.path().join("k.db"),
+        dir.path().join("backup.db"),
+        dir.path().join("restored.db"),
+    );
+    let env = [
+        ("KRAFTER_RATE_LIMIT", "100000"),
+        ("KRAFTER_CONCURRENCY", "64"),
+    ];
+    let mut server = serve(&db, &env);
+    let key = server.bootstrap_key.clone().unwrap();
+    let due = chrono::Utc::now() + chrono::Duration::seconds(12);
+    let ids = create_burst(&server, &key, &url, JOBS, due).await;
+    assert!(
+        chrono::Utc::now() < due,
+        "every job was created before the burst"
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while seen.lock().unwrap().runs.len() < 300 {
+        assert!(Instant::now() < deadline, "the burst did not start");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    let out = krafter(&["backup", "--to", copy.to_str().unwrap()], &db);
+    let finished = Instant::now();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Let the burst finish on the live store, then stop the server for good.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+    let gap = longest_gap(&seen.lock().unwrap().arrivals, started, finished);
+    eprintln!(
+        "backup copied in {} ms while firing; longest gap between deliveries meanwhile: {} ms",
+        (finished - started).as_millis(),
+        gap.as_millis()
+    );
+
+    let out = krafter(&["restore", copy.to_str().unwrap()], &restored);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recorded = recorded_attempts(&restored, &ids, due);
+    let before_restart = seen.lock().unwrap().attempts.clone();
+
+    let server = serve(&restored, &env);
+    wait_until_all_succeed(&server, &key, &ids).await;
+    let seen = seen.lock().unwrap();
+    for (job, attempt) in &recorded {
+        let sent = seen
+            .attempts
+            .get(&(job.clone(), attempt.to_string()))
+            .copied()
+            .unwrap_or(0);
+        let before = before_restart
+            .get(&(job.clone(), attempt.to_string()))
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(
+            sent, before,
+            "attempt {attempt} of {job} was in the backup and sent again"
+        );
+    }
+}
+
+/// The longest time between two deliveries (or an edge of the window) within it.
+fn longest_gap(arrivals: &[Instant], from: Instant, until: Instant) -> Duration {
+    let mut inside: Vec<Instant> = arrivals
+        .iter()
+        .copied()
+        .filter(|t| *t >= from && *t <= until)
+        .collect();
+    inside.sort();
+    let mut edges = vec![from];
+    edges.extend(inside);
+    edges.push(until);
+    edges
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
+}
+
+/// Checks the restored store: each job's run happened (attempts recorded, each once) or
+/// is to happen (queued, or not fired yet). Returns the recorded (job, attempt) pairs.
+fn recorded_attempts(
+    db: &Path,
+    ids: &[String],
+    due: chrono::DateTime<chrono::Utc>,
+) -> Vec<(String, u32)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let doubled: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT run_id, attempt FROM executions \
+             GROUP BY run_id, attempt HAVING COUNT(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(doubled, 0, "an attempt recorded twice");
+    let mut recorded = Vec::new();
+    let (mut happened, mut queued, mut unfired) = (0, 0, 0);
+    for id in ids {
+        let count = |sql: &str| -> i64 { c.query_row(sql, [id], |r| r.get(0)).unwrap() };
+        let attempts = count("SELECT COUNT(*) FROM executions WHERE job_id = ?1");
+        let in_queue = count("SELECT COUNT(*) FROM run_queue WHERE job_id = ?1");
+        let not_fired = count(&format!(
+            "SELECT COUNT(*) FROM jobs WHERE id = ?1 AND next_run_at <= {}",
+            due.timestamp()
+        ));
+        assert!(
+            attempts + in_queue + not_fired > 0,
+            "the run of {id} is lost in the backup"
+        );
+        happened += i64::from(attempts > 0);
+        queued += i64::from(attempts == 0 && in_queue > 0);
+        unfired += i64::from(attempts == 0 && in_queue == 0);
+        let mut stmt = c
+            .prepare("SELECT attempt FROM executions WHERE job_id = ?1")
+            .unwrap();
+        let rows = stmt.query_map([id], |r| r.get::<_, u32>(0)).unwrap();
+        recorded.extend(rows.map(|a| (id.clone(), a.unwrap())));
+    }
+    eprintln!("in the backup: {happened} runs begun, {queued} queued, {unfired} not fired yet");
+    recorded
+}
+
+async fn wait_until_all_succeed(server: &Server, key: &str, ids: &[String]) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut missing = ids.to_vec();
+    while !missing.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} runs never succeeded",
+            missing.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut still = Vec::new();
+        for id in missing {
+            let r = client
+                .get(format!("{}/api/v1/cron/jobs/{id}", server.base))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            let body: Value = r.json().await.unwrap();
+            if body["data"]["last_status"] != "success" {
+                still.push(id);
+            }
+        }
+        missing = still;
+    }
+}
+
+#[test]
+fn a_restore_is_refused_while_a_server_holds_the_store_and_for_a_file_that_is_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let copy = dir.path().join("copy.db");
+    let server = serve(&db, &[]);
+    let out = krafter(&["backup", "--to", copy.to_str().unwrap()], &db);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again = krafter(&["backup", "--to", copy.to_str().unwrap()], &db);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    let refused = krafter(&["restore", copy.to_str().unwrap()], &db);
+    assert!(!refused.status.success());
+    let msg = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(msg.contains("stop the server first"), "{msg}");
+    drop(server);
+    let junk = dir.path().join("junk.db");
+    std::fs::write(&junk, b"not a database").unwrap();
+    let refused = krafter(&["restore", junk.to_str().unwrap()], &db);
+    assert!(!refused.status.success());
+    let msg = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        msg.contains("is not a healthy Krafter Cron database"),
+        "{msg}"
+    );
+    let ok = krafter(&["restore", copy.to_str().unwrap()], &db);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
+
+/// `KRAFTER_LOG_FORMAT=json`: every log line is one JSON object; a run's lines carry its
+/// job and run ids at the top, a request's its request id (the client's `x-request-id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_job_run_and_request_ids() {
+    let (url, seen) = counting_receiver(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("KRAFTER_LOG_FORMAT", "json"), ("KRAFTER_LOG", "info")];
+    let server = serve(&dir.path().join("k.db"), &env);
+    let key = server.bootstrap_key.clone().unwrap();
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/v1/cron/jobs", server.base))
+        .bearer_auth(&key)
+        .json(
+            &json!({"name": "logged", "schedule_type": "interval", "schedule": "every_1h",
+                      "url": url}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let request_id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let job: Value = r.json().await.unwrap();
+    let id = job["data"]["id"].as_str().unwrap().to_owned();
+    client
+        .post(format!("{}/api/v1/cron/jobs/{id}/trigger", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let finished = loop {
+        let lines: Vec<Value> = server
+            .logs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect();
+        if let Some(l) = lines.iter().find(|l| l["message"] == "attempt finished") {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l["span"]["request_id"] == request_id.as_str()),
+                "no line of request {request_id}: {lines:#?}"
+            );
+            break l.clone();
+        }
+        assert!(Instant::now() < deadline, "no attempt logged: {lines:#?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished["job_id"], id.as_str());
+    assert!(finished["run_id"].as_str().is_some() && finished["execution_id"].as_str().is_some());
+    assert_eq!(finished["level"], "INFO");
+    assert!(seen.lock().unwrap().runs.contains_key(&id));
+
+    let bad = Command::new(BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("other.db"))
+        .env("KRAFTER_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let msg = String::from_utf8_lossy(&bad.stderr).into_owned();
+    assert!(
+        msg.contains("KRAFTER_LOG_FORMAT: must be text or json"),
+        "{msg}"
+    );
 }

@@ -6,7 +6,6 @@ mod scheduler;
 mod server;
 mod worker;
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,8 +21,8 @@ pub use server::ServerLimits;
 use crate::adapters::dns::SystemResolver;
 use crate::adapters::memory::InMemoryRateLimiter;
 use crate::adapters::sqlite::{
-    SqliteAuditStore, SqliteDb, SqliteExecutionStore, SqliteIdempotencyStore, SqliteJobStore,
-    SqliteKeyStore, SqliteRunQueue, SqliteTeamStore,
+    LockError, SqliteAuditStore, SqliteDb, SqliteExecutionStore, SqliteIdempotencyStore,
+    SqliteJobStore, SqliteKeyStore, SqliteRunQueue, SqliteTeamStore, StoreLock,
 };
 use crate::assembly::{Assembly, Backend, ExecutorMode};
 use crate::domain::{PlainKey, Scope, Scopes, SigningSecret, TeamId};
@@ -101,14 +100,8 @@ impl std::ops::DerefMut for EmbeddedConfig {
 pub enum StartError {
     #[error("could not open the database")]
     Store(#[from] StoreError),
-    #[error("another krafter process is using {0} (its lock file is held)")]
-    Locked(PathBuf),
-    #[error("could not create the lock file {path}")]
-    LockFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Locked(#[from] LockError),
     #[error("could not listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -128,7 +121,7 @@ pub struct Embedded {
     keys: Arc<dyn KeyStore>,
     teams: Arc<dyn TeamStore>,
     bootstrap: Option<Bootstrap>,
-    _lock: Option<File>,
+    _lock: Option<StoreLock>,
 }
 
 /// What a first start creates for an empty store: a `cron:write` key for team `default`,
@@ -260,11 +253,11 @@ impl Embedded {
 }
 
 /// Opens the database; a file is locked for this process.
-fn open(database: &Database) -> Result<(SqliteDb, Option<File>), StartError> {
+fn open(database: &Database) -> Result<(SqliteDb, Option<StoreLock>), StartError> {
     Ok(match database {
         Database::File(path) => {
             let db = SqliteDb::open(path)?;
-            (db, Some(lock(path)?))
+            (db, Some(StoreLock::acquire(path)?))
         }
         Database::Memory => (SqliteDb::open_in_memory()?, None),
     })
@@ -341,28 +334,6 @@ fn assemble(
             notices: NoticeDelivery::Background,
             signing_secret_cache: config.signing_secret_cache,
         },
-    }
-}
-
-/// One process per database file: a second `krafter serve` on the same file would fire
-/// every run twice. (Called after the database is open, so its directory exists.)
-fn lock(db: &std::path::Path) -> Result<File, StartError> {
-    let mut path = db.as_os_str().to_owned();
-    path.push(".lock");
-    let path = PathBuf::from(path);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| StartError::LockFile {
-            path: path.clone(),
-            source,
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Locked(path)),
-        Err(std::fs::TryLockError::Error(source)) => Err(StartError::LockFile { path, source }),
     }
 }
 

@@ -5,17 +5,19 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use super::{Delivery, RunHandler};
 
-/// Logs for CloudWatch: no colours, no timestamps (Lambda adds them), level from `RUST_LOG`
-/// (default `info`).
+/// Logs for CloudWatch: JSON lines (`crate::logs`) that Logs Insights queries by job, run and
+/// request id; no timestamps (Lambda adds them); level from `RUST_LOG` (default `info`).
 pub fn init_lambda_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .without_time()
-        .with_target(false)
-        .try_init();
+    crate::logs::LogOutput {
+        filter,
+        format: crate::logs::LogFormat::Json,
+        writer: std::io::stdout,
+        ansi: false,
+        time: false,
+    }
+    .init();
 }
 
 /// The executor function's whole job for one SQS event: handle its records and report the

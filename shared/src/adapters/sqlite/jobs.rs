@@ -133,11 +133,16 @@ fn json_column<T: serde::de::DeserializeOwned>(
         .map_err(|e| corrupt(&format!("job {id} {}", JOB_FIELDS[column]), e))
 }
 
-pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Option<Job>> {
-    let mut stmt = conn.prepare_cached(&format!(
+static GET_JOB: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "SELECT {} FROM jobs WHERE id = ?1 AND team = ?2",
         *JOB_COLUMNS
-    ))?;
+    )
+});
+
+pub(crate) fn get_job(conn: &Connection, team: &str, id: &str) -> StoreResult<Option<Job>> {
+    // (The statement's text is made once: a burst reads thousands of jobs.)
+    let mut stmt = conn.prepare_cached(&GET_JOB)?;
     let mut rows = stmt.query(params![id, team])?;
     match rows.next()? {
         Some(r) => Ok(Some(job_from_row(r)?)),

@@ -14,6 +14,7 @@ macro_rules! column_list {
 }
 
 mod audit;
+pub mod backup;
 mod executions;
 mod idempotency;
 mod jobs;
@@ -202,6 +203,48 @@ impl SqliteDb {
             out
         })
         .await
+    }
+}
+
+/// Why the store's lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another krafter process is using the store (its lock file {0} is held)")]
+    Held(PathBuf),
+    #[error("could not create the lock file {path}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One process per database file: `krafter serve` holds this while it runs (a second one on
+/// the same file would fire every run twice), and a restore holds it while it writes.
+/// Released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct StoreLock(#[allow(dead_code)] std::fs::File);
+
+impl StoreLock {
+    /// Takes the lock of the store at `db` (`<db>.lock`), or says who holds it.
+    pub fn acquire(db: &Path) -> Result<Self, LockError> {
+        let mut path = db.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| LockError::File {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self(file)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Held(path)),
+            Err(std::fs::TryLockError::Error(source)) => Err(LockError::File { path, source }),
+        }
     }
 }
 
