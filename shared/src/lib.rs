@@ -14,6 +14,7 @@ pub mod executor;
 pub mod hosted;
 #[cfg(feature = "logs")]
 pub mod logs;
+pub mod metrics;
 pub mod ports;
 pub mod schedule;
 pub mod service;

@@ -66,6 +66,15 @@ pub const BIND: Setting = Setting {
     hosted_default: None,
     modes: EMBEDDED,
 };
+pub const METRICS_BIND: Setting = Setting {
+    env: "KRAFTER_METRICS_BIND",
+    flag: Some("metrics-bind"),
+    help: "Serve Prometheus metrics at http://<this address>/metrics (unset: off)",
+    kind: Kind::Address,
+    default: "",
+    hosted_default: None,
+    modes: EMBEDDED,
+};
 pub const DB: Setting = Setting {
     env: "KRAFTER_DB",
     flag: Some("db"),
@@ -182,8 +191,9 @@ pub const AUDIT_RETENTION_DAYS: Setting = Setting {
 };
 
 /// The table, in the order `krafter serve --help` lists it.
-pub const SETTINGS: [Setting; 13] = [
+pub const SETTINGS: [Setting; 14] = [
     BIND,
+    METRICS_BIND,
     DB,
     RETRY_BACKOFF_MS,
     RATE_LIMIT,
@@ -222,6 +232,8 @@ fn flag_note(s: &'static Setting) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub bind: SocketAddr,
+    /// Where Prometheus metrics are served (embedded; `None`: nowhere).
+    pub metrics_bind: Option<SocketAddr>,
     pub db: PathBuf,
     /// Base of the linear retry backoff (15 s: 15 s, 30 s, 45 s, ...).
     pub retry_backoff: Duration,
@@ -259,6 +271,7 @@ impl Settings {
         let r = Reader { mode, lookup };
         Ok(Self {
             bind: r.parsed(&BIND)?,
+            metrics_bind: r.optional(&METRICS_BIND)?,
             db: PathBuf::from(r.raw(&DB)),
             retry_backoff: Duration::from_millis(r.number(&RETRY_BACKOFF_MS)?),
             rate_limit: r.number(&RATE_LIMIT)? as u32,
@@ -338,6 +351,17 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(u)),
             Ok(_) => Err(Self::invalid(s, &raw, "must be an http or https URL")),
             Err(e) => Err(Self::invalid(s, &raw, e.to_string())),
+        }
+    }
+
+    /// A value that may be unset (blank).
+    fn optional<T: std::str::FromStr>(&self, s: &'static Setting) -> Result<Option<T>, SettingError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.raw(s).is_empty() {
+            true => Ok(None),
+            false => self.parsed(s).map(Some),
         }
     }
 

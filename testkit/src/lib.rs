@@ -150,3 +150,83 @@ pub async fn provision(clients: &AwsClients) -> HostedResources {
         .await
         .expect("create the hosted resources on moto")
 }
+
+/// Installs Debian's `prometheus` unless it is there (under a file lock). Returns its path.
+pub fn install_prometheus() -> PathBuf {
+    let binary = PathBuf::from("/usr/bin/prometheus");
+    let script = r#"set -e
+if [ ! -x /usr/bin/prometheus ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 || {
+    apt-get update >/dev/null
+    apt-get install -y --no-install-recommends prometheus >/dev/null
+  }
+fi"#;
+    run(
+        Command::new("flock")
+            .arg(tools_dir().join("prometheus.lock"))
+            .args(["bash", "-c", script]),
+        "installing prometheus (Debian package)",
+    );
+    binary
+}
+
+/// A Prometheus server on 127.0.0.1 scraping `targets` every second; stopped when dropped.
+pub struct Prometheus {
+    pub url: String,
+    child: std::process::Child,
+    _dir: PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Prometheus scraping `targets` (`host:port`, path `/metrics`) every second.
+pub fn start_prometheus(targets: &[String]) -> Prometheus {
+    let binary = install_prometheus();
+    let port = free_port();
+    let dir = tools_dir().join(format!("prometheus-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a Prometheus directory");
+    let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  \
+         - job_name: krafter\n    static_configs:\n      - targets: [{}]\n",
+        list.join(", ")
+    );
+    std::fs::write(dir.join("prometheus.yml"), config).expect("the Prometheus config");
+    let log = std::fs::File::create(dir.join("prometheus.log")).expect("the Prometheus log");
+    let child = Command::new(binary)
+        .arg(format!(
+            "--config.file={}",
+            dir.join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start prometheus");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "prometheus did not start: {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Prometheus {
+        url: format!("http://127.0.0.1:{port}"),
+        child,
+        _dir: dir,
+    }
+}

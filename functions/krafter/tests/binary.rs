@@ -1049,3 +1049,105 @@ async fn json_logs_carry_job_run_and_request_ids() {
         "{msg}"
     );
 }
+
+/// A real Prometheus server scrapes `krafter serve --metrics-bind` while jobs run; the
+/// metrics are read back through Prometheus's query API: runs fired, attempts by outcome,
+/// the lateness histogram, API requests by route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_runs_attempts_and_lateness() {
+    let (url, _seen) = counting_receiver(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("KRAFTER_METRICS_BIND", "127.0.0.1:0"),
+        ("KRAFTER_RETRY_BACKOFF_MS", "100"),
+    ];
+    let server = serve(&dir.path().join("k.db"), &env);
+    let metrics = server_metrics_addr(&server);
+    let prometheus = krafter_testkit::start_prometheus(&[metrics]);
+    let key = server.bootstrap_key.clone().unwrap();
+    let client = reqwest::Client::new();
+    let create = async |body: Value| -> String {
+        let r = client
+            .post(format!("{}/api/v1/cron/jobs", server.base))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        v["data"]["id"].as_str().unwrap().to_owned()
+    };
+    let due =
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0) + chrono::Duration::seconds(3);
+    let once = |name: &str, url: &str| {
+        json!({"name": name, "schedule_type": "once",
+               "schedule": due.format("%Y-%m-%dT%H:%M:%SZ").to_string(), "url": url, "max_retries": 0})
+    };
+    for i in 0..3 {
+        create(once(&format!("ok {i}"), &url)).await;
+    }
+    // A refused connection: a failed attempt.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    create(once("failing", &format!("http://{closed}/"))).await;
+
+    let query = async |q: &str| -> f64 {
+        let mut url = url::Url::parse(&format!("{}/api/v1/query", prometheus.url)).unwrap();
+        url.query_pairs_mut().append_pair("query", q);
+        let r: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        r["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let wanted = [
+        ("sum(krafter_runs_fired_total)", 4.0),
+        ("sum(krafter_attempts_total{outcome=\"success\"})", 3.0),
+        ("sum(krafter_attempts_total{outcome=\"failed\"})", 1.0),
+        ("sum(krafter_run_lateness_seconds_count)", 4.0),
+        ("sum(krafter_webhook_duration_seconds_count)", 4.0),
+        (
+            "sum(krafter_api_requests_total{route=\"/jobs\",status=\"201\"})",
+            4.0,
+        ),
+        ("sum(krafter_jobs)", 4.0),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let mut got = Vec::new();
+        for (q, want) in wanted {
+            got.push((q, query(q).await, want));
+        }
+        if got.iter().all(|(_, v, want)| v >= want) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Prometheus never saw: {got:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Lateness is small: every run started within 2 s of its time.
+    let within = query("sum(krafter_run_lateness_seconds_bucket{le=\"2.5\"})").await;
+    assert!(within >= 4.0, "{within}");
+}
+
+/// The address `krafter serve` said it serves metrics at.
+fn server_metrics_addr(server: &Server) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = server.logs.lock().unwrap().iter().find_map(|l| {
+            l.strip_prefix("krafter: metrics at http://")
+                .and_then(|rest| rest.strip_suffix("/metrics"))
+                .map(str::to_owned)
+        });
+        if let Some(addr) = found {
+            return addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "krafter did not say where its metrics are"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

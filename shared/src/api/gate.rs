@@ -35,6 +35,7 @@ pub async fn gate(State(state): State<ApiState>, request: Request, next: Next) -
         .instrument(span.clone())
         .await;
     let status = response.status().as_u16();
+    crate::metrics::api_request(&path, status, started.elapsed());
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
         if method == Method::GET && status < 400 {

@@ -2,6 +2,7 @@
 //! SQLite file. `Embedded::start` is the whole application as a value: the binary and the
 //! black-box tests start it the same way.
 
+mod metrics;
 mod scheduler;
 mod server;
 mod worker;
@@ -115,6 +116,7 @@ pub enum StartError {
 /// A running embedded server.
 pub struct Embedded {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     worker: JoinHandle<()>,
@@ -169,6 +171,8 @@ impl Embedded {
             addr: config.settings.bind,
             source,
         })?;
+        let metrics_listener = metrics_listener(config.settings.metrics_bind).await?;
+        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
         let bootstrap = match config.bootstrap_key {
             true => bootstrap(&stores, clock.now()).await?,
             false => None,
@@ -176,7 +180,7 @@ impl Embedded {
         let changes = Arc::new(Notify::new());
         let assembly = assemble(&config, &stores, clock.clone(), changes.clone());
         let (stop, stop_rx) = watch::channel(false);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(server::serve(
                 listener,
                 assembly.router(),
@@ -202,6 +206,15 @@ impl Embedded {
                 stop_rx.clone(),
             )),
         ];
+        if let Some(listener) = metrics_listener {
+            let (queue, clock) = (stores.queue.clone(), clock.clone());
+            tasks.push(tokio::spawn(metrics::serve(
+                listener,
+                queue,
+                clock,
+                stop_rx.clone(),
+            )));
+        }
         let worker = worker::Worker {
             queue: stores.queue.clone(),
             executor: assembly.executor()?,
@@ -213,6 +226,7 @@ impl Embedded {
         info!(%addr, "krafter is serving");
         Ok(Self {
             addr,
+            metrics_addr,
             stop,
             tasks,
             worker,
@@ -225,6 +239,11 @@ impl Embedded {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where Prometheus metrics are served, when they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The key and signing secret created at start-up for an empty store, if they were.
@@ -261,6 +280,18 @@ fn open(database: &Database) -> Result<(SqliteDb, Option<StoreLock>), StartError
         }
         Database::Memory => (SqliteDb::open_in_memory()?, None),
     })
+}
+
+/// The metrics listener, when an address is set; the recorder is installed with it.
+async fn metrics_listener(
+    addr: Option<SocketAddr>,
+) -> Result<Option<tokio::net::TcpListener>, StartError> {
+    let Some(addr) = addr else { return Ok(None) };
+    metrics::install();
+    let listener = metrics::listen(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    Ok(Some(listener))
 }
 
 /// Start-up recovery: no lease and no attempt of a previous process can still be live.

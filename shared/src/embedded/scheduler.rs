@@ -63,8 +63,12 @@ pub(crate) async fn run(
             .claim_jobs_due_by(now, now + LOOKAHEAD, CLAIM_BATCH, catch_up)
             .await
         {
-            Ok(claimed) if claimed.due == CLAIM_BATCH => continue,
-            Ok(_) => {}
+            Ok(claimed) => {
+                crate::metrics::runs_fired(claimed.runs.len());
+                if claimed.due == CLAIM_BATCH {
+                    continue;
+                }
+            }
             Err(e) => {
                 error!(error = %e, "the scheduler could not claim due jobs; retrying in 1 s");
                 tokio::select! {

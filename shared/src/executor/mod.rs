@@ -121,12 +121,15 @@ impl Executor {
         for (start, outcome) in starts.into_iter().zip(outcomes) {
             let m = &start.message;
             steps.push(match outcome {
-                BeginOutcome::Started(job) => Step::Send(Started {
-                    execution_id: start.execution_id,
-                    job: Arc::from(job),
-                    started_at: now,
-                    message: start.message,
-                }),
+                BeginOutcome::Started(job) => {
+                    crate::metrics::attempt_started(&job, &start.message, now);
+                    Step::Send(Started {
+                        execution_id: start.execution_id,
+                        job: Arc::from(job),
+                        started_at: now,
+                        message: start.message,
+                    })
+                }
                 BeginOutcome::JobGone => {
                     info!(job_id = %m.job_id, run_id = %m.run_id, attempt = m.attempt,
                         "run dropped: its job was paused or deleted");
@@ -136,6 +139,7 @@ impl Executor {
                     Step::Settled(self.settle_recorded(m, *existing, now).await?)
                 }
                 BeginOutcome::Skipped(_) => {
+                    crate::metrics::attempt_skipped();
                     info!(job_id = %m.job_id, run_id = %m.run_id,
                         "run skipped: an earlier run of the job is unfinished (overlap policy)");
                     Step::Settled(Disposition::Done)
@@ -185,6 +189,7 @@ impl Executor {
         self.executions.finish_attempts(&records).await?;
         for (s, r) in done {
             let o = &r.outcome;
+            crate::metrics::attempt_ended(o);
             info!(job_id = %s.job.id, execution_id = %s.execution_id, run_id = %s.message.run_id,
                 attempt = s.message.attempt, status = o.status.as_str(), http_status = o.http_status,
                 duration_ms = o.duration_ms, error = o.error.as_deref(), "attempt finished");

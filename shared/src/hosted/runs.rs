@@ -184,6 +184,7 @@ impl RunHandler {
             return Ok(Vec::new());
         };
         let runs = runs_of_tick(&job, run.scheduled_at);
+        crate::metrics::runs_fired(runs.len());
         info!(job_id = %id, scheduled_at = %run.scheduled_at, runs = runs.len(),
             skipped = firing.skipped, "schedule tick accepted");
         Ok(runs)

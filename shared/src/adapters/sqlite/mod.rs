@@ -131,9 +131,11 @@ impl SqliteDb {
         let inner = self.inner.clone();
         run_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            let started = std::time::Instant::now();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
+            crate::metrics::store_write(started.elapsed());
             Ok(out)
         })
         .await

@@ -193,6 +193,34 @@ impl SqliteRunQueue {
         Ok(claimed)
     }
 
+    /// The queue's and the jobs' state, for the metrics: runs due and waiting, attempts in
+    /// flight, retries pending, jobs enabled and paused.
+    pub async fn depths(&self, now: DateTime<Utc>) -> StoreResult<crate::metrics::Depths> {
+        let now_ms = now.timestamp_millis();
+        self.db
+            .read(move |c| {
+                let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> StoreResult<u64> {
+                    let n: i64 = c.prepare_cached(sql)?.query_row(p, |r| r.get(0))?;
+                    Ok(n.max(0) as u64)
+                };
+                Ok(crate::metrics::Depths {
+                    queue_due: count(
+                        "SELECT COUNT(*) FROM run_queue WHERE deliver_at_ms <= ?1 \
+                         AND lease_until_ms IS NULL",
+                        &[&now_ms],
+                    )?,
+                    in_flight: count("SELECT COUNT(*) FROM executions WHERE status IS NULL", &[])?,
+                    retries_pending: count(
+                        "SELECT COUNT(*) FROM run_queue WHERE attempt > 1",
+                        &[],
+                    )?,
+                    jobs_enabled: count("SELECT COUNT(*) FROM jobs WHERE enabled = 1", &[])?,
+                    jobs_paused: count("SELECT COUNT(*) FROM jobs WHERE enabled = 0", &[])?,
+                })
+            })
+            .await
+    }
+
     /// The earliest `next_run_at` of any job.
     pub async fn next_job_due_at(&self) -> StoreResult<Option<DateTime<Utc>>> {
         self.db
