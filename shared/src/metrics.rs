@@ -19,7 +19,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use metrics::{counter, gauge, histogram};
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 
 use crate::domain::{AttemptOutcome, Job, RunMessage, RunStatus, Trigger};
 
@@ -34,6 +36,41 @@ pub const JOBS: &str = "krafter_jobs";
 pub const API_REQUESTS: &str = "krafter_api_requests_total";
 pub const API_DURATION: &str = "krafter_api_request_duration_seconds";
 pub const STORE_WRITE: &str = "krafter_store_write_seconds";
+
+/// Describes every metric (its unit and meaning) to the recorder just installed.
+pub fn describe() {
+    describe_counter!(RUNS_FIRED, Unit::Count, "Runs made by firing schedules");
+    describe_counter!(ATTEMPTS, Unit::Count, "Attempts that ended, by outcome");
+    describe_histogram!(
+        RUN_LATENESS,
+        Unit::Seconds,
+        "How late a scheduled run's first attempt started after its fire time"
+    );
+    describe_histogram!(
+        WEBHOOK_DURATION,
+        Unit::Seconds,
+        "How long a webhook call took"
+    );
+    describe_gauge!(QUEUE_DEPTH, Unit::Count, "Runs queued and due");
+    describe_gauge!(IN_FLIGHT, Unit::Count, "Attempts in flight");
+    describe_gauge!(RETRIES_PENDING, Unit::Count, "Retries waiting in the queue");
+    describe_gauge!(JOBS, Unit::Count, "Jobs by state");
+    describe_counter!(
+        API_REQUESTS,
+        Unit::Count,
+        "API requests by route and status"
+    );
+    describe_histogram!(
+        API_DURATION,
+        Unit::Seconds,
+        "How long the API took to answer"
+    );
+    describe_histogram!(
+        STORE_WRITE,
+        Unit::Seconds,
+        "How long a store write transaction took"
+    );
+}
 
 /// Runs made by firing schedules (each run once, however many attempts it takes).
 pub fn runs_fired(n: usize) {

@@ -17,8 +17,18 @@ async fn main() -> Result<(), lambda_http::Error> {
     let (resources, settings) = (env.resources()?, env.settings()?);
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let hosted = Hosted::new(AwsClients::new(&config), resources, settings);
-    let app = hosted.router().layer(middleware::from_fn(client_address));
+    let app = hosted
+        .router()
+        .layer(middleware::from_fn(client_address))
+        .layer(middleware::from_fn(flush_metrics_after));
     lambda_http::run(app).await
+}
+
+/// Writes the request's metrics before the function is frozen.
+async fn flush_metrics_after(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    krafter_shared::hosted::flush_metrics();
+    response
 }
 
 /// Gives the router the caller's address (for the rate limit of unauthenticated requests),

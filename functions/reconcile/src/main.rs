@@ -14,7 +14,9 @@ async fn main() -> Result<(), Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let hosted = &Hosted::new(AwsClients::new(&config), resources, settings);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let r = hosted.reconcile().await?;
+        let r = hosted.reconcile().await;
+        krafter_shared::hosted::flush_metrics();
+        let r = r?;
         Ok::<Value, Error>(json!({
             "jobs": r.jobs,
             "schedules_repaired": r.schedules_repaired,

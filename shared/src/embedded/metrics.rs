@@ -34,6 +34,7 @@ fn handle() -> &'static PrometheusHandle {
         if metrics::set_global_recorder(recorder).is_err() {
             warn!("another metrics recorder is installed: Prometheus sees nothing");
         }
+        crate::metrics::describe();
         handle
     })
 }

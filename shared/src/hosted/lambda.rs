@@ -6,8 +6,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use super::{Delivery, RunHandler};
 
 /// Logs for CloudWatch: JSON lines (`crate::logs`) that Logs Insights queries by job, run and
-/// request id; no timestamps (Lambda adds them); level from `RUST_LOG` (default `info`).
+/// request id; no timestamps (Lambda adds them); level from `RUST_LOG` (default `info`). And
+/// the metrics recorder, whose documents go among the log lines (`flush_metrics`).
 pub fn init_lambda_tracing() {
+    super::metrics::init_metrics();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     crate::logs::LogOutput {
@@ -37,5 +39,6 @@ pub async fn handle_sqs_event(handler: &RunHandler, event: SqsEvent) -> SqsBatch
     for id in handler.handle(&deliveries).await {
         response.add_failure(id);
     }
+    super::metrics::flush_metrics();
     response
 }

@@ -4,6 +4,7 @@
 
 mod config;
 mod lambda;
+mod metrics;
 mod reconcile;
 mod runs;
 
@@ -13,6 +14,7 @@ use tracing::info;
 
 pub use config::{ConfigError, Env, HostedResources, process_env, process_env_from};
 pub use lambda::{handle_sqs_event, init_lambda_tracing};
+pub use metrics::{flush_metrics, init_metrics};
 pub use reconcile::{ReconcileReport, reconcile};
 pub use runs::{Delivery, RunHandler};
 
