@@ -559,7 +559,7 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
         .collect();
-    assert_eq!(env.len(), 12, "{exports}");
+    assert_eq!(env.len(), 13, "{exports}");
     let get = |k: &str| env.iter().find(|(n, _)| n == k).unwrap().1.clone();
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 

@@ -850,43 +850,30 @@ async fn success_rules_decide_what_succeeds() {
 #[tokio::test]
 async fn an_exponential_backoff_doubles_each_wait_up_to_its_cap() {
     let w = World::start().await;
-    w.receiver.script(
-        "/flaky",
-        vec![
-            Scripted::status(500),
-            Scripted::status(500),
-            Scripted::status(500),
-        ],
-    );
-    let mut body = w.job_body("interval", "every_1h", "/flaky");
-    body["retry_backoff"] = json!("exponential");
-    body["retry_base_ms"] = json!(1000);
-    body["retry_max_ms"] = json!(3000);
-    let job = w.api.create_job(body).await;
-    let id = job["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        w.api
-            .post_empty(&format!("/jobs/{id}/trigger"))
-            .await
-            .status,
-        202
-    );
-    let mut delays = Vec::new();
-    for attempt in 1..=3u32 {
-        let (n, _) = w.deliver().await;
-        assert_eq!(n, 1, "attempt {attempt} was on the queue");
-        let queued = w.queued_within(Duration::from_secs(10)).await;
-        assert_eq!(queued.len(), 1, "{queued:?}");
-        let due: DateTime<Utc> = queued[0]["deliver_at"].as_str().unwrap().parse().unwrap();
-        delays.push((due - w.clock.now()).num_seconds());
-        w.clock.set(due);
-        w.send(queued[0].to_string()).await;
-    }
-    assert_eq!(
-        delays,
-        vec![1, 2, 3],
-        "1×, 2×, then the 3 s cap instead of 4×"
-    );
+    // The waits are the retries' delays on the queue, exactly (the test clock).
+    let waits = async |_: &str| {
+        let mut delays = Vec::new();
+        for attempt in 1..=3u32 {
+            let (n, _) = w.deliver().await;
+            assert_eq!(n, 1, "attempt {attempt} was on the queue");
+            let queued = w.queued_within(Duration::from_secs(10)).await;
+            assert_eq!(queued.len(), 1, "{queued:?}");
+            let due: DateTime<Utc> = queued[0]["deliver_at"].as_str().unwrap().parse().unwrap();
+            delays.push((due - w.clock.now()).to_std().unwrap());
+            w.clock.set(due);
+            w.send(queued[0].to_string()).await;
+        }
+        let secs: Vec<u64> = delays.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [1, 2, 3], "exactly 1×, 2×, then the 3 s cap");
+        delays
+    };
+    crate::scenarios::an_exponential_backoff_doubles_each_wait_up_to_its_cap(
+        &w.api,
+        &w.receiver,
+        1000,
+        waits,
+    )
+    .await;
 }
 
 #[tokio::test]

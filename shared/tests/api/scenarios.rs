@@ -1001,3 +1001,35 @@ pub async fn every_change_is_audited_once_with_its_key_and_request(
             .is_some()
     );
 }
+
+/// Exponential backoff: a run failing three times waits `base`, `2 × base`, then the cap
+/// (`3 × base`) instead of `4 × base`. `waits(id)` lets the backend run the job's triggered
+/// run to its fourth attempt and tell the three waits it saw (the embedded server's are the
+/// gaps between the receiver's requests; the hosted queue's are its messages' delays).
+pub async fn an_exponential_backoff_doubles_each_wait_up_to_its_cap(
+    app: &TestApp,
+    receiver: &Receiver,
+    base_ms: u64,
+    waits: impl AsyncFn(&str) -> Vec<std::time::Duration>,
+) {
+    let s = Scripted::status;
+    receiver.script("/flaky", vec![s(500), s(500), s(500), s(200)]);
+    let mut body = idle_job(&receiver.url("/flaky"));
+    body["retry_backoff"] = json!("exponential");
+    body["retry_base_ms"] = json!(base_ms);
+    body["retry_max_ms"] = json!(3 * base_ms);
+    let created = app.create_job(body).await;
+    assert_eq!(created["retry_backoff"], "exponential");
+    assert_eq!(created["retry_base_ms"], base_ms);
+    assert_eq!(created["retry_max_ms"], 3 * base_ms);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let r = app.post_empty(&format!("/jobs/{id}/trigger")).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let seen = waits(&id).await;
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    let base = std::time::Duration::from_millis(base_ms);
+    for (wait, times) in seen.iter().zip([1, 2, 3]) {
+        assert!(*wait >= base * times, "1×, 2×, then the 3× cap: {seen:?}");
+    }
+    assert!(seen[2] < base * 4, "capped, not 4×: {seen:?}");
+}

@@ -380,20 +380,33 @@ impl DynamoExecutionStore {
 #[async_trait]
 impl ExecutionStore for DynamoExecutionStore {
     async fn begin_attempts(&self, starts: &[AttemptStart]) -> StoreResult<Vec<BeginOutcome>> {
-        // Distinct attempts are begun concurrently; a repeat of an attempt within the batch
-        // waits for the first, so that the first one in order is the one started.
-        let mut seen = std::collections::HashSet::new();
-        let (firsts, repeats): (Vec<usize>, Vec<usize>) = (0..starts.len())
-            .partition(|&i| seen.insert((starts[i].message.run_id, starts[i].message.attempt)));
-        let mut out: Vec<Option<BeginOutcome>> = vec![None; starts.len()];
-        for chunk in firsts.chunks(CONCURRENCY) {
-            let done = join_all(chunk.iter().map(|&i| self.begin_one(&starts[i]))).await;
-            for (&i, r) in chunk.iter().zip(done) {
-                out[i] = Some(r?);
-            }
+        // Jobs are begun concurrently, each job's starts one after the other in order: a
+        // repeat of an attempt finds the first one recorded, and of a job's runs racing for
+        // its overlap marker the first in order wins, as in one SQLite transaction.
+        let mut by_job: Vec<(JobId, Vec<usize>)> = Vec::new();
+        let mut index: HashMap<JobId, usize> = HashMap::new();
+        for (i, s) in starts.iter().enumerate() {
+            let group = *index.entry(s.message.job_id).or_insert_with(|| {
+                by_job.push((s.message.job_id, Vec::new()));
+                by_job.len() - 1
+            });
+            by_job[group].1.push(i);
         }
-        for i in repeats {
-            out[i] = Some(self.begin_one(&starts[i]).await?);
+        let mut out: Vec<Option<BeginOutcome>> = vec![None; starts.len()];
+        for chunk in by_job.chunks(CONCURRENCY) {
+            let begun = join_all(chunk.iter().map(|(_, of_job)| async move {
+                let mut outcomes = Vec::with_capacity(of_job.len());
+                for &i in of_job {
+                    outcomes.push((i, self.begin_one(&starts[i]).await?));
+                }
+                StoreResult::Ok(outcomes)
+            }))
+            .await;
+            for outcomes in begun {
+                for (i, o) in outcomes? {
+                    out[i] = Some(o);
+                }
+            }
         }
         Ok(out
             .into_iter()
