@@ -16,6 +16,7 @@
 //! | `krafter_api_request_duration_seconds` | histogram | `route` |
 //! | `krafter_store_write_seconds` | histogram | (one write transaction) |
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -37,8 +38,18 @@ pub const API_REQUESTS: &str = "krafter_api_requests_total";
 pub const API_DURATION: &str = "krafter_api_request_duration_seconds";
 pub const STORE_WRITE: &str = "krafter_store_write_seconds";
 
-/// Describes every metric (its unit and meaning) to the recorder just installed.
+/// Whether a recorder is installed: until one is, recording is skipped altogether (the
+/// facade would drop the values anyway, after their labels were built).
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Describes every metric (its unit and meaning) to the recorder just installed, and starts
+/// recording.
 pub fn describe() {
+    ENABLED.store(true, Ordering::Relaxed);
     describe_counter!(RUNS_FIRED, Unit::Count, "Runs made by firing schedules");
     describe_counter!(ATTEMPTS, Unit::Count, "Attempts that ended, by outcome");
     describe_histogram!(
@@ -74,6 +85,9 @@ pub fn describe() {
 
 /// Runs made by firing schedules (each run once, however many attempts it takes).
 pub fn runs_fired(n: usize) {
+    if !enabled() {
+        return;
+    }
     if n > 0 {
         counter!(RUNS_FIRED).increment(n as u64);
     }
@@ -81,6 +95,9 @@ pub fn runs_fired(n: usize) {
 
 /// An attempt began: a scheduled run's first attempt records how late it started.
 pub fn attempt_started(job: &Job, m: &RunMessage, started_at: DateTime<Utc>) {
+    if !enabled() {
+        return;
+    }
     if m.attempt == 1 && m.trigger == Trigger::Schedule {
         let late = (started_at - job.fires_at(m.scheduled_at))
             .to_std()
@@ -91,6 +108,9 @@ pub fn attempt_started(job: &Job, m: &RunMessage, started_at: DateTime<Utc>) {
 
 /// An attempt ended (sent, or skipped under the overlap policy).
 pub fn attempt_ended(o: &AttemptOutcome) {
+    if !enabled() {
+        return;
+    }
     counter!(ATTEMPTS, "outcome" => o.status.as_str()).increment(1);
     if o.status != RunStatus::Skipped {
         histogram!(WEBHOOK_DURATION).record(o.duration_ms as f64 / 1000.0);
@@ -99,11 +119,17 @@ pub fn attempt_ended(o: &AttemptOutcome) {
 
 /// A run not started under its job's overlap policy.
 pub fn attempt_skipped() {
+    if !enabled() {
+        return;
+    }
     counter!(ATTEMPTS, "outcome" => RunStatus::Skipped.as_str()).increment(1);
 }
 
 /// An API request was answered.
 pub fn api_request(path: &str, status: u16, took: Duration) {
+    if !enabled() {
+        return;
+    }
     let route = route_of(path);
     counter!(API_REQUESTS, "route" => route, "status" => status.to_string()).increment(1);
     histogram!(API_DURATION, "route" => route).record(took.as_secs_f64());
@@ -111,6 +137,9 @@ pub fn api_request(path: &str, status: u16, took: Duration) {
 
 /// A store write transaction took `took`.
 pub fn store_write(took: Duration) {
+    if !enabled() {
+        return;
+    }
     histogram!(STORE_WRITE).record(took.as_secs_f64());
 }
 
@@ -125,6 +154,9 @@ pub struct Depths {
 }
 
 pub fn depths(d: Depths) {
+    if !enabled() {
+        return;
+    }
     gauge!(QUEUE_DEPTH).set(d.queue_due as f64);
     gauge!(IN_FLIGHT).set(d.in_flight as f64);
     gauge!(RETRIES_PENDING).set(d.retries_pending as f64);

@@ -4,6 +4,7 @@
 mod audit;
 mod aws;
 mod backup;
+mod jobs;
 mod keys;
 mod serve;
 mod settings_args;
@@ -37,7 +38,9 @@ enum Command {
     /// Teams' webhook signing secrets: show, rotate.
     #[command(subcommand)]
     Teams(teams::TeamsCommand),
-    /// A team's audit log (embedded store): every change asked of the API, done or refused.
+    /// The job API from the command line, against any Krafter Cron (local or hosted).
+    Jobs(jobs::JobsArgs),
+    /// A team's audit log: every change asked of the API, done or refused.
     Audit(audit::AuditArgs),
     /// Copy the embedded store to a file while the server runs (SQLite's online backup).
     Backup(backup::BackupArgs),
@@ -56,6 +59,12 @@ async fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Jobs(args) => {
+            return jobs::jobs(args).await.unwrap_or_else(|e| {
+                print_error(e.as_ref());
+                ExitCode::FAILURE
+            });
+        }
         Command::Serve(args) => serve::serve(*args).await,
         Command::Keys(cmd) => keys::keys(cmd).await,
         Command::Teams(cmd) => teams::teams(cmd).await,

@@ -1036,6 +1036,30 @@ async fn json_logs_carry_job_run_and_request_ids() {
     assert_eq!(finished["level"], "INFO");
     assert!(seen.lock().unwrap().runs.contains_key(&id));
 
+    // The change is in the audit log, as `krafter audit` reads it beside the running server.
+    let audit = krafter(
+        &["audit", "--team", "default", "--json"],
+        &dir.path().join("k.db"),
+    );
+    assert!(
+        audit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
+    let entries: Vec<Value> = String::from_utf8(audit.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let created = entries
+        .iter()
+        .find(|e| e["action"] == "job.create")
+        .unwrap_or_else(|| panic!("no create in {entries:#?}"));
+    assert_eq!(created["request_id"], request_id.as_str());
+    assert_eq!(created["job_id"], id.as_str());
+    assert_eq!(created["status"], 201);
+    assert!(entries.iter().any(|e| e["action"] == "job.trigger"));
+
     let bad = Command::new(BIN)
         .args(["serve", "--bind", "127.0.0.1:0", "--db"])
         .arg(dir.path().join("other.db"))
@@ -1150,4 +1174,121 @@ fn server_metrics_addr(server: &Server) -> String {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `krafter jobs` against a running server: create from flags and from a file, list, get,
+/// update, pause with a reason, trigger, executions, upcoming, delete; the API's errors with
+/// exit status 1, bad usage with 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jobs_command_drives_the_api() {
+    let (url, seen) = counting_receiver(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(&dir.path().join("k.db"), &[]);
+    let key = server.bootstrap_key.clone().unwrap();
+    let jobs = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("jobs")
+            .args(args)
+            .env("KRAFTER_URL", &server.base)
+            .env("KRAFTER_KEY", &key)
+            .env("KRAFTER_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let json_of = |out: &std::process::Output| -> Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let created = json_of(&jobs(&[
+        "create",
+        "--json",
+        "--name",
+        "cli job",
+        "--schedule-type",
+        "interval",
+        "--schedule",
+        "every_1h",
+        "--webhook",
+        &url,
+        "--header",
+        "X-Team: blue",
+        "--tag",
+        "cli",
+        "--set",
+        "overlap=\"skip\"",
+    ]));
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["headers"]["X-Team"], "blue");
+    assert_eq!(created["overlap"], "skip");
+    let file = dir.path().join("job.json");
+    std::fs::write(
+        &file,
+        json!({"name": "from a file", "schedule_type": "cron",
+        "schedule": "0 2 * * *", "timezone": "Europe/Berlin", "url": url})
+        .to_string(),
+    )
+    .unwrap();
+    let from_file = json_of(&jobs(&[
+        "create",
+        "--json",
+        "--file",
+        file.to_str().unwrap(),
+    ]));
+    assert_eq!(from_file["timezone"], "Europe/Berlin");
+
+    let listed = json_of(&jobs(&["list", "--json", "--tag", "cli"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let table = jobs(&["list"]);
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert!(
+        table.starts_with("ID") && table.contains("cli job") && table.contains("from a file"),
+        "{table}"
+    );
+    let updated = json_of(&jobs(&["update", &id, "--json", "--name", "renamed"]));
+    assert_eq!(updated["name"], "renamed");
+    let paused = json_of(&jobs(&["pause", &id, "--json", "--reason", "maintenance"]));
+    assert_eq!(paused["paused_reason"], "maintenance");
+    // A paused job cannot be triggered: the API's error, exit status 1.
+    let refused = jobs(&["trigger", &id]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Job is paused (HTTP 409)"));
+    json_of(&jobs(&["resume", &id, "--json"]));
+    assert!(jobs(&["trigger", &id]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let runs = loop {
+        let runs = json_of(&jobs(&["executions", &id, "--json"]));
+        if !runs.as_array().unwrap().is_empty() {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "the triggered run never ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(runs[0]["status"], "success");
+    assert!(seen.lock().unwrap().runs.contains_key(&id));
+    let upcoming = json_of(&jobs(&["upcoming", &id, "--count", "3", "--json"]));
+    assert_eq!(upcoming.as_array().unwrap().len(), 3);
+
+    let invalid = jobs(&["update", &id, "--timeout-ms", "5"]);
+    assert_eq!(invalid.status.code(), Some(1));
+    let msg = String::from_utf8_lossy(&invalid.stderr).into_owned();
+    assert!(
+        msg.contains("Validation failed")
+            && msg.contains("timeout_ms: must be between 1000 and 300000"),
+        "{msg}"
+    );
+    assert!(jobs(&["delete", &id]).status.success());
+    assert_eq!(jobs(&["get", &id]).status.code(), Some(1));
+    assert_eq!(jobs(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        jobs(&["update", &id, "--set", "overlap=skip"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let help = String::from_utf8(jobs(&["--help"]).stdout).unwrap();
+    assert!(help.contains("Examples:"), "{help}");
 }

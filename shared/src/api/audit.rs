@@ -31,15 +31,24 @@ pub struct Asked {
 }
 
 impl Asked {
-    /// The change `method path` asks for, if it is one, by `caller` from `source`.
-    pub fn of(caller: &Caller, method: &str, path: &str, source: String) -> Option<Self> {
+    /// The change `method path` asks for, if it is one, by `caller` from `source` (asked
+    /// only for a change).
+    pub fn of(
+        caller: &Caller,
+        method: &str,
+        path: &str,
+        source: impl FnOnce() -> String,
+    ) -> Option<Self> {
+        if method == "GET" || method == "HEAD" {
+            return None;
+        }
         let (action, job_id) = AuditAction::of_request(method, path)?;
         Some(Self {
             team: caller.team.clone(),
             key_prefix: caller.key_prefix.clone(),
             action,
             job_id,
-            source,
+            source: source(),
         })
     }
 }

@@ -64,12 +64,9 @@ async fn handle(state: ApiState, mut request: Request, next: Next, request_id: &
     };
     // A change asked by a known caller is audited however it ends (refusals included).
     let asked = match &caller {
-        Ok(Some(c)) => Asked::of(
-            c,
-            request.method().as_str(),
-            request.uri().path(),
-            client_addr(&request),
-        ),
+        Ok(Some(c)) => Asked::of(c, request.method().as_str(), request.uri().path(), || {
+            client_addr(&request)
+        }),
         _ => None,
     };
     let decision = match state.limiter.hit(&bucket, now).await {
