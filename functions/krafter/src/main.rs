@@ -39,7 +39,7 @@ enum Command {
     #[command(subcommand)]
     Teams(teams::TeamsCommand),
     /// The job API from the command line, against any Krafter Cron (local or hosted).
-    Jobs(jobs::JobsArgs),
+    Jobs(Box<jobs::JobsArgs>),
     /// A team's audit log: every change asked of the API, done or refused.
     Audit(audit::AuditArgs),
     /// Copy the embedded store to a file while the server runs (SQLite's online backup).
@@ -60,7 +60,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Jobs(args) => {
-            return jobs::jobs(args).await.unwrap_or_else(|e| {
+            return jobs::jobs(*args).await.unwrap_or_else(|e| {
                 print_error(e.as_ref());
                 ExitCode::FAILURE
             });
