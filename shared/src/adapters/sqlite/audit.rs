@@ -8,15 +8,67 @@ use rusqlite::{Row, params};
 use super::{SqliteDb, corrupt};
 use crate::domain::record::AuditRecord;
 use crate::domain::{AuditEntry, AuditFilter, AuditId, TeamId};
-use crate::ports::{AuditStore, Page, PageRequest, StoreResult, filtered_page};
+use crate::ports::{AuditStore, Page, PageRequest, StoreError, StoreResult, filtered_page};
+use tokio::sync::{mpsc, oneshot};
 
+/// Entries are written by one task that takes every entry waiting and writes them in one
+/// transaction (a group commit): under many concurrent changes, the audit costs a fraction
+/// of a write each instead of a write each. `record` returns once its entry is committed.
 pub struct SqliteAuditStore {
     db: SqliteDb,
+    writer: std::sync::OnceLock<mpsc::UnboundedSender<Pending>>,
 }
+
+/// An entry waiting to be written, and who waits for it.
+type Pending = (AuditRecord, oneshot::Sender<StoreResult<()>>);
 
 impl SqliteAuditStore {
     pub fn new(db: SqliteDb) -> Self {
-        Self { db }
+        Self {
+            db,
+            writer: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The writer task (started on first use, inside the runtime).
+    fn writer(&self) -> &mpsc::UnboundedSender<Pending> {
+        self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(write_batches(self.db.clone(), rx));
+            tx
+        })
+    }
+}
+
+/// Writes what is waiting, all of it in one transaction, until every sender is gone.
+async fn write_batches(db: SqliteDb, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let (records, waiting): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let written = db
+            .write(move |tx| {
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                ))?;
+                for r in &records {
+                    insert.execute(params![
+                        r.id, r.team, r.at, r.action, r.job_id, r.key_prefix, r.status,
+                        r.request_id, r.source
+                    ])?;
+                }
+                Ok(())
+            })
+            .await;
+        let failed = written.as_ref().err().map(ToString::to_string);
+        for w in waiting {
+            let _ = w.send(match &failed {
+                None => Ok(()),
+                Some(e) => Err(StoreError::backend(std::io::Error::other(e.clone()))),
+            });
+        }
     }
 }
 
@@ -47,26 +99,12 @@ fn entry_from_row(r: &Row<'_>) -> StoreResult<AuditEntry> {
 #[async_trait]
 impl AuditStore for SqliteAuditStore {
     async fn record(&self, entry: &AuditEntry) -> StoreResult<()> {
-        let r = AuditRecord::from(entry);
-        self.db
-            .write(move |tx| {
-                tx.prepare_cached(&format!(
-                    "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-                ))?
-                .execute(params![
-                    r.id,
-                    r.team,
-                    r.at,
-                    r.action,
-                    r.job_id,
-                    r.key_prefix,
-                    r.status,
-                    r.request_id,
-                    r.source
-                ])?;
-                Ok(())
-            })
-            .await
+        let (done, written) = oneshot::channel();
+        let gone = || StoreError::backend(std::io::Error::other("the audit writer stopped"));
+        self.writer()
+            .send((AuditRecord::from(entry), done))
+            .map_err(|_| gone())?;
+        written.await.map_err(|_| gone())?
     }
 
     async fn list(
