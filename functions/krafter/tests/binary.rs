@@ -591,6 +591,42 @@ async fn aws_init_creates_what_the_template_declares_and_tick_fires_and_delivers
         .await
         .unwrap();
 
+    // `krafter audit` reads the hosted audit table.
+    let audit = krafter_shared::adapters::dynamodb::DynamoAuditStore::new(
+        clients.dynamodb.clone(),
+        &get("KRAFTER_AUDIT_TABLE"),
+        Duration::from_secs(86_400),
+    );
+    let entry = krafter_shared::domain::AuditEntry {
+        id: krafter_shared::domain::AuditId::new(),
+        team: team.clone(),
+        at: chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0),
+        action: krafter_shared::domain::AuditAction::CreateJob,
+        job_id: Some(job.id),
+        key_prefix: None,
+        outcome: krafter_shared::domain::AuditOutcome(201),
+        request_id: "req-cli".into(),
+        source: "127.0.0.1".into(),
+    };
+    krafter_shared::ports::AuditStore::record(&audit, &entry)
+        .await
+        .unwrap();
+    let listed = ok(&krafter_aws(
+        &[
+            "audit",
+            "--backend",
+            "dynamodb",
+            "--team",
+            "alpha",
+            "--json",
+        ],
+        &env_refs,
+    ));
+    let line: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    assert_eq!(line["action"], "job.create");
+    assert_eq!(line["job_id"], job.id.to_string());
+    assert_eq!(line["request_id"], "req-cli");
+
     // A stand-in for the executor function's invoke endpoint: records the SQS events.
     let events = Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
     let seen = events.clone();
