@@ -6,6 +6,7 @@ mod aws;
 mod backup;
 mod jobs;
 mod keys;
+mod migrate;
 mod serve;
 mod settings_args;
 mod stores;
@@ -46,6 +47,10 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Put a backup in place of the embedded store (refused while a server holds it).
     Restore(backup::RestoreArgs),
+    /// Write a team's jobs as JSON (from the embedded store or the hosted table).
+    Export(migrate::ExportArgs),
+    /// Write exported jobs to a store (either backend), keeping ids, schedules and state.
+    Import(migrate::ImportArgs),
     /// Local tooling for the hosted (AWS) backend on an emulator.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
@@ -71,6 +76,8 @@ async fn main() -> ExitCode {
         Command::Audit(args) => audit::audit(args).await,
         Command::Backup(args) => backup::run_backup(args),
         Command::Restore(args) => backup::run_restore(args),
+        Command::Export(args) => migrate::run_export(args).await,
+        Command::Import(args) => migrate::run_import(args).await,
         Command::Aws(cmd) => aws::aws(cmd).await,
     };
     match result {

@@ -1328,3 +1328,126 @@ async fn the_jobs_command_drives_the_api() {
     let help = String::from_utf8(jobs(&["--help"]).stdout).unwrap();
     assert!(help.contains("Examples:"), "{help}");
 }
+
+/// A team's jobs move from `krafter serve`'s store to the hosted tables and back, with their
+/// ids, schedules and state (a paused job stays paused, with its reason; the schedules
+/// follow); importing twice changes nothing; a dry run writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teams_jobs_move_from_sqlite_to_dynamodb_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, back) = (dir.path().join("k.db"), dir.path().join("back.db"));
+    let server = serve(&db, &[]);
+    let key = server.bootstrap_key.clone().unwrap();
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for body in [
+        json!({"name": "nightly", "schedule_type": "cron", "schedule": "0 2 * * *",
+               "timezone": "Europe/Berlin", "url": "https://example.com/n", "tags": ["ops"],
+               "overlap": "skip", "jitter_s": 30}),
+        json!({"name": "paused", "schedule_type": "interval", "schedule": "every_5m",
+               "url": "https://example.com/p"}),
+    ] {
+        let r = client
+            .post(format!("{}/api/v1/cron/jobs", server.base))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        ids.push(v["data"]["id"].as_str().unwrap().to_owned());
+    }
+    client
+        .post(format!("{}/api/v1/cron/jobs/{}/pause", server.base, ids[1]))
+        .bearer_auth(&key)
+        .json(&json!({"reason": "moving to AWS"}))
+        .send()
+        .await
+        .unwrap();
+    drop(server);
+    let exported = dir.path().join("export.json");
+    let e = exported.to_str().unwrap();
+    ok(&krafter(&["export", "--team", "default", "--to", e], &db));
+    let original: Value =
+        serde_json::from_str(&std::fs::read_to_string(&exported).unwrap()).unwrap();
+    assert_eq!(original["jobs"].as_array().unwrap().len(), 2);
+
+    let prefix = krafter_testkit::unique("move");
+    let env: Vec<(String, String)> = ok(&krafter_aws(&["aws", "init", "--prefix", &prefix], &[]))
+        .lines()
+        .filter_map(|l| l.strip_prefix("export ")?.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.trim_matches('\'').to_owned()))
+        .collect();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let into_aws = ["import", e, "--backend", "dynamodb"];
+    let first = ok(&krafter_aws(&into_aws, &env));
+    assert_eq!(first.matches("create").count(), 2, "{first}");
+    let again = ok(&krafter_aws(&into_aws, &env));
+    assert_eq!(
+        again.matches("unchanged").count(),
+        2,
+        "imported twice: {again}"
+    );
+
+    // What the hosted tables hold is what was exported, and the schedules follow the state.
+    let from_aws = dir.path().join("from-aws.json");
+    let f = from_aws.to_str().unwrap();
+    ok(&krafter_aws(
+        &[
+            "export",
+            "--team",
+            "default",
+            "--backend",
+            "dynamodb",
+            "--to",
+            f,
+        ],
+        &env,
+    ));
+    let hosted: Value = serde_json::from_str(&std::fs::read_to_string(&from_aws).unwrap()).unwrap();
+    assert_eq!(hosted["jobs"], original["jobs"]);
+    let clients = krafter_testkit::clients().await;
+    let group = env
+        .iter()
+        .find(|(k, _)| *k == "KRAFTER_SCHEDULE_GROUP")
+        .unwrap()
+        .1;
+    let schedule = |id: &str| {
+        let name =
+            krafter_shared::adapters::eventbridge::schedule_names(id.parse().unwrap())[0].clone();
+        let c = clients.scheduler.clone();
+        async move { c.get_schedule().group_name(group).name(name).send().await }
+    };
+    let nightly = schedule(&ids[0]).await.unwrap();
+    assert_eq!(nightly.schedule_expression(), Some("cron(0 2 * * ? *)"));
+    assert_eq!(
+        nightly.schedule_expression_timezone(),
+        Some("Europe/Berlin")
+    );
+    let paused = schedule(&ids[1]).await.unwrap();
+    assert_eq!(paused.state().map(|s| s.as_str()), Some("DISABLED"));
+
+    // And back, into a fresh store: a dry run first.
+    let dry = ok(&krafter(&["import", f, "--dry-run"], &back));
+    assert_eq!(dry.matches("create").count(), 2, "{dry}");
+    let empty = ok(&krafter(&["export", "--team", "default"], &back));
+    assert_eq!(
+        serde_json::from_str::<Value>(&empty).unwrap()["jobs"],
+        json!([])
+    );
+    ok(&krafter(&["import", f], &back));
+    let round = ok(&krafter(&["export", "--team", "default"], &back));
+    assert_eq!(
+        serde_json::from_str::<Value>(&round).unwrap()["jobs"],
+        original["jobs"]
+    );
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"format": "something/1", "team": "x", "jobs": []}"#,
+    )
+    .unwrap();
+    let refused = krafter(&["import", bad.to_str().unwrap()], &back);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a Krafter Cron export"));
+}

@@ -2,6 +2,7 @@
 //! (`api`) only translates between HTTP and these calls.
 
 pub mod contention;
+pub mod migration;
 pub mod teams;
 
 use std::sync::Arc;
