@@ -5,6 +5,7 @@ pub mod adapters;
 pub mod api;
 #[cfg(feature = "executor")]
 pub mod assembly;
+pub mod crontab;
 pub mod domain;
 #[cfg(all(feature = "sqlite", feature = "executor"))]
 pub mod embedded;

@@ -4,6 +4,7 @@
 mod audit;
 mod aws;
 mod backup;
+mod crontab;
 mod jobs;
 mod keys;
 mod migrate;
@@ -51,6 +52,8 @@ enum Command {
     Export(migrate::ExportArgs),
     /// Write exported jobs to a store (either backend), keeping ids, schedules and state.
     Import(migrate::ImportArgs),
+    /// Crontab lines that call curl or wget become jobs of a team; prints the plan.
+    ImportCrontab(crontab::ImportCrontabArgs),
     /// Local tooling for the hosted (AWS) backend on an emulator.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
@@ -78,6 +81,7 @@ async fn main() -> ExitCode {
         Command::Restore(args) => backup::run_restore(args),
         Command::Export(args) => migrate::run_export(args).await,
         Command::Import(args) => migrate::run_import(args).await,
+        Command::ImportCrontab(args) => crontab::import_crontab(args).await,
         Command::Aws(cmd) => aws::aws(cmd).await,
     };
     match result {

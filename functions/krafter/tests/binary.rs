@@ -1451,3 +1451,62 @@ async fn a_teams_jobs_move_from_sqlite_to_dynamodb_and_back() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a Krafter Cron export"));
 }
+
+/// `krafter import-crontab`: curl and wget lines become jobs through the API's rules; every
+/// line it cannot convert is listed with the reason; a dry run creates nothing.
+#[test]
+fn a_crontab_of_curl_and_wget_lines_becomes_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let tab = dir.path().join("crontab");
+    std::fs::write(
+        &tab,
+        "MAILTO=ops@example.com\n\
+         CRON_TZ=Europe/Berlin\n\
+         30 6 * * 1-5 curl -fsS -X POST -H 'X-Token: t' -d '{\"go\":1}' https://example.com/morning >/dev/null 2>&1\n\
+         @daily wget -q -O- --timeout=20 https://example.com/daily\n\
+         0 * * * * /usr/local/bin/cleanup.sh\n\
+         0 * * * * curl -m 0.1 https://example.com/too-quick\n",
+    )
+    .unwrap();
+    let t = tab.to_str().unwrap();
+    let dry = ok(&krafter(
+        &["import-crontab", t, "--team", "ops", "--dry-run"],
+        &db,
+    ));
+    for want in [
+        "line 1: skipped: the variable MAILTO has no equivalent in a job",
+        "line 3: create 30 6 * * 1-5 (Europe/Berlin) POST https://example.com/morning",
+        "line 4: create @daily (Europe/Berlin) GET https://example.com/daily",
+        "line 5: skipped: the command is cleanup.sh, not curl or wget",
+        "line 6: skipped: timeout_ms must be between 1000 and 300000",
+    ] {
+        assert!(dry.contains(want), "{want:?} not in:\n{dry}");
+    }
+    let none = ok(&krafter(&["export", "--team", "ops"], &db));
+    assert_eq!(
+        serde_json::from_str::<Value>(&none).unwrap()["jobs"],
+        json!([])
+    );
+
+    ok(&krafter(&["import-crontab", t, "--team", "ops"], &db));
+    let jobs = ok(&krafter(&["export", "--team", "ops"], &db));
+    let jobs: Value = serde_json::from_str(&jobs).unwrap();
+    let jobs = jobs["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 2);
+    let morning = jobs
+        .iter()
+        .find(|j| j["url"] == "https://example.com/morning")
+        .unwrap();
+    assert_eq!(morning["schedule"], "30 6 * * 1-5");
+    assert_eq!(morning["timezone"], "Europe/Berlin");
+    assert_eq!(morning["method"], "POST");
+    assert_eq!(morning["body"], "{\"go\":1}");
+    assert_eq!(morning["headers"], json!([["X-Token", "t"]]));
+    let daily = jobs
+        .iter()
+        .find(|j| j["url"] == "https://example.com/daily")
+        .unwrap();
+    assert_eq!(daily["schedule"], "@daily");
+    assert_eq!(daily["timeout_ms"], 20_000);
+}
