@@ -12,14 +12,13 @@ use krafter_shared::adapters::sqlite::{
 };
 use krafter_shared::crontab::{CrontabLine, read_crontab};
 use krafter_shared::domain::{FieldErrors, InputError, JobDraft, TeamId};
-use krafter_shared::embedded::TimerScheduleSync;
 use krafter_shared::hosted::{Hosted, process_env};
 use krafter_shared::ports::SystemClock;
 use krafter_shared::service::{JobService, ServiceError};
 use krafter_shared::settings::{Mode, Settings};
 use krafter_shared::targets::TargetGuard;
 
-use crate::stores::{Backend, DbArg, aws_clients};
+use crate::stores::{Backend, DbArg, aws_clients, embedded_schedule_sync};
 use crate::{AnyError, say};
 
 #[derive(Args)]
@@ -46,8 +45,7 @@ fn sqlite_service(db: &std::path::Path) -> Result<JobService, AnyError> {
         jobs: Arc::new(SqliteJobStore::new(db.clone())),
         executions: Arc::new(SqliteExecutionStore::new(db.clone())),
         queue: Arc::new(SqliteRunQueue::new(db)),
-        // The embedded scheduler reads the store; a running server picks new jobs up.
-        schedules: Arc::new(TimerScheduleSync::new(Arc::new(tokio::sync::Notify::new()))),
+        schedules: embedded_schedule_sync(),
         clock: Arc::new(SystemClock),
         max_jobs_per_team: settings.max_jobs_per_team,
         targets: TargetGuard::new(settings.target_policy, Arc::new(SystemResolver)),

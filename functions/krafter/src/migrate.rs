@@ -9,12 +9,11 @@ use clap::Args;
 use krafter_shared::adapters::dynamodb::DynamoJobStore;
 use krafter_shared::adapters::sqlite::{SqliteDb, SqliteJobStore};
 use krafter_shared::domain::TeamId;
-use krafter_shared::embedded::TimerScheduleSync;
 use krafter_shared::hosted::{Hosted, process_env};
 use krafter_shared::ports::{JobStore, ScheduleSync};
 use krafter_shared::service::migration::{Export, Imported, export, import_job, jobs_of};
 
-use crate::stores::{Backend, DbArg, aws_clients};
+use crate::stores::{Backend, DbArg, aws_clients, embedded_schedule_sync};
 use crate::{AnyError, say};
 
 #[derive(Args)]
@@ -86,10 +85,7 @@ pub async fn run_import(args: ImportArgs) -> Result<(), AnyError> {
                     krafter_shared::settings::Mode::Embedded,
                 );
                 let store = Arc::new(SqliteJobStore::new(SqliteDb::open(&args.db.db)?));
-                // The embedded scheduler reads the store: nothing to sync (a running
-                // server picks the jobs up within its 30 s sleep).
-                let sync = Arc::new(TimerScheduleSync::new(Arc::new(tokio::sync::Notify::new())));
-                (store, sync, settings.max_jobs_per_team)
+                (store, embedded_schedule_sync(), settings.max_jobs_per_team)
             }
             Backend::Dynamodb => {
                 let env = process_env();

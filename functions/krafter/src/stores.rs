@@ -7,8 +7,9 @@ use std::sync::Arc;
 use clap::Args;
 use krafter_shared::adapters::dynamodb::{DynamoKeyStore, DynamoTeamStore};
 use krafter_shared::adapters::sqlite::{SqliteDb, SqliteKeyStore, SqliteTeamStore};
+use krafter_shared::embedded::TimerScheduleSync;
 use krafter_shared::hosted::AwsClients;
-use krafter_shared::ports::{KeyStore, TeamStore};
+use krafter_shared::ports::{KeyStore, ScheduleSync, TeamStore};
 use krafter_shared::settings;
 
 use crate::AnyError;
@@ -74,4 +75,11 @@ pub async fn key_store(store: &KeyStoreArgs) -> Result<Arc<dyn KeyStore>, AnyErr
 pub async fn aws_clients() -> AwsClients {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     AwsClients::new(&config)
+}
+
+/// The schedule sync of a command that writes the embedded store beside (or without) a
+/// server: none is needed, the server's scheduler reads the store (new jobs within its 30 s
+/// sleep).
+pub fn embedded_schedule_sync() -> Arc<dyn ScheduleSync> {
+    Arc::new(TimerScheduleSync::new(Arc::new(tokio::sync::Notify::new())))
 }

@@ -346,7 +346,6 @@ async fn kill_9_in_a_burst_of_1000_due_runs_loses_no_run_and_sends_no_attempt_tw
     ];
     let mut server = serve(&db, &env);
     let key = server.bootstrap_key.clone().unwrap();
-    let client = reqwest::Client::new();
     // All due at the same second, after every job is created.
     let due = chrono::Utc::now() + chrono::Duration::seconds(15);
     let ids = create_burst(&server, &key, &url, JOBS, due).await;
@@ -370,30 +369,7 @@ async fn kill_9_in_a_burst_of_1000_due_runs_loses_no_run_and_sends_no_attempt_tw
     drop(server);
 
     let server = serve(&db, &env);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut missing = ids.clone();
-    while !missing.is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "{} runs never succeeded after the restart",
-            missing.len()
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut still = Vec::new();
-        for id in missing {
-            let r = client
-                .get(format!("{}/api/v1/cron/jobs/{id}", server.base))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap();
-            let body: Value = r.json().await.unwrap();
-            if body["data"]["last_status"] != "success" {
-                still.push(id);
-            }
-        }
-        missing = still;
-    }
+    wait_until_all_succeed(&server, &key, &ids).await;
     let seen = seen.lock().unwrap();
     let doubled: Vec<_> = seen.attempts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(doubled.is_empty(), "attempts sent twice: {doubled:?}");

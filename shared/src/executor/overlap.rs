@@ -55,7 +55,7 @@ impl Executor {
         let now = self.clock.now();
         let mut swaps = Vec::new();
         let mut enqueue = Vec::new();
-        let mut slow = Vec::new();
+        let mut origins = Vec::new();
         for &(job, event) in events {
             match event.change(job, &job.run_marker, now) {
                 Some(change) => {
@@ -68,7 +68,7 @@ impl Executor {
                         expected: job.run_marker.clone(),
                         new: change.marker,
                     });
-                    slow.push((job, event));
+                    origins.push((job, event));
                 }
                 // Not the marker it began with: read what it is now.
                 None => self.change_marker(job, event).await?,
@@ -78,7 +78,7 @@ impl Executor {
             self.queue.enqueue(&enqueue).await?;
         }
         let outcomes = self.jobs.swap_run_markers(&swaps).await?;
-        for ((job, event), outcome) in slow.into_iter().zip(outcomes) {
+        for ((job, event), outcome) in origins.into_iter().zip(outcomes) {
             if outcome == UpdateOutcome::Conflict {
                 self.change_marker(job, event).await?;
             }

@@ -9,10 +9,10 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{backend, decode, newest_first, query_matching, s, to_item};
+use super::{backend, decode, newest_first, query_page, s, to_item};
 use crate::domain::record::AuditRecord;
 use crate::domain::{AuditEntry, AuditFilter, AuditId, TeamId};
-use crate::ports::{AuditStore, Page, PageRequest, StoreResult, paginate};
+use crate::ports::{AuditStore, Page, PageRequest, StoreResult};
 
 #[derive(Clone)]
 pub struct DynamoAuditStore {
@@ -31,19 +31,13 @@ impl DynamoAuditStore {
     }
 }
 
-/// The item: the record plus its TTL.
+/// The item: the record plus its TTL (read back as the record alone).
 #[derive(Serialize, Deserialize)]
 struct AuditItem {
     #[serde(flatten)]
     record: AuditRecord,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
-}
-
-fn decode_item(item: super::Item) -> StoreResult<AuditEntry> {
-    let item: AuditItem = serde_dynamo::from_item(item)
-        .map_err(|e| crate::ports::StoreError::Corrupt(format!("audit item: {e}")))?;
-    decode::<AuditRecord, AuditEntry>(to_item(&item.record)?)
 }
 
 #[async_trait]
@@ -79,16 +73,15 @@ impl AuditStore for DynamoAuditStore {
             "id",
             page.after.map(|a| a.to_string()),
         );
-        let want = page.limit.map(|l| l as usize + 1);
-        let items = query_matching(
+        query_page(
             query,
-            want,
-            decode_item,
+            page,
+            decode::<AuditRecord, AuditEntry>,
             |e| filter.matches(e),
             !filter.is_empty(),
+            |e| e.id,
         )
-        .await?;
-        Ok(paginate(items, page.limit, |e| e.id))
+        .await
     }
 
     /// DynamoDB's TTL deletes expired entries; nothing to do here.

@@ -13,7 +13,7 @@ use tracing::error;
 
 use super::{
     Item, MarkerWrite, Transacted, applied, backend, decode, n, newest_first, number, query_items,
-    query_matching, s, string, to_item, transacted,
+    query_page, s, string, to_item, transacted,
 };
 use crate::domain::record::{ExecutionRecord, OutcomeRecord};
 use crate::domain::{
@@ -22,7 +22,6 @@ use crate::domain::{
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
-    paginate,
 };
 
 /// Executions: one item per attempt. The table's key is the job (`pk`) and the run's attempt
@@ -441,16 +440,15 @@ impl ExecutionStore for DynamoExecutionStore {
             .filter_expression("attribute_exists(#st)")
             .expression_attribute_values(":pk", s(pk(team, job)));
         let query = newest_first(query, "pk = :pk", "id", page.after.map(|a| a.to_string()));
-        let want = page.limit.map(|l| l as usize + 1);
-        let items = query_matching(
+        query_page(
             query,
-            want,
+            page,
             decode_item,
             |e| filter.matches(e),
             !filter.is_empty(),
+            |e| e.id,
         )
-        .await?;
-        Ok(paginate(items, page.limit, |e| e.id))
+        .await
     }
 
     async fn get(

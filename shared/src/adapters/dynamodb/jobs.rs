@@ -6,13 +6,13 @@ use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem, Update};
 
 use super::{
     Item, MarkerWrite, Transacted, applied, backend, decode, is_condition_failed, n, newest_first,
-    number, query_matching, s, set_or_remove, string, to_item, transacted,
+    number, query_page, s, set_or_remove, string, to_item, transacted,
 };
 use crate::domain::record::{JobRecord, job_updated_fields};
 use crate::domain::{Job, JobFilter, JobId, RunStatus, StreakChange, TeamId};
 use crate::ports::{
     InsertOutcome, JobStore, MarkerSwap, Page, PageRequest, RecordedRun, RunResult, StoreError,
-    StoreResult, UpdateOutcome, paginate,
+    StoreResult, UpdateOutcome,
 };
 
 /// Jobs: one item per job, keyed by `team` and `id`.
@@ -264,17 +264,15 @@ impl JobStore for DynamoJobStore {
             .table_name(&self.table)
             .expression_attribute_values(":t", s(team.as_str()));
         let query = newest_first(query, "team = :t", "id", page.after.map(|a| a.to_string()));
-        // One more than asked tells whether another page follows.
-        let want = page.limit.map(|l| l as usize + 1);
-        let items = query_matching(
+        query_page(
             query,
-            want,
+            page,
             decode::<JobRecord, Job>,
             |j| filter.matches(j),
             !filter.is_empty(),
+            |j| j.id,
         )
-        .await?;
-        Ok(paginate(items, page.limit, |j| j.id))
+        .await
     }
 
     async fn count(&self, team: &TeamId) -> StoreResult<u64> {

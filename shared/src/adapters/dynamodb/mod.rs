@@ -40,7 +40,7 @@ pub use teams::DynamoTeamStore;
 
 use crate::domain::RunMarker;
 use crate::domain::record::RecordError;
-use crate::ports::{StoreError, StoreResult};
+use crate::ports::{Page, PageRequest, StoreError, StoreResult, paginate};
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
@@ -272,6 +272,22 @@ pub(crate) fn newest_first(
             .expression_attribute_values(":after", s(after)),
         None => query.key_condition_expression(partition),
     }
+}
+
+/// A page of `query`'s items that `keep` accepts, after the ones `query` starts past: one
+/// more than `page.limit` read to tell whether another page follows, and the next page's
+/// cursor when one does (the DynamoDB side of `ports::filtered_page`).
+pub(crate) async fn query_page<T, C: Copy>(
+    query: QueryFluentBuilder,
+    page: PageRequest<C>,
+    decode: impl Fn(Item) -> StoreResult<T>,
+    keep: impl Fn(&T) -> bool,
+    filtered: bool,
+    cursor: impl Fn(&T) -> C,
+) -> StoreResult<Page<T, C>> {
+    let want = page.limit.map(|l| l as usize + 1);
+    let items = query_matching(query, want, decode, keep, filtered).await?;
+    Ok(paginate(items, page.limit, cursor))
 }
 
 /// Runs `query` page after page, decoding each item and keeping those `keep` accepts,
