@@ -395,6 +395,17 @@ pub struct RateDecision {
     pub reset_after: u32,
 }
 
+impl RateDecision {
+    /// The decision for a request that is not counted on its own (an MCP tool call's REST
+    /// request: its MCP request was counted).
+    pub const UNCOUNTED: Self = Self {
+        allowed: true,
+        limit: 0,
+        remaining: 0,
+        reset_after: 0,
+    };
+}
+
 /// Per-caller request counting (per team, or per client address before authentication).
 #[async_trait]
 pub trait RateLimiter: Send + Sync {

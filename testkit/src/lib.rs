@@ -42,6 +42,39 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
+/// A Python virtual environment `target/tools/<name>` holding exactly `requirements`
+/// (pinned PyPI requirements), made unless it is there (under a file lock, so that test
+/// binaries running at once make it once). Returns its directory.
+pub fn python_venv(name: &str, requirements: &[&str]) -> PathBuf {
+    let dir = tools_dir();
+    let venv = dir.join(name);
+    let script = r#"set -e
+venv="$0"; want="$*"
+if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$want" ]; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "$@"
+  echo "$want" >"$venv/.installed"
+fi"#;
+    run(
+        Command::new("flock")
+            .arg(dir.join(format!("{name}.lock")))
+            .args(["bash", "-c", script])
+            .arg(&venv)
+            .args(requirements),
+        &format!("installing {} from PyPI", requirements.join(" ")),
+    );
+    venv
+}
+
+/// The official MCP Python SDK the MCP tests connect with.
+pub const MCP_SDK: &str = "mcp==2.3.0";
+
+/// The Python of a venv with the official MCP SDK (`python_venv`).
+pub fn mcp_python() -> PathBuf {
+    python_venv("mcp-venv", &[MCP_SDK]).join("bin/python")
+}
+
 /// Installs moto server into `target/tools/moto-venv` unless it is there (under a file lock,
 /// so that test binaries running at once install it once). Returns the server's path.
 pub fn install_moto() -> PathBuf {

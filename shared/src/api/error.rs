@@ -100,15 +100,12 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let Self::Internal(source) = &self {
-            // The cause goes to the log, never to the client.
-            error!(error = %source, source = ?source.source(), "request failed");
-        }
-        let (status, message, code) = self.parts();
+impl ApiError {
+    /// The error's JSON body, as its response carries it (and an MCP tool's error result).
+    pub fn body(&self) -> serde_json::Value {
+        let (_, message, code) = self.parts();
         let quota;
-        let details = match &self {
+        let details = match self {
             Self::InvalidJson(d) | Self::Validation(d) if !d.is_empty() => Some(d),
             Self::QuotaExceeded(n) => {
                 quota = FieldErrors::single("jobs", format!("a team may have at most {n} jobs"));
@@ -116,21 +113,36 @@ impl IntoResponse for ApiError {
             }
             _ => None,
         };
-        let retry_after = match &self {
+        let body = ErrorBody {
+            error: message,
+            code,
+            details,
+            retry_after: self.retry_after(),
+        };
+        serde_json::to_value(body).expect("an error body serializes")
+    }
+
+    fn retry_after(&self) -> Option<u32> {
+        match self {
             Self::RateLimited { retry_after } => Some(*retry_after),
             _ => None,
-        };
-        let mut response = (
-            status,
-            Json(ErrorBody {
-                error: message,
-                code,
-                details,
-                retry_after,
-            }),
-        )
-            .into_response();
-        if let Some(secs) = retry_after {
+        }
+    }
+
+    /// Logs the cause of an internal error (never shown to the client).
+    pub fn log_cause(&self) {
+        if let Self::Internal(source) = self {
+            error!(error = %source, source = ?source.source(), "request failed");
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log_cause();
+        let (status, _, _) = self.parts();
+        let mut response = (status, Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after() {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));

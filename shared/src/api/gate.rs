@@ -23,6 +23,17 @@ pub struct Caller {
     pub key_prefix: KeyPrefix,
 }
 
+/// A request the MCP endpoint hands on to the REST routes, for the caller the gate already
+/// authenticated and counted against the rate limit when the MCP request came in. Set only
+/// in-process (an extension, never a header): no client can send it.
+#[derive(Clone, Debug)]
+pub struct Dispatched(pub Caller);
+
+/// The API paths that need a key: the REST API and its MCP endpoint.
+fn is_protected(path: &str) -> bool {
+    path.starts_with("/api/v1/cron") || path == super::MCP_PATH
+}
+
 /// Every request runs in a span with a request id (returned as `x-request-id`), so each
 /// log line it causes can be found from what the client saw.
 pub async fn gate(State(state): State<ApiState>, request: Request, next: Next) -> Response {
@@ -52,15 +63,13 @@ pub async fn gate(State(state): State<ApiState>, request: Request, next: Next) -
 
 async fn handle(state: ApiState, mut request: Request, next: Next, request_id: &str) -> Response {
     let now = state.clock.now();
-    let protected = request.uri().path().starts_with("/api/v1/cron");
-    let caller = if protected {
-        authenticate(&state, request.headers(), now).await
-    } else {
-        Ok(None)
-    };
-    let bucket = match &caller {
-        Ok(Some(c)) => format!("team:{}", c.team),
-        _ => format!("addr:{}", client_addr(&request)),
+    let dispatched = request.extensions().get::<Dispatched>().cloned();
+    let caller = match &dispatched {
+        Some(Dispatched(c)) => Ok(Some(c.clone())),
+        None if is_protected(request.uri().path()) => {
+            authenticate(&state, request.headers(), now).await
+        }
+        None => Ok(None),
     };
     // A change asked by a known caller is audited however it ends (refusals included).
     let asked = match &caller {
@@ -69,9 +78,14 @@ async fn handle(state: ApiState, mut request: Request, next: Next, request_id: &
         }),
         _ => None,
     };
-    let decision = match state.limiter.hit(&bucket, now).await {
-        Ok(d) => d,
-        Err(e) => return ApiError::from(e).into_response(),
+    let counted = dispatched.is_none();
+    let decision = match dispatched {
+        // Counted once, as the MCP request that carries it.
+        Some(_) => RateDecision::UNCOUNTED,
+        None => match state.limiter.hit(&bucket(&caller, &request), now).await {
+            Ok(d) => d,
+            Err(e) => return ApiError::from(e).into_response(),
+        },
     };
     let mut response = match admit(&request, decision, caller) {
         Err(refused) => refused.into_response(),
@@ -83,12 +97,22 @@ async fn handle(state: ApiState, mut request: Request, next: Next, request_id: &
             next.run(request).await
         }
     };
-    add_rate_headers(response.headers_mut(), decision);
+    if counted {
+        add_rate_headers(response.headers_mut(), decision);
+    }
     if let Some(asked) = asked {
         let answered = super::audit::Answered::of(&response);
         super::audit::record(&state, asked, answered, request_id, now).await;
     }
     response
+}
+
+/// Whose requests a request counts with: its team's, or before authentication its address's.
+fn bucket(caller: &Result<Option<Caller>, ApiError>, request: &Request) -> String {
+    match caller {
+        Ok(Some(c)) => format!("team:{}", c.team),
+        _ => format!("addr:{}", client_addr(request)),
+    }
 }
 
 /// Whether the request goes on to its handler: within the rate limit, a URI that is not too
@@ -166,6 +190,10 @@ fn needed_scope(request: &Request) -> Scope {
     // The signing secret is shown to write keys only.
     if path == "/api/v1/cron/team/signing-secret" {
         return Scope::Write;
+    }
+    // Any key may speak MCP: each tool call is checked again as the REST request it makes.
+    if path == super::MCP_PATH {
+        return Scope::Read;
     }
     if method == Method::GET || method == Method::HEAD || path == "/api/v1/cron/schedules/preview" {
         Scope::Read

@@ -7,6 +7,7 @@ mod gate;
 mod handlers;
 mod idempotency;
 mod json;
+mod mcp;
 mod query;
 mod views;
 
@@ -28,6 +29,8 @@ pub const MAX_BODY_BYTES: usize = 256 * 1024;
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Upcoming runs listed or previewed at once: at most this many (10 unless asked).
 pub const MAX_UPCOMING: usize = 100;
+/// The MCP endpoint (Streamable HTTP).
+pub const MCP_PATH: &str = "/api/v1/mcp";
 /// How long a client may take to send a request body: 408 past it.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -42,7 +45,16 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The REST API and, beside it, the MCP endpoint that calls into it. Both pass the gate.
 pub fn router(state: ApiState) -> Router {
+    let rest = rest_router(state.clone());
+    Router::new()
+        .route_service(MCP_PATH, mcp::service(rest.clone()))
+        .layer(axum::middleware::from_fn_with_state(state, gate::gate))
+        .merge(rest)
+}
+
+fn rest_router(state: ApiState) -> Router {
     let cron = Router::new()
         .route("/jobs", get(handlers::list_jobs).post(handlers::create_job))
         .route(

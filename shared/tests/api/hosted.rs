@@ -1152,3 +1152,46 @@ async fn every_change_is_audited_once_with_its_key_and_request() {
     crate::scenarios::every_change_is_audited_once_with_its_key_and_request(&w.api, &read, &other)
         .await;
 }
+
+#[tokio::test]
+async fn an_mcp_client_creates_triggers_and_reads_a_job_on_the_hosted_router() {
+    let w = World::start().await;
+    let (base, key) = (&w.api.base, &w.api.key);
+    let body = w.job_body("cron", "0 3 * * *", "/mcp-hosted");
+    let created = crate::mcp::call(base, key, "create_job", body).await;
+    assert_eq!(created["is_error"], false, "{created}");
+    let id = created["structured"]["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        w.schedule_of(&id, 0).await.is_some(),
+        "the schedule was created"
+    );
+
+    let triggered = crate::mcp::call(base, key, "trigger_job", json!({"id": id})).await;
+    assert_eq!(triggered["structured"], json!({"ok": true}), "{triggered}");
+    let (n, response) = w.deliver().await;
+    assert_eq!(n, 1);
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.receiver.received("/mcp-hosted").len(), 1);
+
+    let runs = crate::mcp::call(base, key, "list_executions", json!({"id": id})).await;
+    let run = &runs["structured"]["data"][0];
+    assert_eq!(
+        (run["status"].as_str(), run["trigger"].as_str()),
+        (Some("success"), Some("manual"))
+    );
+    let other = create_key(
+        w.hosted.keys.as_ref(),
+        TeamId::parse("beta").unwrap(),
+        Scopes::new(vec![Scope::Write]),
+        None,
+        Utc::now(),
+    )
+    .await
+    .unwrap()
+    .0;
+    let hidden = crate::mcp::call(base, other.as_str(), "get_job", json!({"id": id})).await;
+    assert_eq!(crate::mcp::error_body(&hidden)["code"], "not_found");
+}

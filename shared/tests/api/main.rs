@@ -6,6 +6,7 @@ mod executor;
 mod helpers;
 mod hosted;
 mod limits;
+mod mcp;
 mod openapi;
 mod quickstart;
 mod scenarios;

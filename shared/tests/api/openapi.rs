@@ -323,6 +323,15 @@ async fn every_documented_route_is_served_and_no_other() {
         documented,
         "the router's routes are the documented paths"
     );
+    // The one route outside the document: the MCP endpoint, a JSON-RPC transport whose
+    // tools are the documented operations (docs/API.md, "MCP").
+    assert_eq!(
+        ROUTER_SOURCE.matches(".route_service(").count(),
+        1,
+        "one service route"
+    );
+    assert!(ROUTER_SOURCE.contains(".route_service(MCP_PATH,"));
+    assert!(!documented.contains(krafter_shared::api::MCP_PATH));
 
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
