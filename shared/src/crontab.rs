@@ -92,6 +92,10 @@ fn split_schedule(line: &str) -> Result<(String, &str), String> {
             .trim_start()
             .split_once(char::is_whitespace)
             .ok_or("fewer than five schedule fields and a command")?;
+        // `* * * * curl …`: a field short, the command read as the fifth field.
+        if ["curl", "wget"].contains(&field.rsplit('/').next().unwrap_or(field)) {
+            return Err(format!("the schedule has {} fields, not 5", fields.len()));
+        }
         fields.push(field);
         rest = tail;
     }
@@ -166,9 +170,10 @@ fn curl(args: &[String]) -> Result<JobDraft, String> {
         match a.as_str() {
             "-X" | "--request" => draft.method = Some(value()?.to_uppercase()),
             "-H" | "--header" => header(&mut draft, &value()?)?,
-            "-d" | "--data" | "--data-raw" | "--data-binary" => {
-                draft.body = Some(Some(value()?));
-            }
+            "-d" | "--data" | "--data-binary" => draft.body = Some(Some(file_free(value()?)?)),
+            "--data-raw" => draft.body = Some(Some(value()?)),
+            "-I" | "--head" => draft.method = Some("HEAD".into()),
+            "-u" | "--user" => basic_auth(&mut draft, &value()?),
             "-m" | "--max-time" => timeout(&mut draft, &value()?)?,
             "-o" | "--output" | "--connect-timeout" | "--retry" => {
                 value()?;
@@ -192,6 +197,7 @@ fn curl(args: &[String]) -> Result<JobDraft, String> {
 /// wget's options that matter to a webhook.
 fn wget(args: &[String]) -> Result<JobDraft, String> {
     let mut draft = JobDraft::default();
+    let args = split_quiet_flags(args);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let (flag, inline) = match a.split_once('=') {
@@ -216,7 +222,7 @@ fn wget(args: &[String]) -> Result<JobDraft, String> {
             "-O" | "--output-document" | "-o" | "--output-file" | "-t" | "--tries" => {
                 value()?;
             }
-            "-q" | "--quiet" | "-nv" | "--no-verbose" | "--spider" | "-qO-" => {}
+            "-q" | "--quiet" | "-nv" | "--no-verbose" | "--spider" => {}
             s if s.starts_with('-') => {
                 return Err(format!("the wget option {s} has no equivalent"));
             }
@@ -227,6 +233,40 @@ fn wget(args: &[String]) -> Result<JobDraft, String> {
         draft.method = Some("POST".into());
     }
     Ok(draft)
+}
+
+/// curl reads `-d @file` from a file, which a job cannot do.
+fn file_free(data: String) -> Result<String, String> {
+    match data.strip_prefix('@') {
+        Some(file) => Err(format!("the body is read from the file {file}")),
+        None => Ok(data),
+    }
+}
+
+/// `-u user:password` as the `Authorization: Basic` header curl sends for it.
+fn basic_auth(draft: &mut JobDraft, user: &str) {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(user);
+    let headers = draft.headers.get_or_insert_with(Vec::new);
+    headers.push(("Authorization".into(), format!("Basic {token}")));
+}
+
+/// wget's short options given together (`-qO-`, `-qO file`, `-nvO-`): the quiet ones apart.
+fn split_quiet_flags(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    for a in args {
+        match ["-nv", "-q"]
+            .iter()
+            .find(|q| a.len() > q.len() && a.starts_with(*q))
+        {
+            Some(q) if !a.starts_with("--") => {
+                out.push((*q).to_owned());
+                out.push(format!("-{}", &a[q.len()..]));
+            }
+            _ => out.push(a.clone()),
+        }
+    }
+    out
 }
 
 fn set_url(draft: &mut JobDraft, url: &str) -> Result<(), String> {
@@ -292,13 +332,35 @@ TZ=UTC
     }
 
     #[test]
+    fn curls_head_and_user_and_wgets_grouped_flags_are_understood() {
+        let tab = "@weekly curl -I https://example.com/head\n\
+                   0 8 * * * curl -u user:pass https://example.com/auth\n\
+                   @hourly wget -qO /dev/null https://example.com/quiet\n\
+                   @hourly wget -qO- https://example.com/stdout\n";
+        let lines = read_crontab(tab);
+        assert_eq!(job(&lines[0]).method.as_deref(), Some("HEAD"));
+        let auth = &job(&lines[1]).headers.as_ref().unwrap()[0];
+        assert_eq!(*auth, ("Authorization".into(), "Basic dXNlcjpwYXNz".into()));
+        assert_eq!(
+            job(&lines[2]).url.as_deref(),
+            Some("https://example.com/quiet")
+        );
+        assert_eq!(
+            job(&lines[3]).url.as_deref(),
+            Some("https://example.com/stdout")
+        );
+    }
+
+    #[test]
     fn lines_that_are_not_one_webhook_call_are_listed_with_the_reason() {
         let tab = "MAILTO=ops@example.com\n\
                    @reboot curl https://example.com/up\n\
                    0 * * * * /usr/local/bin/backup.sh\n\
                    0 * * * * curl https://a.example/ && curl https://b.example/\n\
                    0 * * * * curl -L https://example.com/\n\
-                   0 * *\n";
+                   0 * *\n\
+                   * * * * curl https://example.com/four\n\
+                   0 * * * * curl -d @body.json https://example.com/file\n";
         let reasons: Vec<String> = read_crontab(tab)
             .into_iter()
             .map(|l| match l {
@@ -315,6 +377,8 @@ TZ=UTC
                 "4: the command is more than one webhook call (a pipe, a list or a substitution)",
                 "5: follows redirects (-L), which a job does not",
                 "6: fewer than five schedule fields and a command",
+                "7: the schedule has 4 fields, not 5",
+                "8: the body is read from the file body.json",
             ]
         );
     }

@@ -1315,10 +1315,11 @@ async fn a_teams_jobs_move_from_sqlite_to_dynamodb_and_back() {
     let server = serve(&db, &[]);
     let key = server.bootstrap_key.clone().unwrap();
     let client = reqwest::Client::new();
+    let (hook, seen) = counting_receiver(Duration::ZERO).await;
     let mut ids = Vec::new();
     for body in [
         json!({"name": "nightly", "schedule_type": "cron", "schedule": "0 2 * * *",
-               "timezone": "Europe/Berlin", "url": "https://example.com/n", "tags": ["ops"],
+               "timezone": "Europe/Berlin", "url": hook, "tags": ["ops"],
                "overlap": "skip", "jitter_s": 30}),
         json!({"name": "paused", "schedule_type": "interval", "schedule": "every_5m",
                "url": "https://example.com/p"}),
@@ -1402,6 +1403,15 @@ async fn a_teams_jobs_move_from_sqlite_to_dynamodb_and_back() {
     );
     let paused = schedule(&ids[1]).await.unwrap();
     assert_eq!(paused.state().map(|s| s.as_str()), Some("DISABLED"));
+    // The imported job fires in the hosted path: its schedule, fired as EventBridge would at
+    // its latest time, runs through the executor and reaches the webhook.
+    fire_through_the_hosted_executor(&clients, &env, group).await;
+    let runs = seen.lock().unwrap().runs.clone();
+    assert_eq!(
+        runs.keys().collect::<Vec<_>>(),
+        [&ids[0]],
+        "only the enabled job fired"
+    );
 
     // And back, into a fresh store: a dry run first.
     let dry = ok(&krafter(&["import", f, "--dry-run"], &back));
@@ -1426,6 +1436,49 @@ async fn a_teams_jobs_move_from_sqlite_to_dynamodb_and_back() {
     let refused = krafter(&["import", bad.to_str().unwrap()], &back);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a Krafter Cron export"));
+}
+
+/// Fires `group`'s schedules due in the next 24 hours into the run queue (as EventBridge
+/// will) and hands the queued runs to the hosted executor (as Lambda's SQS source would),
+/// whose clock is set past them (the webhook itself is called for real).
+async fn fire_through_the_hosted_executor(
+    clients: &krafter_shared::hosted::AwsClients,
+    env: &[(&str, &str)],
+    group: &str,
+) {
+    use krafter_shared::{hosted, settings, targets};
+    let resources = hosted::process_env_from(env).resources().unwrap();
+    let settings = settings::Settings {
+        target_policy: targets::TargetPolicy::AllowPrivate, // the webhook is on loopback
+        ..settings::Settings::defaults(settings::Mode::Hosted)
+    };
+    let now = chrono::Utc::now();
+    let day = chrono::Duration::hours(24);
+    let later = Arc::new(krafter_testkit::TestClock::new(
+        now + day + chrono::Duration::hours(1),
+    ));
+    let hosted = hosted::Hosted::with_clock(clients.clone(), resources.clone(), settings, later);
+    let handler = Arc::new(hosted.run_handler().unwrap());
+    let fired = krafter_ops::local::fire_due_schedules(clients, group, now, now + day)
+        .await
+        .unwrap();
+    assert_eq!(fired, 1, "one enabled schedule, due once a day");
+    let app = axum::Router::new().route(
+        "/invoke",
+        axum::routing::post(move |axum::Json(event)| {
+            let handler = handler.clone();
+            async move { axum::Json(hosted::handle_sqs_event(&handler, event).await) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let invoke = format!("http://{}/invoke", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (queue, arn) = (&resources.run_queue_url, &resources.run_queue_arn);
+    let http = reqwest::Client::new();
+    let delivered = krafter_ops::local::deliver_queued(clients, queue, arn, &invoke, &http)
+        .await
+        .unwrap();
+    assert_eq!(delivered, (1, 0), "one run delivered, none failed");
 }
 
 /// `krafter import-crontab`: curl and wget lines become jobs through the API's rules; every
@@ -1485,4 +1538,51 @@ fn a_crontab_of_curl_and_wget_lines_becomes_jobs() {
         .unwrap();
     assert_eq!(daily["schedule"], "@daily");
     assert_eq!(daily["timeout_ms"], 20_000);
+}
+
+/// A crontab of 26 varied lines (`tests/fixtures/crontab.sample`): the plan is the reviewed
+/// one (`crontab.sample.plan`), and the jobs made carry each line's request.
+#[test]
+fn a_varied_crontab_is_planned_line_by_line_and_its_jobs_carry_each_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let tab = format!("{fixtures}/crontab.sample");
+    let plan = std::fs::read_to_string(format!("{fixtures}/crontab.sample.plan")).unwrap();
+    let dry = krafter(&["import-crontab", &tab, "--team", "ops", "--dry-run"], &db);
+    assert_eq!(String::from_utf8_lossy(&dry.stdout), plan);
+    let summary = String::from_utf8_lossy(&dry.stderr);
+    assert!(
+        summary.contains("12 jobs for team ops, 11 lines not converted"),
+        "{summary}"
+    );
+
+    ok(&krafter(&["import-crontab", &tab, "--team", "ops"], &db));
+    let export: Value =
+        serde_json::from_str(&ok(&krafter(&["export", "--team", "ops"], &db))).unwrap();
+    let jobs = export["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 12);
+    let by_url = |url: &str| jobs.iter().find(|j| j["url"] == url).unwrap().clone();
+    let reports = by_url("https://api.example.com/reports");
+    assert_eq!(reports["timezone"], "Europe/Berlin");
+    assert_eq!(reports["body"], "{\"report\":\"morning\"}");
+    assert_eq!(
+        reports["headers"],
+        json!([["Content-Type", "application/json"], ["X-Token", "s3cr3t"]])
+    );
+    let hourly = by_url("https://example.com/hourly");
+    assert_eq!(hourly["headers"], json!([["Authorization", "Bearer abc"]]));
+    assert_eq!(
+        by_url("https://backup.example.com/weekly")["timeout_ms"],
+        120_000
+    );
+    let nightly = by_url("https://example.com/nightly");
+    assert_eq!(
+        (nightly["timeout_ms"].clone(), nightly["timezone"].clone()),
+        (json!(5000), json!("America/New_York"))
+    );
+    assert_eq!(by_url("https://example.com/head-check")["method"], "HEAD");
+    let basic = by_url("https://example.com/new-year")["headers"].clone();
+    assert_eq!(basic, json!([["Authorization", "Basic dXNlcjpwYXNz"]]));
+    assert_eq!(by_url("https://example.com/form")["body"], "x=1");
 }
