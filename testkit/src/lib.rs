@@ -263,3 +263,96 @@ pub fn start_prometheus(targets: &[String]) -> Prometheus {
         _dir: dir,
     }
 }
+
+/// Installs Debian's `chromium` and `chromium-driver` unless they are there (under a file
+/// lock). Returns the paths of the browser and its WebDriver.
+pub fn install_chromium() -> (PathBuf, PathBuf) {
+    let script = r#"set -e
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null 2>&1 || {
+    apt-get update >/dev/null
+    apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null
+  }
+fi"#;
+    run(
+        Command::new("flock")
+            .arg(tools_dir().join("chromium.lock"))
+            .args(["bash", "-c", script]),
+        "installing chromium and chromium-driver (Debian packages)",
+    );
+    ("/usr/bin/chromium".into(), "/usr/bin/chromedriver".into())
+}
+
+/// The axe-core version the accessibility checks run.
+pub const AXE_CORE: &str = "axe-core@4.14.1";
+
+/// Installs npm's `axe-core` into `target/tools/axe` unless it is there (under a file
+/// lock). Returns the path of `axe.min.js`.
+pub fn install_axe() -> PathBuf {
+    let dir = tools_dir().join("axe");
+    let script = r#"set -e
+if [ "$(cat "$0/.installed" 2>/dev/null)" != "$1" ]; then
+  rm -rf "$0"; mkdir -p "$0"
+  cd "$0" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund "$1"
+  echo "$1" >"$0/.installed"
+fi"#;
+    run(
+        Command::new("flock")
+            .arg(tools_dir().join("axe.lock"))
+            .args(["bash", "-c", script])
+            .arg(&dir)
+            .arg(AXE_CORE),
+        "installing axe-core from npm",
+    );
+    dir.join("node_modules/axe-core/axe.min.js")
+}
+
+/// A ChromeDriver serving this test process on 127.0.0.1 (stopped when the process ends).
+pub struct ChromeDriver {
+    pub url: String,
+    pub browser: PathBuf,
+    /// Kept, never waited for: the watchdog runs until this process exits.
+    pub watchdog: std::process::Child,
+}
+
+/// The ChromeDriver of this test process, started on first use.
+pub fn chromedriver() -> &'static ChromeDriver {
+    static DRIVER: OnceLock<ChromeDriver> = OnceLock::new();
+    DRIVER.get_or_init(|| {
+        let (browser, driver) = install_chromium();
+        let port = free_port();
+        let log = tools_dir().join(format!("chromedriver-{port}.log"));
+        let watchdog = r#"
+"$0" --port="$1" --allowed-ips=127.0.0.1 >"$3" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+while kill -0 "$2" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done
+"#;
+        let watchdog = Command::new("bash")
+            .args(["-c", watchdog])
+            .arg(&driver)
+            .arg(port.to_string())
+            .arg(std::process::id().to_string())
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start: {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ChromeDriver {
+            url: format!("http://127.0.0.1:{port}"),
+            browser,
+            watchdog,
+        }
+    })
+}

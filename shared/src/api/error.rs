@@ -129,6 +129,11 @@ impl ApiError {
         }
     }
 
+    /// The error's HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     /// Logs the cause of an internal error (never shown to the client).
     pub fn log_cause(&self) {
         if let Self::Internal(source) = self {

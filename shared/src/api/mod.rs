@@ -2,10 +2,12 @@
 //! `lambda_http::run` in the hosted API function.
 
 mod audit;
+mod console;
 mod error;
 mod gate;
 mod handlers;
 mod idempotency;
+pub mod inproc;
 mod json;
 mod mcp;
 mod query;
@@ -45,11 +47,13 @@ pub struct ApiState {
     pub clock: Arc<dyn Clock>,
 }
 
-/// The REST API and, beside it, the MCP endpoint that calls into it. Both pass the gate.
+/// The REST API and, beside it, the MCP endpoint and the web console that call into it.
+/// All pass the gate.
 pub fn router(state: ApiState) -> Router {
     let rest = rest_router(state.clone());
     Router::new()
         .route_service(MCP_PATH, mcp::service(rest.clone()))
+        .merge(console::routes(state.clone(), rest.clone()))
         .layer(axum::middleware::from_fn_with_state(state, gate::gate))
         .merge(rest)
 }

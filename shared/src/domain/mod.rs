@@ -13,6 +13,7 @@ mod key;
 mod overlap;
 mod policy;
 pub mod record;
+pub mod session;
 mod signing;
 pub mod time;
 mod token;

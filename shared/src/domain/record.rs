@@ -371,7 +371,7 @@ impl TryFrom<JobRecord> for Job {
             .map_err(|e| bad("paused_reason", &e))?;
         Ok(Job {
             id: r.id.parse().map_err(|e| bad("id", &e))?,
-            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            team: TeamId::from_stored(&r.team).map_err(|e| bad("team", &e))?,
             spec: spec(&r)?,
             enabled: r.enabled,
             generation: r.generation,
@@ -490,7 +490,7 @@ impl TryFrom<ExecutionRecord> for Execution {
         };
         Ok(Execution {
             id: r.id.parse().map_err(|e| bad("id", &e))?,
-            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            team: TeamId::from_stored(&r.team).map_err(|e| bad("team", &e))?,
             job_id: r.job_id.parse().map_err(|e| bad("job_id", &e))?,
             run_id: r.run_id.parse().map_err(|e| bad("run_id", &e))?,
             trigger: Trigger::parse(&r.trigger).ok_or_else(|| bad("trigger", &r.trigger))?,
@@ -542,7 +542,7 @@ impl TryFrom<KeyRecord> for ApiKey {
         Ok(ApiKey {
             hash: KeyHash::from_hex(&r.hash).ok_or_else(|| bad("hash", &"not hex"))?,
             prefix: KeyPrefix::parse(&r.prefix).ok_or_else(|| bad("prefix", &r.prefix))?,
-            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            team: TeamId::from_stored(&r.team).map_err(|e| bad("team", &e))?,
             scopes: Scopes::from_text(&r.scopes).ok_or_else(|| bad("scopes", &r.scopes))?,
             created_at: from_unix(r.created_at),
             expires_at: r.expires_at.map(from_unix),
@@ -593,7 +593,7 @@ impl TryFrom<TeamRecord> for TeamSecrets {
             _ => None,
         };
         Ok(TeamSecrets {
-            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            team: TeamId::from_stored(&r.team).map_err(|e| bad("team", &e))?,
             current: SigningSecret::parse(&r.secret).ok_or_else(|| bad("secret", &not_a_secret))?,
             previous,
             created_at: from_unix(r.created_at),
@@ -730,7 +730,7 @@ impl TryFrom<AuditRecord> for AuditEntry {
         let bad = |field: &str, e: &dyn Display| bad("audit entry", &r.id, field, e);
         Ok(Self {
             id: r.id.parse().map_err(|e| bad("id", &e))?,
-            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            team: TeamId::from_stored(&r.team).map_err(|e| bad("team", &e))?,
             at: from_unix(r.at),
             action: AuditAction::parse(&r.action).ok_or_else(|| bad("action", &r.action))?,
             job_id: r
@@ -788,7 +788,7 @@ impl TryFrom<IdempotencyRow> for IdempotencyRecord {
     fn try_from(r: IdempotencyRow) -> Result<IdempotencyRecord, RecordError> {
         let bad = |field: &str, e: &dyn Display| bad("idempotency key", &r.key, field, e);
         Ok(IdempotencyRecord {
-            team: TeamId::parse(&r.team).map_err(|e| bad("team", &e))?,
+            team: TeamId::from_stored(&r.team).map_err(|e| bad("team", &e))?,
             key: IdempotencyKey::parse(&r.key).map_err(|e| bad("key", &e))?,
             fingerprint: RequestFingerprint::from_hex(&r.fingerprint),
             created_at: from_unix(r.created_at),

@@ -24,6 +24,7 @@ mod cron_expr;
 mod eventbridge;
 mod interval;
 mod once;
+pub mod words;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,8 @@
 //! Black-box tests of the embedded application over HTTP.
 
 mod auth;
+mod browser;
+mod console;
 mod endpoints;
 mod executor;
 mod helpers;

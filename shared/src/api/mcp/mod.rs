@@ -22,7 +22,7 @@ use rmcp::transport::streamable_http_server::session::never::NeverSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use super::gate::Caller;
-use dispatch::Origin;
+use super::inproc::Origin;
 
 /// What an agent is told about the server when it connects.
 const INSTRUCTIONS: &str = "Krafter Cron calls webhooks on a schedule. Each tool is one \
