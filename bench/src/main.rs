@@ -8,6 +8,7 @@
 //!   cron     the same bursts fired by Debian's cron daemon, one crontab line per job, curl
 //!   steady   100,000 stored jobs, mixed schedules: RSS, start-up to first fire, 5 min lateness
 //!   api      GET job, list executions and create job under 64 connections (wrk)
+//!   console  the web console's jobs list with 1,000 jobs: page weight, time to answer
 //!   hosted   the executor on an SQS batch of 10 (moto), and the cost per million runs
 //!
 //! `bench --quick` is a shorter run (smaller bursts, 20,000 stored jobs for 1 minute) to try
@@ -16,6 +17,7 @@
 
 mod api;
 mod burst;
+mod console;
 mod cron;
 mod hosted;
 mod server;
@@ -43,7 +45,9 @@ fn main() {
         .map(String::as_str)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    const ALL: [&str; 6] = ["burst", "policies", "cron", "steady", "api", "hosted"];
+    const ALL: [&str; 7] = [
+        "burst", "policies", "cron", "steady", "api", "console", "hosted",
+    ];
     if let Some(bad) = sections.iter().find(|s| !ALL.contains(s)) {
         eprintln!(
             "unknown section {bad:?}; the sections are {}",
@@ -137,6 +141,9 @@ async fn run(settings: &Settings, sections: &[&str]) {
     }
     if sections.contains(&"api") {
         report.push(api::run(settings, &sink).await);
+    }
+    if sections.contains(&"console") {
+        report.push(console::run(settings, &sink).await);
     }
     if sections.contains(&"hosted") {
         report.push(hosted::run(settings, &sink).await);

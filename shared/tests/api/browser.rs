@@ -86,7 +86,9 @@ impl Browser {
     }
 
     pub async fn count(&self, css: &str) -> usize {
-        self.texts(css).await.len()
+        let script = "return document.querySelectorAll(arguments[0]).length;";
+        let n = self.client.execute(script, vec![json!(css)]).await.unwrap();
+        n.as_u64().unwrap() as usize
     }
 
     pub async fn text(&self, css: &str) -> String {
@@ -96,7 +98,7 @@ impl Browser {
     /// The texts of every element `css` matches, read at once (a page that changes while
     /// they are read leaves no stale element behind).
     pub async fn texts(&self, css: &str) -> Vec<String> {
-        let script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText);";
+        let script = "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText ?? e.textContent);";
         let found = self.client.execute(script, vec![json!(css)]).await.unwrap();
         serde_json::from_value(found).unwrap()
     }
@@ -176,6 +178,21 @@ impl Browser {
             let png = self.client.screenshot().await.unwrap();
             std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
         }
+        self.client
+            .set_window_size(DESKTOP.0, DESKTOP.1)
+            .await
+            .unwrap();
+    }
+
+    /// The top of the current page in a 1024 × 640 window, for the README:
+    /// `target/console-screenshots/readme/<name>.png` (copied to `docs/console/`).
+    pub async fn readme_shot(&self, name: &str) {
+        let dir =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/console-screenshots/readme");
+        std::fs::create_dir_all(&dir).unwrap();
+        self.client.set_window_size(1024, 640).await.unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
         self.client
             .set_window_size(DESKTOP.0, DESKTOP.1)
             .await

@@ -41,6 +41,7 @@ async fn a_person_signs_in_creates_a_job_previews_triggers_pauses_resumes_and_de
     )
     .await;
     b.screenshots("new-job-error").await;
+    b.readme_shot("new-job-error").await;
 
     // The preview follows the schedule as it is typed.
     b.fill("#f-schedule", "*/5 * * * *").await;
@@ -79,6 +80,7 @@ async fn a_person_signs_in_creates_a_job_previews_triggers_pauses_resumes_and_de
     )
     .await;
     b.screenshots("jobs").await;
+    b.readme_shot("jobs").await;
 
     // Run now: the execution appears without a reload.
     b.go(&format!("/jobs/{id}")).await;
@@ -94,7 +96,24 @@ async fn a_person_signs_in_creates_a_job_previews_triggers_pauses_resumes_and_de
         "reloaded"
     );
     assert_eq!(receiver.received("/console").len(), 1);
+    let first_run = b.count("tr.execution").await;
+    assert_eq!(first_run, 1);
+    // A few more runs, one failing, for the chart and the pictures.
+    let replies = [200, 500, 200, 200]
+        .map(crate::helpers::Scripted::status)
+        .to_vec();
+    receiver.script("/console", replies);
+    for _ in 0..4 {
+        app.post_empty(&format!("/jobs/{id}/trigger")).await;
+    }
+    app.wait_for_executions(&id, 5, Duration::from_secs(10))
+        .await;
+    b.go(&format!("/jobs/{id}")).await;
+    b.wait_for_text("tr.execution .badge", "failed", Duration::from_secs(10))
+        .await;
+    assert_eq!(b.count("figure.chart rect").await, 5);
     b.screenshots("job").await;
+    b.readme_shot("job").await;
 
     // Pause with a reason, resume.
     b.fill("#reason", "maintenance window").await;
@@ -305,14 +324,14 @@ fn form_body(key: &str) -> String {
         .finish()
 }
 
-/// Signs in over HTTP; returns the session cookie (`name=value`).
-async fn session_cookie(app: &TestApp, key: &str) -> String {
+/// Signs in over HTTP at `base`; returns the session cookie (`name=value`).
+pub async fn session_cookie(base: &str, key: &str) -> String {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let r = client
-        .post(format!("{}/sign-in", app.base))
+        .post(format!("{base}/sign-in"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(form_body(key))
         .send()
@@ -326,13 +345,13 @@ async fn session_cookie(app: &TestApp, key: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn page_status(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+pub async fn page_status(base: &str, cookie: &str, path: &str) -> (u16, String) {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let r = client
-        .get(format!("{}{path}", app.base))
+        .get(format!("{base}{path}"))
         .header("cookie", cookie)
         .send()
         .await
@@ -349,11 +368,11 @@ async fn page_status(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
 async fn a_session_ends_when_its_key_is_revoked_and_is_refused_when_forged() {
     let app = TestApp::spawn().await;
     let key = app.new_key("alpha", &[Scope::Write]).await;
-    let cookie = session_cookie(&app, &key).await;
-    assert_eq!(page_status(&app, &cookie, "/jobs").await.0, 200);
+    let cookie = session_cookie(&app.base, &key).await;
+    assert_eq!(page_status(&app.base, &cookie, "/jobs").await.0, 200);
     let forged = format!("{}x", cookie);
     assert_eq!(
-        page_status(&app, &forged, "/jobs").await,
+        page_status(&app.base, &forged, "/jobs").await,
         (303, "/sign-in".into())
     );
     let keys = app.app.as_ref().unwrap().keys();
@@ -362,7 +381,7 @@ async fn a_session_ends_when_its_key_is_revoked_and_is_refused_when_forged() {
         .prefix();
     keys.revoke(&prefix, chrono::Utc::now()).await.unwrap();
     assert_eq!(
-        page_status(&app, &cookie, "/jobs").await,
+        page_status(&app.base, &cookie, "/jobs").await,
         (303, "/sign-in".into())
     );
 }
@@ -391,7 +410,7 @@ async fn sign_in_refuses_a_bad_key_is_rate_limited_and_never_echoes_the_key() {
 #[tokio::test]
 async fn signing_out_drops_the_session_cookie() {
     let app = TestApp::spawn().await;
-    let cookie = session_cookie(&app, &app.key).await;
+    let cookie = session_cookie(&app.base, &app.key).await;
     let r = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -447,5 +466,83 @@ async fn every_console_response_carries_a_strict_content_security_policy() {
     assert_eq!(
         asset.headers()["cache-control"],
         "public, max-age=31536000, immutable"
+    );
+}
+
+async fn page(base: &str, cookie: &str, path: &str) -> String {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The names of the jobs a list page shows, in order.
+fn listed(html: &str) -> Vec<String> {
+    html.split("<td data-label=\"Name\"><a href=\"/jobs/")
+        .skip(1)
+        .map(|rest| {
+            rest.split('>')
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_jobs_list_filters_searches_and_pages_with_the_apis_cursors() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    for i in 0..30 {
+        let mut body = console_job(&receiver, &format!("job {i:02}"));
+        if i % 10 == 0 {
+            body["tags"] = json!(["tenth"]);
+        }
+        app.create_job(body).await;
+    }
+    let paused = app.create_job(console_job(&receiver, "sleepy")).await;
+    let id = paused["id"].as_str().unwrap();
+    app.post(&format!("/jobs/{id}/pause"), &json!({"reason": "night"}))
+        .await;
+    let cookie = session_cookie(&app.base, &app.key).await;
+
+    let first = page(&app.base, &cookie, "/jobs").await;
+    assert_eq!(listed(&first).len(), 25, "a page holds 25");
+    assert_eq!(listed(&first)[0], "sleepy", "newest first");
+    let next = first
+        .split("href=\"/jobs?")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let second = page(
+        &app.base,
+        &cookie,
+        &format!("/jobs?{}", next.replace("&amp;", "&")),
+    )
+    .await;
+    assert_eq!(listed(&second).len(), 6);
+    assert!(!second.contains("rel=\"next\""));
+
+    let tagged = listed(&page(&app.base, &cookie, "/jobs?tag=tenth").await);
+    assert_eq!(tagged, ["job 20", "job 10", "job 00"]);
+    let searched = listed(&page(&app.base, &cookie, "/jobs?q=job+1").await);
+    assert_eq!(searched.len(), 10, "{searched:?}");
+    let paused_page = page(&app.base, &cookie, "/jobs?state=paused").await;
+    assert_eq!(listed(&paused_page), ["sleepy"]);
+    assert!(paused_page.contains("paused: night"));
+    let refused = page(&app.base, &cookie, "/jobs?last_status=sometimes").await;
+    assert!(
+        refused.contains("class=\"error\""),
+        "the API's message is shown"
     );
 }

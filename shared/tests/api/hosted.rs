@@ -1195,3 +1195,58 @@ async fn an_mcp_client_creates_triggers_and_reads_a_job_on_the_hosted_router() {
     let hidden = crate::mcp::call(base, other.as_str(), "get_job", json!({"id": id})).await;
     assert_eq!(crate::mcp::error_body(&hidden)["code"], "not_found");
 }
+
+#[tokio::test]
+async fn the_console_creates_triggers_and_shows_a_run_on_the_hosted_router() {
+    let w = World::start().await;
+    let b = crate::browser::Browser::open(&w.api.base).await;
+    b.sign_in(&w.api.key).await;
+    b.go("/jobs/new").await;
+    b.fill("#f-name", "Hosted from the console").await;
+    b.select("#f-schedule_type", "cron").await;
+    b.fill("#f-schedule", "0 3 * * *").await;
+    b.fill("#f-url", &w.receiver.url("/console-hosted")).await;
+    b.click("form.job-form button[type=submit]:not([name])")
+        .await;
+    b.wait_for_path("/jobs/").await;
+    let id = b
+        .path()
+        .await
+        .trim_start_matches("/jobs/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        w.schedule_of(&id, 0).await.is_some(),
+        "the schedule was created"
+    );
+    b.click(&format!("form[action='/jobs/{id}/trigger'] button"))
+        .await;
+    b.wait_for_path(&format!("/jobs/{id}?done=trigger")).await;
+    let (n, response) = w.deliver().await;
+    assert_eq!(n, 1);
+    assert!(response.batch_item_failures.is_empty());
+    b.wait_for_text("tr.execution .badge", "success", Duration::from_secs(15))
+        .await;
+    assert_eq!(w.receiver.received("/console-hosted").len(), 1);
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_console_session_works_on_every_hosted_api_instance() {
+    let w = World::start().await;
+    let other = Hosted::with_clock(
+        w.clients.clone(),
+        w.resources.clone(),
+        settings(),
+        w.clock.clone(),
+    );
+    let other_base = serve(&other).await;
+    let cookie = crate::console::session_cookie(&w.api.base, &w.api.key).await;
+    let (status, _) = crate::console::page_status(&other_base, &cookie, "/jobs").await;
+    assert_eq!(
+        status, 200,
+        "a session made on one instance works on another"
+    );
+}
