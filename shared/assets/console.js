@@ -2,6 +2,9 @@
 // schedule preview, the history's refresh while a run is under way, and local times.
 "use strict";
 
+// The path the console is served under (KRAFTER_CONSOLE_BASE), from the page.
+const base = () => document.body.dataset.base || "";
+
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 function localTimes(root) {
@@ -47,7 +50,7 @@ function livePreview(form) {
       if (el && el.value.trim() !== "") body.append(n, el.value);
     }
     const mine = ++asked;
-    const r = await fetch("/preview", { method: "POST", body, credentials: "same-origin" });
+    const r = await fetch(base() + "/preview", { method: "POST", body, credentials: "same-origin" });
     const answer = await r.json().catch(() => ({}));
     if (mine !== asked) return;
     if (r.ok) {
@@ -73,7 +76,7 @@ function liveHistory() {
     const current = document.getElementById("history");
     if (!current || (!current.dataset.live && rounds <= 0)) return;
     rounds -= 1;
-    const r = await fetch("/jobs/" + encodeURIComponent(job) + "/history", { credentials: "same-origin" });
+    const r = await fetch(base() + "/jobs/" + encodeURIComponent(job) + "/history", { credentials: "same-origin" });
     if (r.ok) {
       const doc = new DOMParser().parseFromString(await r.text(), "text/html");
       const fresh = doc.getElementById("history");
@@ -85,7 +88,7 @@ function liveHistory() {
         if (fresh.dataset.live) rounds = Math.max(rounds, 1);
       }
     }
-    setTimeout(tick, 1000);
+    setTimeout(tick, 2000);
   };
   setTimeout(tick, 1000);
 }

@@ -83,6 +83,7 @@ impl Assembly {
             audit: self.backend.audit.clone(),
             teams: self.backend.teams.clone(),
             clock: self.backend.clock.clone(),
+            console_base: self.settings.console_base.clone(),
         })
     }
 

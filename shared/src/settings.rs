@@ -31,6 +31,8 @@ pub enum Kind {
     Address,
     /// A file path.
     Path,
+    /// A URL path prefix: empty, or `/a/b` (no trailing `/`).
+    Prefix,
 }
 
 /// One row of the table.
@@ -190,8 +192,18 @@ pub const AUDIT_RETENTION_DAYS: Setting = Setting {
     modes: BOTH,
 };
 
+pub const CONSOLE_BASE: Setting = Setting {
+    env: "KRAFTER_CONSOLE_BASE",
+    flag: Some("console-base"),
+    help: "The path the web console is reached under behind a proxy that strips it (e.g. /krafter); empty: /",
+    kind: Kind::Prefix,
+    default: "",
+    hosted_default: None,
+    modes: BOTH,
+};
+
 /// The table, in the order `krafter serve --help` lists it.
-pub const SETTINGS: [Setting; 14] = [
+pub const SETTINGS: [Setting; 15] = [
     BIND,
     METRICS_BIND,
     DB,
@@ -206,6 +218,7 @@ pub const SETTINGS: [Setting; 14] = [
     DENY_PRIVATE_TARGETS,
     SHUTDOWN_GRACE_SECS,
     KEY_CACHE_SECS,
+    CONSOLE_BASE,
 ];
 
 /// A setting's value that does not parse or is out of range.
@@ -254,6 +267,8 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// How long an API instance caches a key lookup (hosted).
     pub key_cache: Duration,
+    /// The path prefix of the console's links (`""`, or `/a/b`).
+    pub console_base: String,
 }
 
 /// Each job keeps at least its latest this many executions, however old.
@@ -287,6 +302,7 @@ impl Settings {
             },
             shutdown_grace: Duration::from_secs(r.number(&SHUTDOWN_GRACE_SECS)?),
             key_cache: Duration::from_secs(r.number(&KEY_CACHE_SECS)?),
+            console_base: r.prefix(&CONSOLE_BASE)?,
         })
     }
 }
@@ -351,6 +367,24 @@ impl<F: Fn(&str) -> Option<String>> Reader<F> {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(u)),
             Ok(_) => Err(Self::invalid(s, &raw, "must be an http or https URL")),
             Err(e) => Err(Self::invalid(s, &raw, e.to_string())),
+        }
+    }
+
+    fn prefix(&self, s: &'static Setting) -> Result<String, SettingError> {
+        let raw = self.raw(s);
+        let safe = raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b));
+        if raw.is_empty()
+            || (raw.starts_with('/') && !raw.ends_with('/') && safe && !raw.contains("//"))
+        {
+            Ok(raw)
+        } else {
+            Err(Self::invalid(
+                s,
+                &raw,
+                "must be empty or a path like /krafter (no trailing /)",
+            ))
         }
     }
 
@@ -448,6 +482,24 @@ mod tests {
             policy(&[("KRAFTER_DENY_PRIVATE_TARGETS", "")]),
             TargetPolicy::DenyPrivate
         );
+    }
+
+    #[test]
+    fn a_console_base_is_a_path_without_a_trailing_slash() {
+        let base = |v: &str| load(Mode::Embedded, &[("KRAFTER_CONSOLE_BASE", v)]);
+        assert_eq!(
+            base("/lambda-url/api").unwrap().console_base,
+            "/lambda-url/api"
+        );
+        assert_eq!(base("").unwrap().console_base, "");
+        for bad in ["krafter", "/krafter/", "/a//b", "/a b", "/<x>"] {
+            let e = base(bad).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("must be empty or a path like /krafter"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

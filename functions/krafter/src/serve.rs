@@ -25,6 +25,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
         "krafter: serving {base}/api/v1/cron (data in {})",
         db.display()
     ));
+    say(format_args!(
+        "krafter: console at {base}/ (sign in with an API key)"
+    ));
     if let Some(addr) = app.metrics_addr() {
         say(format_args!("krafter: metrics at http://{addr}/metrics"));
     }

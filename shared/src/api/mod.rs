@@ -45,6 +45,8 @@ pub struct ApiState {
     pub audit: Arc<dyn AuditStore>,
     pub teams: Arc<dyn TeamStore>,
     pub clock: Arc<dyn Clock>,
+    /// The path prefix of the web console's links (`KRAFTER_CONSOLE_BASE`).
+    pub console_base: String,
 }
 
 /// The REST API and, beside it, the MCP endpoint and the web console that call into it.

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 pub struct Browser {
     pub client: Client,
     pub base: String,
+    /// The path part of `base` (a console behind a proxy), left out of `path()`.
+    prefix: String,
     _profile: tempfile::TempDir,
 }
 
@@ -47,9 +49,15 @@ impl Browser {
             .connect(&driver.url)
             .await
             .expect("a browser session");
+        let prefix = url::Url::parse(base)
+            .unwrap()
+            .path()
+            .trim_end_matches('/')
+            .to_owned();
         Self {
             client,
             base: base.to_owned(),
+            prefix,
             _profile: profile,
         }
     }
@@ -61,18 +69,20 @@ impl Browser {
             .unwrap();
     }
 
+    /// The page's path and query, under `base`.
     pub async fn path(&self) -> String {
         let url = self.client.current_url().await.unwrap();
+        let path = url.path().strip_prefix(&self.prefix).unwrap_or(url.path());
         match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
         }
     }
 
     pub async fn sign_in(&self, key: &str) {
         self.go("/sign-in").await;
         self.fill("#key", key).await;
-        self.click("form[action='/sign-in'] button").await;
+        self.click("form[action$='/sign-in'] button").await;
         self.wait_for_exact_path("/jobs").await;
     }
 

@@ -546,3 +546,89 @@ async fn the_jobs_list_filters_searches_and_pages_with_the_apis_cursors() {
         "the API's message is shown"
     );
 }
+
+/// A reverse proxy on 127.0.0.1 serving `upstream` under `prefix`, which it strips (as
+/// `cargo lambda watch` does with `/lambda-url/<function>`, or an ingress with a path). It
+/// keeps the browser's `Host`, as such proxies do. Returns the console's URL through it.
+async fn stripping_proxy(upstream: String, prefix: &'static str) -> String {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::response::IntoResponse;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let app = axum::Router::new().fallback(move |request: Request| {
+        let (client, upstream) = (client.clone(), upstream.clone());
+        async move {
+            let (parts, body) = request.into_parts();
+            let Some(path) = parts
+                .uri
+                .path_and_query()
+                .and_then(|p| p.as_str().strip_prefix(prefix))
+            else {
+                return axum::http::StatusCode::NOT_FOUND.into_response();
+            };
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let mut ask = client
+                .request(parts.method, format!("{upstream}{path}"))
+                .body(body);
+            for (name, value) in &parts.headers {
+                ask = ask.header(name, value);
+            }
+            let answer = ask.send().await.unwrap();
+            let mut response = axum::http::Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                response = response.header(name, value);
+            }
+            response
+                .body(Body::from(answer.bytes().await.unwrap()))
+                .unwrap()
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}{prefix}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn behind_a_proxy_that_strips_a_path_every_link_form_and_script_keeps_it() {
+    let app = TestApp::spawn_with(|c| c.settings.console_base = "/lambda-url/api".into()).await;
+    let receiver = Receiver::start().await;
+    let console = stripping_proxy(app.base.clone(), "/lambda-url/api").await;
+    let b = Browser::open(&console).await;
+    b.go("/").await;
+    b.wait_for_path("/sign-in").await;
+    b.sign_in(&app.key).await;
+    let styled = b
+        .eval("return getComputedStyle(document.querySelector('.top')).display;")
+        .await;
+    assert_eq!(
+        styled,
+        json!("flex"),
+        "the stylesheet loads through the proxy"
+    );
+    b.click("a.button").await;
+    b.fill("#f-name", "Through a proxy").await;
+    b.fill("#f-schedule", "@daily").await;
+    b.wait_for_text("#preview li", ":", Duration::from_secs(10))
+        .await;
+    b.fill("#f-url", &receiver.url("/proxied")).await;
+    b.click("form.job-form button[type=submit]:not([name])")
+        .await;
+    b.wait_for_path("/jobs/").await;
+    b.click("form[action$='/trigger'] button").await;
+    b.wait_for_text("tr.execution .badge", "success", Duration::from_secs(15))
+        .await;
+    let links = b.eval("return [...document.querySelectorAll('a[href], form[action]')].map(e => e.getAttribute('href') || e.getAttribute('action'));").await;
+    for link in links.as_array().unwrap().iter().filter_map(|l| l.as_str()) {
+        let in_page = link.starts_with('#');
+        assert!(in_page || link.starts_with("/lambda-url/api/"), "{link}");
+    }
+    b.click("form.pause button").await;
+    b.wait_for_text(".heading .badge", "paused", Duration::from_secs(5))
+        .await;
+    b.close().await;
+}

@@ -12,7 +12,7 @@ mod session;
 mod view;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -51,7 +51,10 @@ pub fn routes(api: ApiState, rest: Router) -> Router {
         .route("/team/secret", post(pages::reveal_secret))
         .route("/team/rotate", post(pages::rotate_secret))
         .route("/assets/{file}", get(assets::serve))
-        .layer(axum::middleware::from_fn(same_origin))
+        .layer(axum::middleware::from_fn_with_state(
+            api.console_base.clone(),
+            same_origin,
+        ))
         .layer(axum::middleware::from_fn(headers))
         .with_state(Console { api, rest })
 }
@@ -86,11 +89,11 @@ async fn headers(request: Request, next: Next) -> Response {
 /// A POST from another site is refused: a browser says where a request comes from
 /// (`Sec-Fetch-Site`, `Origin`), and either must name this origin. Requests that carry
 /// neither are not from a browser, so not a cross-site forgery.
-async fn same_origin(request: Request, next: Next) -> Response {
+async fn same_origin(State(base): State<String>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || is_same_origin(&request) {
         return next.run(request).await;
     }
-    let page = view::Message::new("Refused", "This form was sent from another site.");
+    let page = view::Message::new(&base, "Refused", "This form was sent from another site.");
     (StatusCode::FORBIDDEN, page.html()).into_response()
 }
 

@@ -31,13 +31,18 @@ async fn ask(c: &Console, v: &Viewer, method: Method, path: &str, body: Option<V
 }
 
 fn chrome(v: &Viewer) -> Chrome {
-    Chrome::for_team(v.caller().team.as_str(), v.can_write())
+    Chrome::for_team(&v.base, v.caller().team.as_str(), v.can_write())
+}
+
+/// A redirect to `path` under the console's base.
+fn to(v: &Viewer, path: &str) -> Response {
+    Redirect::to(&format!("{}{path}", v.base)).into_response()
 }
 
 /// An answer the page cannot go on with, shown as the API put it.
 fn refused(v: &Viewer, a: &Answer) -> Response {
     let title = a.body["error"].as_str().unwrap_or("Something went wrong");
-    let mut page = Message::new(title, &detail_text(&a.body));
+    let mut page = Message::new(&v.base, title, &detail_text(&a.body));
     page.chrome = chrome(v);
     (a.status, page.html()).into_response()
 }
@@ -59,7 +64,7 @@ fn id_path(id: &str) -> String {
 
 pub async fn home(viewer: Result<Viewer, SignedOut>) -> Response {
     match viewer {
-        Ok(_) => Redirect::to("/jobs").into_response(),
+        Ok(v) => to(&v, "/jobs"),
         Err(signed_out) => signed_out.into_response(),
     }
 }
@@ -171,7 +176,7 @@ pub async fn job(
         return refused(&v, &found);
     }
     let job = &found.body["data"];
-    let zone = job["timezone"].as_str().unwrap_or("UTC").to_owned();
+    let zone = job["timezone"].as_str().unwrap_or("UTC");
     let upcoming = ask(
         &c,
         &v,
@@ -184,9 +189,9 @@ pub async fn job(
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|u| When::of(u.get("fires_at").unwrap_or(&u["scheduled_at"]), &zone))
+        .filter_map(|u| When::of(u.get("fires_at").unwrap_or(&u["scheduled_at"]), zone))
         .collect();
-    let history = history_of(&c, &v, &id, &zone).await;
+    let history = history_of(&c, &v, job).await;
     let page = JobPage {
         chrome: chrome(&v),
         can_write: v.can_write(),
@@ -215,11 +220,11 @@ fn notice(done: &str) -> Option<String> {
     Some(text.to_owned())
 }
 
-async fn history_of(c: &Console, v: &Viewer, id: &str, zone: &str) -> History {
-    let path = format!("/jobs/{}/executions?limit=100", id_path(id));
+async fn history_of(c: &Console, v: &Viewer, job: &Value) -> History {
+    let path = format!("/jobs/{}/executions?limit=100", id_path(&text(&job["id"])));
     let runs = ask(c, v, Method::GET, &path, None).await;
     let runs = runs.body["data"].as_array().cloned().unwrap_or_default();
-    History::of(id, &runs, zone)
+    History::of(job, &runs, c.api.clock.now())
 }
 
 /// The history alone, for the page to refresh while a run is under way.
@@ -235,23 +240,19 @@ pub async fn history(State(c): State<Console>, v: Viewer, Path(id): Path<String>
     if !found.status.is_success() {
         return refused(&v, &found);
     }
-    let zone = found.body["data"]["timezone"]
-        .as_str()
-        .unwrap_or("UTC")
-        .to_owned();
-    history_of(&c, &v, &id, &zone).await.html()
+    history_of(&c, &v, &found.body["data"]).await.html()
 }
 
 fn form_page(v: &Viewer, title: &str, action: String, cancel: String) -> FormPage {
     FormPage {
         chrome: chrome(v),
         title: title.to_owned(),
-        action,
+        action: format!("{}{action}", v.base),
+        cancel: format!("{}{cancel}", v.base),
         groups: Vec::new(),
         general: Vec::new(),
         preview: Vec::new(),
         preview_errors: Vec::new(),
-        cancel,
     }
 }
 
@@ -278,7 +279,7 @@ pub async fn create_job(State(c): State<Console>, v: Viewer, Form(form): Form<Pa
     let created = ask(&c, &v, Method::POST, "/jobs", Some(body.clone())).await;
     if created.status.is_success() {
         let id = text(&created.body["data"]["id"]);
-        return Redirect::to(&format!("/jobs/{id}?done=create")).into_response();
+        return to(&v, &format!("/jobs/{id}?done=create"));
     }
     page.groups = groups(&form_values(&form), &created.body["details"], false);
     page.general = general_errors(&created.body);
@@ -418,7 +419,7 @@ pub async fn update_job(
     let path = format!("/jobs/{}", id_path(&id));
     let updated = ask(&c, &v, Method::PATCH, &path, Some(body)).await;
     if updated.status.is_success() {
-        return Redirect::to(&format!("/jobs/{id}?done=update")).into_response();
+        return to(&v, &format!("/jobs/{id}?done=update"));
     }
     if updated.status == StatusCode::NOT_FOUND || updated.status == StatusCode::FORBIDDEN {
         return refused(&v, &updated);
@@ -454,15 +455,16 @@ pub async fn act(
             ask(&c, &v, Method::DELETE, &path, None).await
         }
         "delete" => {
-            let mut page = Message::new("Not deleted", "Tick the box to confirm the deletion.");
+            let text = "Tick the box to confirm the deletion.";
+            let mut page = Message::new(&v.base, "Not deleted", text);
             page.chrome = chrome(&v);
             return (StatusCode::UNPROCESSABLE_ENTITY, page.html()).into_response();
         }
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     match (answer.status.is_success(), action.as_str()) {
-        (true, "delete") => Redirect::to("/jobs").into_response(),
-        (true, _) => Redirect::to(&format!("/jobs/{id}?done={action}")).into_response(),
+        (true, "delete") => to(&v, "/jobs"),
+        (true, _) => to(&v, &format!("/jobs/{id}?done={action}")),
         (false, _) => refused(&v, &answer),
     }
 }

@@ -24,6 +24,8 @@ const COOKIE: &str = "krafter_session";
 /// The person signed in: the caller their key makes them, and from where they ask.
 pub struct Viewer {
     pub origin: Origin,
+    /// The console's base path, for links and redirects.
+    pub base: String,
 }
 
 impl Viewer {
@@ -36,13 +38,14 @@ impl Viewer {
     }
 }
 
-/// A page asked for without a valid session goes to the sign-in page.
-pub struct SignedOut;
+/// A page asked for without a valid session goes to the sign-in page (under the console's
+/// base path).
+pub struct SignedOut(pub String);
 
 impl IntoResponse for SignedOut {
     fn into_response(self) -> Response {
-        let mut r = Redirect::to("/sign-in").into_response();
-        r.headers_mut().insert(header::SET_COOKIE, expired());
+        let mut r = Redirect::to(&format!("{}/sign-in", self.0)).into_response();
+        r.headers_mut().insert(header::SET_COOKIE, expired(&self.0));
         r
     }
 }
@@ -51,19 +54,21 @@ impl FromRequestParts<Console> for Viewer {
     type Rejection = SignedOut;
 
     async fn from_request_parts(parts: &mut Parts, c: &Console) -> Result<Self, SignedOut> {
-        let token = cookie(&parts.headers).ok_or(SignedOut)?;
+        let out = || SignedOut(c.api.console_base.clone());
+        let token = cookie(&parts.headers).ok_or_else(out)?;
         let now = c.api.clock.now();
-        let secrets = console_secrets(c, now).await.ok_or(SignedOut)?;
+        let secrets = console_secrets(c, now).await.ok_or_else(out)?;
         let valid: Vec<&SigningSecret> = secrets.signing_at(now).collect();
-        let session = Session::verify(&token, &valid, now).ok_or(SignedOut)?;
+        let session = Session::verify(&token, &valid, now).ok_or_else(out)?;
         let key = c.api.keys.find_by_hash(&session.key).await.ok().flatten();
-        let key = key.filter(|k| k.is_usable_at(now)).ok_or(SignedOut)?;
+        let key = key.filter(|k| k.is_usable_at(now)).ok_or_else(out)?;
         let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned();
         Ok(Viewer {
             origin: Origin {
                 caller: caller_of(&key),
                 peer,
             },
+            base: c.api.console_base.clone(),
         })
     }
 }
@@ -98,26 +103,33 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// The cookie's path: the console's base (`/` when it has none).
+fn cookie_path(base: &str) -> &str {
+    if base.is_empty() { "/" } else { base }
+}
+
 /// The cookie that ends a session.
-fn expired() -> HeaderValue {
-    let value = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+fn expired(base: &str) -> HeaderValue {
+    let path = cookie_path(base);
+    let value = format!("{COOKIE}=; Path={path}; HttpOnly; SameSite=Strict; Max-Age=0");
     HeaderValue::from_str(&value).expect("a valid cookie")
 }
 
 /// The session cookie: not readable by scripts, never sent cross-site, `Secure` over https.
-fn session_cookie(token: &str, headers: &HeaderMap) -> HeaderValue {
+fn session_cookie(token: &str, base: &str, headers: &HeaderMap) -> HeaderValue {
     let https = headers
         .get("x-forwarded-proto")
         .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
     let secure = if https { "; Secure" } else { "" };
     let age = SESSION_LIFETIME.num_seconds();
+    let path = cookie_path(base);
     let value =
-        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}{secure}");
+        format!("{COOKIE}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={age}{secure}");
     HeaderValue::from_str(&value).expect("a token is cookie-safe")
 }
 
-pub async fn sign_in_form() -> Response {
-    SignIn::default().html().into_response()
+pub async fn sign_in_form(State(c): State<Console>) -> Response {
+    SignIn::new(&c.api.console_base, None).html()
 }
 
 #[derive(Deserialize)]
@@ -134,10 +146,8 @@ pub async fn sign_in(
 ) -> Response {
     let now = c.api.clock.now();
     let refused = || {
-        let page = SignIn {
-            error: Some("That key is not valid (or was revoked, or has expired).".into()),
-            ..SignIn::default()
-        };
+        let error = "That key is not valid (or was revoked, or has expired).";
+        let page = SignIn::new(&c.api.console_base, Some(error.into()));
         (axum::http::StatusCode::UNAUTHORIZED, page.html()).into_response()
     };
     let Some(plain) = PlainKey::parse(form.key.trim()) else {
@@ -156,12 +166,13 @@ pub async fn sign_in(
     };
     let token = Session::new(key.hash, now).token(&secrets.current);
     info!(team = %key.team, key = key.prefix.as_str(), "console sign-in");
-    let mut r = Redirect::to("/jobs").into_response();
+    let base = &c.api.console_base;
+    let mut r = Redirect::to(&format!("{base}/jobs")).into_response();
     r.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&token, &headers));
+        .insert(header::SET_COOKIE, session_cookie(&token, base, &headers));
     r
 }
 
-pub async fn sign_out() -> Response {
-    SignedOut.into_response()
+pub async fn sign_out(State(c): State<Console>) -> Response {
+    SignedOut(c.api.console_base.clone()).into_response()
 }

@@ -29,6 +29,8 @@ impl<T: Template> Page for T {}
 
 /// The frame of every page: assets, and who is signed in.
 pub struct Chrome {
+    /// The path prefix of every link (`KRAFTER_CONSOLE_BASE`: `""`, or `/a/b`).
+    pub base: String,
     pub css: &'static str,
     pub js: &'static str,
     pub nav: Option<Nav>,
@@ -40,22 +42,23 @@ pub struct Nav {
 }
 
 impl Chrome {
-    pub fn signed_out() -> Self {
+    pub fn signed_out(base: &str) -> Self {
         Self {
+            base: base.to_owned(),
             css: &CSS.name,
             js: &JS.name,
             nav: None,
         }
     }
 
-    pub fn for_team(team: &str, can_write: bool) -> Self {
+    pub fn for_team(base: &str, team: &str, can_write: bool) -> Self {
         let scope = if can_write { "cron:write" } else { "cron:read" };
         Self {
             nav: Some(Nav {
                 team: team.to_owned(),
                 scope,
             }),
-            ..Self::signed_out()
+            ..Self::signed_out(base)
         }
     }
 }
@@ -67,11 +70,11 @@ pub struct SignIn {
     pub error: Option<String>,
 }
 
-impl Default for SignIn {
-    fn default() -> Self {
+impl SignIn {
+    pub fn new(base: &str, error: Option<String>) -> Self {
         Self {
-            chrome: Chrome::signed_out(),
-            error: None,
+            chrome: Chrome::signed_out(base),
+            error,
         }
     }
 }
@@ -85,9 +88,9 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(title: &str, text: &str) -> Self {
+    pub fn new(base: &str, title: &str, text: &str) -> Self {
         Self {
-            chrome: Chrome::signed_out(),
+            chrome: Chrome::signed_out(base),
             title: title.to_owned(),
             text: text.to_owned(),
         }
@@ -331,10 +334,11 @@ pub struct History {
 }
 
 impl History {
-    pub fn of(job_id: &str, executions: &[Value], zone: &str) -> Self {
-        let live = executions
-            .iter()
-            .any(|e| matches!(e["status"].as_str(), Some("running") | Some("retrying")));
+    /// The history of `job` (its JSON) from its latest `executions`, newest first.
+    pub fn of(job: &Value, executions: &[Value], now: DateTime<Utc>) -> Self {
+        let zone = job["timezone"].as_str().unwrap_or("UTC");
+        let job_id = text(&job["id"]);
+        let live = retry_pending(job, executions) || fires_soon(job, now);
         Self {
             job_id: job_id.to_owned(),
             rows: executions
@@ -346,6 +350,24 @@ impl History {
             live,
         }
     }
+}
+
+/// The latest attempt failed and the job allows another: a retry is coming. (Attempts in
+/// flight are not listed; what the page can see coming is a retry or the next run.)
+fn retry_pending(job: &Value, executions: &[Value]) -> bool {
+    let Some(latest) = executions.first() else {
+        return false;
+    };
+    let attempts = job["max_retries"].as_u64().unwrap_or(0) + 1;
+    latest["status"] == "failed" && latest["attempt"].as_u64().is_some_and(|a| a < attempts)
+}
+
+/// The job's next run is due within two minutes.
+fn fires_soon(job: &Value, now: DateTime<Utc>) -> bool {
+    let next = job["next_run_at"]
+        .as_str()
+        .and_then(|t| t.parse::<DateTime<Utc>>().ok());
+    next.is_some_and(|at| at - now < chrono::Duration::minutes(2))
 }
 
 /// A name and its value, for the definition list of a job.
@@ -482,4 +504,44 @@ pub struct TeamPage {
     pub secret: Option<String>,
     pub previous_until: Option<String>,
     pub notice: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_history_refreshes_while_a_retry_or_the_next_run_is_coming() {
+        let now: DateTime<Utc> = "2030-01-01T10:00:00Z".parse().unwrap();
+        let job = |next: &str| json!({"id": "j", "max_retries": 2, "next_run_at": next});
+        let failed = |attempt: u64| json!({"status": "failed", "attempt": attempt});
+        let later = job("2030-01-01T11:00:00Z");
+        assert!(
+            History::of(&later, &[failed(2)], now).live,
+            "a third attempt is coming"
+        );
+        assert!(
+            !History::of(&later, &[failed(3)], now).live,
+            "the last attempt failed"
+        );
+        let ok = json!({"status": "success", "attempt": 1});
+        assert!(!History::of(&later, &[ok.clone()], now).live);
+        let soon = job("2030-01-01T10:01:00Z");
+        assert!(
+            History::of(&soon, &[ok], now).live,
+            "the next run is a minute away"
+        );
+    }
+
+    #[test]
+    fn a_job_state_names_a_pause_and_its_reason() {
+        let paused = json!({"enabled": false, "paused_reason": "deploy"});
+        assert_eq!(State::of(&paused).label, "paused: deploy");
+        let ended = json!({"enabled": false, "schedule_type": "once", "next_run_at": null});
+        assert_eq!(State::of(&ended).label, "ended");
+        let auto = json!({"enabled": false,
+                          "paused_reason": "auto-disabled after 3 consecutive failed runs"});
+        assert_eq!(State::of(&auto).class, "bad");
+    }
 }
