@@ -117,38 +117,58 @@ pub struct MotoServer {
 pub fn start_moto() -> MotoServer {
     let server = install_moto();
     let port = free_port();
-    let log = tools_dir().join(format!("moto-{port}.log"));
-    // The watchdog shell stops the server when the test process (its parent) is gone.
-    let watchdog = r#"
-"$0" -H 127.0.0.1 -p "$1" >"$3" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-while kill -0 "$2" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done
-"#;
-    let watchdog = Command::new("bash")
-        .args(["-c", watchdog])
-        .arg(&server)
-        .arg(port.to_string())
-        .arg(std::process::id().to_string())
-        .arg(&log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto server");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "moto server did not start within 60 s; see {}",
-            log.display()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let args = [
+        "-H".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        port.to_string(),
+    ];
+    let watchdog = start_watched(&server, &args, port, "moto", Duration::from_secs(60));
     MotoServer {
         url: format!("http://127.0.0.1:{port}"),
         watchdog,
     }
+}
+
+/// Starts `program args` (a server that will listen on 127.0.0.1:`port`) under a watchdog
+/// shell that stops it when this test process is gone, and waits until it listens. Its
+/// output goes to `target/tools/<name>-<port>.log`. Returns the watchdog, never waited for.
+fn start_watched(
+    program: &std::path::Path,
+    args: &[String],
+    port: u16,
+    name: &str,
+    within: Duration,
+) -> std::process::Child {
+    let log = tools_dir().join(format!("{name}-{port}.log"));
+    let watchdog = r#"
+log="$1"; parent="$2"; shift 2
+"$@" >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null' EXIT
+while kill -0 "$parent" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done
+"#;
+    let child = Command::new("bash")
+        .args(["-c", watchdog, "watchdog"])
+        .arg(&log)
+        .arg(std::process::id().to_string())
+        .arg(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let deadline = Instant::now() + within;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not start within {within:?}; see {}",
+            log.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
 }
 
 /// The moto server of this test process, started on first use. Returns its URL.
@@ -322,33 +342,12 @@ pub fn chromedriver() -> &'static ChromeDriver {
     DRIVER.get_or_init(|| {
         let (browser, driver) = install_chromium();
         let port = free_port();
-        let log = tools_dir().join(format!("chromedriver-{port}.log"));
-        let watchdog = r#"
-"$0" --port="$1" --allowed-ips=127.0.0.1 >"$3" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null' EXIT
-while kill -0 "$2" 2>/dev/null && kill -0 $server 2>/dev/null; do sleep 0.5; done
-"#;
-        let watchdog = Command::new("bash")
-            .args(["-c", watchdog])
-            .arg(&driver)
-            .arg(port.to_string())
-            .arg(std::process::id().to_string())
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not start: {}",
-                log.display()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let args = [
+            format!("--port={port}"),
+            "--allowed-ips=127.0.0.1".to_owned(),
+        ];
+        let within = Duration::from_secs(30);
+        let watchdog = start_watched(&driver, &args, port, "chromedriver", within);
         ChromeDriver {
             url: format!("http://127.0.0.1:{port}"),
             browser,

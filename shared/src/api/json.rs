@@ -140,16 +140,26 @@ pub fn read_job_draft(map: &Map<String, Value>) -> Result<JobDraft, InputError> 
     }
 }
 
+/// The fields of a job a schedule preview takes.
+pub const PREVIEW_FIELDS: [&str; 6] = [
+    "schedule_type",
+    "schedule",
+    "timezone",
+    "starts_at",
+    "ends_at",
+    "jitter_s",
+];
+
 /// A schedule preview request: `schedule_type`, `schedule`, `timezone` (as a job's) and
 /// `count`, JSON types checked like a job draft's.
 pub fn read_preview(map: &Map<String, Value>) -> Result<(JobDraft, Option<i64>), InputError> {
     const FIELDS: [&str; 7] = [
-        "schedule_type",
-        "schedule",
-        "timezone",
-        "starts_at",
-        "ends_at",
-        "jitter_s",
+        PREVIEW_FIELDS[0],
+        PREVIEW_FIELDS[1],
+        PREVIEW_FIELDS[2],
+        PREVIEW_FIELDS[3],
+        PREVIEW_FIELDS[4],
+        PREVIEW_FIELDS[5],
         "count",
     ];
     let mut r = Reader {

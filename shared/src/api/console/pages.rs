@@ -164,17 +164,10 @@ pub async fn job(
     Path(id): Path<String>,
     Query(done): Query<Done>,
 ) -> Response {
-    let found = ask(
-        &c,
-        &v,
-        Method::GET,
-        &format!("/jobs/{}", id_path(&id)),
-        None,
-    )
-    .await;
-    if !found.status.is_success() {
-        return refused(&v, &found);
-    }
+    let found = match found_job(&c, &v, &id).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
     let job = &found.body["data"];
     let zone = job["timezone"].as_str().unwrap_or("UTC");
     let upcoming = ask(
@@ -208,6 +201,16 @@ pub async fn job(
     page.html()
 }
 
+/// The job `id` as the API answers it (`{"data": …}`), or the page that says why not.
+async fn found_job(c: &Console, v: &Viewer, id: &str) -> Result<Answer, Response> {
+    let found = ask(c, v, Method::GET, &format!("/jobs/{}", id_path(id)), None).await;
+    if found.status.is_success() {
+        Ok(found)
+    } else {
+        Err(refused(v, &found))
+    }
+}
+
 fn notice(done: &str) -> Option<String> {
     let text = match done {
         "trigger" => "The job was started; its run appears below.",
@@ -229,17 +232,10 @@ async fn history_of(c: &Console, v: &Viewer, job: &Value) -> History {
 
 /// The history alone, for the page to refresh while a run is under way.
 pub async fn history(State(c): State<Console>, v: Viewer, Path(id): Path<String>) -> Response {
-    let found = ask(
-        &c,
-        &v,
-        Method::GET,
-        &format!("/jobs/{}", id_path(&id)),
-        None,
-    )
-    .await;
-    if !found.status.is_success() {
-        return refused(&v, &found);
-    }
+    let found = match found_job(&c, &v, &id).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
     history_of(&c, &v, &found.body["data"]).await.html()
 }
 
@@ -344,14 +340,7 @@ async fn previewed(
 
 async fn preview_of(c: &Console, v: &Viewer, body: &Value) -> Answer {
     let mut ask_body = serde_json::Map::new();
-    for k in [
-        "schedule_type",
-        "schedule",
-        "timezone",
-        "starts_at",
-        "ends_at",
-        "jitter_s",
-    ] {
+    for k in crate::api::json::PREVIEW_FIELDS {
         if let Some(x) = body.get(k).filter(|x| !x.is_null()) {
             ask_body.insert(k.to_owned(), x.clone());
         }
@@ -377,17 +366,10 @@ pub async fn edit_job(State(c): State<Console>, v: Viewer, Path(id): Path<String
     if !v.can_write() {
         return forbidden(&v);
     }
-    let found = ask(
-        &c,
-        &v,
-        Method::GET,
-        &format!("/jobs/{}", id_path(&id)),
-        None,
-    )
-    .await;
-    if !found.status.is_success() {
-        return refused(&v, &found);
-    }
+    let found = match found_job(&c, &v, &id).await {
+        Ok(found) => found,
+        Err(refused) => return refused,
+    };
     let job = &found.body["data"];
     let title = format!("Edit {}", text(&job["name"]));
     let mut page = form_page(

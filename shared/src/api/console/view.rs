@@ -526,7 +526,7 @@ mod tests {
             "the last attempt failed"
         );
         let ok = json!({"status": "success", "attempt": 1});
-        assert!(!History::of(&later, &[ok.clone()], now).live);
+        assert!(!History::of(&later, std::slice::from_ref(&ok), now).live);
         let soon = job("2030-01-01T10:01:00Z");
         assert!(
             History::of(&soon, &[ok], now).live,
