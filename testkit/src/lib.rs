@@ -9,6 +9,7 @@
 //! Also [`TestClock`], the clock tests set by hand.
 
 mod clock;
+pub mod iam;
 
 pub use clock::TestClock;
 

@@ -132,6 +132,25 @@ impl Browser {
         self.wait_for(prefix, |path| path.starts_with(prefix)).await;
     }
 
+    /// Waits until the page is a job's (`/jobs/<id>`, after a save); returns the id.
+    pub async fn wait_for_job_page(&self) -> String {
+        let is_job = |p: &str| {
+            let id = p
+                .trim_start_matches("/jobs/")
+                .split(['?', '/'])
+                .next()
+                .unwrap_or("");
+            p.starts_with("/jobs/") && id.parse::<uuid::Uuid>().is_ok()
+        };
+        self.wait_for("a job's page", is_job).await;
+        let path = self.path().await;
+        path.trim_start_matches("/jobs/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
     /// Waits until the page's path (and query) is `path`.
     pub async fn wait_for_exact_path(&self, path: &str) {
         self.wait_for(path, |at| at == path).await;

@@ -61,16 +61,8 @@ async fn a_person_signs_in_creates_a_job_previews_triggers_pauses_resumes_and_de
     b.screenshots("new-job").await;
     b.click("form.job-form button[type=submit]:not([name])")
         .await;
-    b.wait_for_path("/jobs/").await;
+    let id = b.wait_for_job_page().await;
     assert_eq!(b.text("h1").await, "Nightly report");
-    let id = b
-        .path()
-        .await
-        .trim_start_matches("/jobs/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
 
     b.go("/jobs").await;
     b.wait_for_text(
@@ -618,7 +610,7 @@ async fn behind_a_proxy_that_strips_a_path_every_link_form_and_script_keeps_it()
     b.fill("#f-url", &receiver.url("/proxied")).await;
     b.click("form.job-form button[type=submit]:not([name])")
         .await;
-    b.wait_for_path("/jobs/").await;
+    b.wait_for_job_page().await;
     b.click("form[action$='/trigger'] button").await;
     b.wait_for_text("tr.execution .badge", "success", Duration::from_secs(15))
         .await;

@@ -26,7 +26,10 @@ use crate::helpers::{Receiver, Scripted, TestApp};
 /// One hosted deployment on fresh emulator resources, with the API served on port 0.
 struct World {
     api: TestApp,
+    /// The deployment as an operator's tools see it (keys, setup): calls not recorded.
     hosted: Hosted,
+    /// The reconcile function (its calls recorded, `krafter_testkit::iam`).
+    reconciler: Hosted,
     handler: RunHandler,
     clock: Arc<TestClock>,
     clients: AwsClients,
@@ -43,6 +46,20 @@ fn settings() -> Settings {
         target_policy: TargetPolicy::AllowPrivate,
         ..Settings::defaults(Mode::Hosted)
     }
+}
+
+/// One function of the deployment, on clients that record its AWS calls under its logical
+/// id in the template (`krafter_testkit::iam`), so its policy can be checked against them.
+async fn function(
+    name: &str,
+    resources: &HostedResources,
+    settings: &Settings,
+    clock: &Arc<TestClock>,
+) -> Hosted {
+    let config = krafter_testkit::sdk_config(krafter_testkit::moto()).await;
+    let recorder = krafter_testkit::iam::Recorder::new(name, resources);
+    let clients = krafter_testkit::iam::recording_clients(&config, &recorder);
+    Hosted::with_clock(clients, resources.clone(), settings.clone(), clock.clone())
 }
 
 async fn serve(hosted: &Hosted) -> String {
@@ -64,9 +81,14 @@ impl World {
         let clients = krafter_testkit::clients().await;
         let resources = krafter_testkit::provision(&clients).await;
         let clock = Arc::new(TestClock::new(Utc::now().trunc_subsecs(0)));
-        let hosted =
-            Hosted::with_clock(clients.clone(), resources.clone(), settings, clock.clone());
-        let base = serve(&hosted).await;
+        let hosted = Hosted::with_clock(
+            clients.clone(),
+            resources.clone(),
+            settings.clone(),
+            clock.clone(),
+        );
+        let api_function = function("ApiFunction", &resources, &settings, &clock).await;
+        let base = serve(&api_function).await;
         let (key, _) = create_key(
             hosted.keys.as_ref(),
             TeamId::parse("alpha").unwrap(),
@@ -76,7 +98,9 @@ impl World {
         )
         .await
         .unwrap();
-        let handler = hosted.run_handler().unwrap();
+        let executor = function("ExecutorFunction", &resources, &settings, &clock).await;
+        let handler = executor.run_handler().unwrap();
+        let reconciler = function("ReconcileFunction", &resources, &settings, &clock).await;
         Self {
             api: TestApp {
                 base,
@@ -86,6 +110,7 @@ impl World {
                 dir: tempfile::tempdir().unwrap(),
             },
             hosted,
+            reconciler,
             handler,
             clock,
             clients,
@@ -738,7 +763,7 @@ async fn schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation
     assert!(w.receiver.received("/p").is_empty());
     assert!(w.receiver.received("/d").is_empty());
 
-    let report = w.hosted.reconcile().await.unwrap();
+    let report = w.reconciler.reconcile().await.unwrap();
     assert_eq!(report.jobs, 3);
     assert_eq!(report.schedules_repaired, 3, "{report:?}");
     assert_eq!(report.orphans_removed, 1, "{report:?}");
@@ -760,7 +785,7 @@ async fn schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation
         Some("cron(15 10 * * ? *)")
     );
 
-    let again = w.hosted.reconcile().await.unwrap();
+    let again = w.reconciler.reconcile().await.unwrap();
     assert_eq!(
         (again.schedules_repaired, again.orphans_removed),
         (0, 0),
@@ -1208,15 +1233,7 @@ async fn the_console_creates_triggers_and_shows_a_run_on_the_hosted_router() {
     b.fill("#f-url", &w.receiver.url("/console-hosted")).await;
     b.click("form.job-form button[type=submit]:not([name])")
         .await;
-    b.wait_for_path("/jobs/").await;
-    let id = b
-        .path()
-        .await
-        .trim_start_matches("/jobs/")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let id = b.wait_for_job_page().await;
     assert!(
         w.schedule_of(&id, 0).await.is_some(),
         "the schedule was created"
@@ -1248,5 +1265,300 @@ async fn a_console_session_works_on_every_hosted_api_instance() {
     assert_eq!(
         status, 200,
         "a session made on one instance works on another"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_job_deletes_its_schedule_and_its_executions() {
+    let w = World::start().await;
+    let (_, id) = w.create("cron", "0 3 * * *", "/deleted").await;
+    w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
+    assert_eq!(w.deliver().await.0, 1);
+    assert_eq!(w.api.executions(&id).await.len(), 1);
+    let deleted = w
+        .api
+        .call(http::Method::DELETE, &format!("/jobs/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert!(
+        w.schedule_of(&id, 0).await.is_none(),
+        "the schedule is gone"
+    );
+    let left = w
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&w.resources.tables.executions)
+        .send()
+        .await
+        .unwrap();
+    let mine = left
+        .items()
+        .iter()
+        .filter(|i| format!("{i:?}").contains(&id))
+        .count();
+    assert_eq!(mine, 0, "no execution of the deleted job is left");
+}
+
+#[tokio::test]
+async fn a_server_error_inside_an_idempotent_request_releases_its_key() {
+    let w = World::start().await;
+    // An API instance whose job writes fail (DynamoDB throttled, say): a create is a 500.
+    let config = krafter_testkit::sdk_config(krafter_testkit::moto()).await;
+    let recorder = krafter_testkit::iam::Recorder::new("ApiFunction", &w.resources);
+    let fault = krafter_testkit::iam::Fault::new("TransactWriteItems", 100);
+    let clients = krafter_testkit::iam::recording_clients_failing(&config, &recorder, Some(fault));
+    let failing = Hosted::with_clock(clients, w.resources.clone(), settings(), w.clock.clone());
+    let base = serve(&failing).await;
+    let body = w.job_body("cron", "0 3 * * *", "/idem");
+    let key = w.api.key.clone();
+    let post = |base: String| {
+        let (body, key) = (body.clone(), key.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/v1/cron/jobs"))
+                .bearer_auth(key)
+                .header("idempotency-key", "create-after-a-fault")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(base).await, 500);
+    // The retry, on a healthy instance, is handled anew: the 500 was not kept.
+    assert_eq!(post(w.api.base.clone()).await, 201);
+    assert_eq!(
+        w.api.get("/jobs").await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_job_disabled_by_its_failures_gets_back_a_schedule_that_had_gone_missing() {
+    let w = World::start().await;
+    w.receiver.script("/gone", vec![Scripted::status(500)]);
+    let mut body = w.job_body("cron", "0 3 * * *", "/gone");
+    body["max_retries"] = json!(0);
+    body["auto_disable_after_failures"] = json!(1);
+    let id = w.api.create_job(body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let name = schedule_names(id.parse().unwrap())[0].clone();
+    w.clients
+        .scheduler
+        .delete_schedule()
+        .group_name(&w.resources.schedule_group)
+        .name(&name)
+        .send()
+        .await
+        .unwrap();
+    w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
+    assert_eq!(w.deliver().await.0, 1);
+    let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    assert_eq!(job["enabled"], false, "{job}");
+    let schedule = w
+        .schedule(&name)
+        .await
+        .expect("the schedule was made again");
+    assert_eq!(schedule.state, Some(ScheduleState::Disabled));
+}
+
+#[tokio::test]
+async fn reconcile_prunes_executions_past_retention_but_keeps_each_jobs_latest_100() {
+    let w = World::start().await;
+    let (_, id) = w.create("cron", "0 3 * * *", "/many").await;
+    for _ in 0..101 {
+        w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
+    }
+    let mut delivered = 0;
+    while delivered < 101 {
+        let (n, _) = w.deliver().await;
+        assert!(n > 0, "runs are missing: {delivered} delivered");
+        delivered += n;
+    }
+    w.clock.set(w.clock.now() + chrono::Duration::days(31));
+    let report = w.reconciler.reconcile().await.unwrap();
+    assert_eq!(report.executions_pruned, 1, "{report:?}");
+    let page = w.api.get(&format!("/jobs/{id}/executions?limit=100")).await;
+    assert_eq!(page.body["data"].as_array().unwrap().len(), 100);
+}
+
+/// Least privilege, proven: every AWS call each function made in every hosted test above
+/// (run again here, one after another, so that the record is complete whatever runs beside
+/// this test) is granted by its policy in template.yaml, and its policy grants nothing it
+/// never used. A template with one action taken out fails the check.
+#[test]
+fn each_functions_policy_grants_exactly_the_calls_it_makes() {
+    let scenarios: [(&str, fn()); 33] = [
+        (
+            "a_job_created_through_the_api_is_scheduled_fired_executed_and_readable",
+            a_job_created_through_the_api_is_scheduled_fired_executed_and_readable,
+        ),
+        (
+            "a_duplicate_delivery_sends_the_webhook_once",
+            a_duplicate_delivery_sends_the_webhook_once,
+        ),
+        (
+            "a_paused_jobs_queued_run_is_dropped_and_its_schedule_disabled",
+            a_paused_jobs_queued_run_is_dropped_and_its_schedule_disabled,
+        ),
+        (
+            "a_failed_attempt_is_retried_through_the_queue_with_linear_backoff",
+            a_failed_attempt_is_retried_through_the_queue_with_linear_backoff,
+        ),
+        (
+            "a_run_that_arrives_early_goes_back_to_wait",
+            a_run_that_arrives_early_goes_back_to_wait,
+        ),
+        (
+            "a_once_job_fires_once_then_disables_itself_and_loses_its_schedule",
+            a_once_job_fires_once_then_disables_itself_and_loses_its_schedule,
+        ),
+        (
+            "thirty_concurrent_creates_never_exceed_the_quota",
+            thirty_concurrent_creates_never_exceed_the_quota,
+        ),
+        (
+            "a_change_that_changes_nothing_writes_nothing",
+            a_change_that_changes_nothing_writes_nothing,
+        ),
+        (
+            "a_poison_message_is_reported_failed_until_sqs_moves_it_to_the_dead_letter_queue",
+            a_poison_message_is_reported_failed_until_sqs_moves_it_to_the_dead_letter_queue,
+        ),
+        (
+            "schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation",
+            schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation,
+        ),
+        (
+            "a_revoked_key_stops_working_once_the_key_cache_expires",
+            a_revoked_key_stops_working_once_the_key_cache_expires,
+        ),
+        (
+            "the_rate_limit_is_shared_by_every_api_instance",
+            the_rate_limit_is_shared_by_every_api_instance,
+        ),
+        (
+            "private_targets_are_refused_by_default",
+            private_targets_are_refused_by_default,
+        ),
+        (
+            "success_rules_decide_what_succeeds",
+            success_rules_decide_what_succeeds,
+        ),
+        (
+            "an_exponential_backoff_doubles_each_wait_up_to_its_cap",
+            an_exponential_backoff_doubles_each_wait_up_to_its_cap,
+        ),
+        (
+            "the_runs_that_fire_are_the_upcoming_runs_and_the_preview",
+            the_runs_that_fire_are_the_upcoming_runs_and_the_preview,
+        ),
+        (
+            "list_filters_compose_with_cursors",
+            list_filters_compose_with_cursors,
+        ),
+        (
+            "an_idempotency_key_makes_retries_safe",
+            an_idempotency_key_makes_retries_safe,
+        ),
+        (
+            "a_failure_streak_notifies_and_disables_and_the_schedule_follows",
+            a_failure_streak_notifies_and_disables_and_the_schedule_follows,
+        ),
+        (
+            "a_backfill_runs_the_missed_times_once",
+            a_backfill_runs_the_missed_times_once,
+        ),
+        (
+            "notices_go_to_the_jobs_url_signed_in_slacks_format",
+            notices_go_to_the_jobs_url_signed_in_slacks_format,
+        ),
+        (
+            "a_window_bounds_the_runs_and_its_schedule",
+            a_window_bounds_the_runs_and_its_schedule,
+        ),
+        (
+            "a_late_tick_fires_within_the_jobs_catch_up_window_only",
+            a_late_tick_fires_within_the_jobs_catch_up_window_only,
+        ),
+        (
+            "overlapping_runs_are_skipped_or_buffered",
+            overlapping_runs_are_skipped_or_buffered,
+        ),
+        (
+            "jitter_moves_runs_within_bounds_and_next_run_at_shows_it",
+            jitter_moves_runs_within_bounds_and_next_run_at_shows_it,
+        ),
+        (
+            "every_change_is_audited_once_with_its_key_and_request",
+            every_change_is_audited_once_with_its_key_and_request,
+        ),
+        (
+            "an_mcp_client_creates_triggers_and_reads_a_job_on_the_hosted_router",
+            an_mcp_client_creates_triggers_and_reads_a_job_on_the_hosted_router,
+        ),
+        (
+            "the_console_creates_triggers_and_shows_a_run_on_the_hosted_router",
+            the_console_creates_triggers_and_shows_a_run_on_the_hosted_router,
+        ),
+        (
+            "a_console_session_works_on_every_hosted_api_instance",
+            a_console_session_works_on_every_hosted_api_instance,
+        ),
+        (
+            "deleting_a_job_deletes_its_schedule_and_its_executions",
+            deleting_a_job_deletes_its_schedule_and_its_executions,
+        ),
+        (
+            "a_server_error_inside_an_idempotent_request_releases_its_key",
+            a_server_error_inside_an_idempotent_request_releases_its_key,
+        ),
+        (
+            "a_job_disabled_by_its_failures_gets_back_a_schedule_that_had_gone_missing",
+            a_job_disabled_by_its_failures_gets_back_a_schedule_that_had_gone_missing,
+        ),
+        (
+            "reconcile_prunes_executions_past_retention_but_keeps_each_jobs_latest_100",
+            reconcile_prunes_executions_past_retention_but_keeps_each_jobs_latest_100,
+        ),
+    ];
+    for (name, scenario) in scenarios {
+        eprintln!("least privilege: running {name}");
+        scenario();
+    }
+    let record = krafter_testkit::iam::recorded();
+    let template = include_str!("../../../template.yaml");
+    let functions = ["ApiFunction", "ExecutorFunction", "ReconcileFunction"];
+    let problems: Vec<String> = functions
+        .iter()
+        .flat_map(|f| {
+            let calls = record.get(*f).cloned().unwrap_or_default();
+            krafter_testkit::iam::policy_problems(template, f, &calls)
+        })
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "least privilege:\n{}",
+        problems.join("\n")
+    );
+
+    let removed = "                - dynamodb:ConditionCheckItem\n";
+    assert!(template.contains(removed));
+    let without = template.replacen(removed, "", 1);
+    let calls = &record["ExecutorFunction"];
+    let found = krafter_testkit::iam::policy_problems(&without, "ExecutorFunction", calls);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("dynamodb:ConditionCheckItem on JobsTable without a grant")),
+        "a template without ConditionCheckItem passed: {found:?}"
     );
 }
