@@ -217,8 +217,9 @@ pub fn recording_clients_failing(
     }
 }
 
-/// An injected fault: the next `times` calls of `operation` (`TransactWriteItems`, ...) fail
-/// before they are sent, as a throttled or unreachable service would make them fail.
+/// An injected fault: the next `times` calls of `operation` (`TransactWriteItems`, ...; its
+/// batch form too: `SendMessage` covers `SendMessageBatch`) fail before they are sent, as a
+/// throttled or unreachable service would make them fail.
 #[derive(Clone, Debug)]
 pub struct Fault {
     operation: &'static str,
@@ -248,7 +249,7 @@ impl Intercept for Fault {
         use std::sync::atomic::Ordering;
         let hit = cfg
             .load::<Metadata>()
-            .is_some_and(|m| m.name() == self.operation);
+            .is_some_and(|m| m.name().strip_suffix("Batch").unwrap_or(m.name()) == self.operation);
         let fire = hit
             && self
                 .left

@@ -262,6 +262,51 @@ impl World {
         (n, self.deliver_event(event, &handles).await)
     }
 
+    /// An executor whose AWS calls meet `fault` (recorded like the executor's own).
+    async fn executor_with(&self, fault: krafter_testkit::iam::Fault) -> RunHandler {
+        let config = krafter_testkit::sdk_config(krafter_testkit::moto()).await;
+        let recorder = krafter_testkit::iam::Recorder::new("ExecutorFunction", &self.resources);
+        let clients =
+            krafter_testkit::iam::recording_clients_failing(&config, &recorder, Some(fault));
+        let hosted = Hosted::with_clock(
+            clients,
+            self.resources.clone(),
+            settings(),
+            self.clock.clone(),
+        );
+        hosted.run_handler().unwrap()
+    }
+
+    /// Hands the queue's messages to `handler`, deletes the ones it did not report as
+    /// failed, and makes the failed ones visible again at once (SQS would after the queue's
+    /// visibility timeout). Returns how many it got and how many failed.
+    async fn deliver_through(&self, handler: &RunHandler) -> (usize, usize) {
+        let (event, handles) = self.receive().await;
+        let n = event.records.len();
+        let response = handle_sqs_event(handler, event).await;
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for (id, handle) in &handles {
+            if failed.contains(id) {
+                self.clients
+                    .sqs
+                    .change_message_visibility()
+                    .queue_url(&self.resources.run_queue_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                self.delete(handle).await;
+            }
+        }
+        (n, failed.len())
+    }
+
     /// How many messages wait on the queue with a delay not yet over.
     async fn delayed(&self) -> usize {
         use aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed as Delayed;
@@ -1390,13 +1435,168 @@ async fn reconcile_prunes_executions_past_retention_but_keeps_each_jobs_latest_1
     assert_eq!(page.body["data"].as_array().unwrap().len(), 100);
 }
 
+#[tokio::test]
+async fn an_attempt_that_cannot_be_recorded_comes_again_and_is_sent_once() {
+    let w = World::start().await;
+    let (_, id) = w.create("cron", "0 3 * * *", "/fault-begin").await;
+    w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
+    // DynamoDB throttles the write that records the attempt as in flight.
+    let throttled = w
+        .executor_with(krafter_testkit::iam::Fault::new("TransactWriteItems", 1))
+        .await;
+    assert_eq!(
+        w.deliver_through(&throttled).await,
+        (1, 1),
+        "reported failed: it comes again"
+    );
+    assert!(
+        w.receiver.received("/fault-begin").is_empty(),
+        "nothing was sent"
+    );
+    assert_eq!(w.deliver_through(&throttled).await, (1, 0));
+    assert_eq!(w.receiver.received("/fault-begin").len(), 1);
+    let runs = w.api.executions(&id).await;
+    assert_eq!(
+        (runs.len(), runs[0]["status"].as_str()),
+        (1, Some("success"))
+    );
+}
+
+#[tokio::test]
+async fn an_outcome_that_cannot_be_recorded_is_never_sent_again_and_ends_as_interrupted() {
+    let w = World::start().await;
+    let mut body = w.job_body("cron", "0 3 * * *", "/fault-finish");
+    body["timeout_ms"] = json!(1000);
+    body["max_retries"] = json!(1);
+    let id = w.api.create_job(body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
+    let run = w.queued().await.remove(0).to_string();
+    w.send(run.clone()).await;
+    // The webhook is called; then DynamoDB fails the write of its outcome.
+    let failing = w
+        .executor_with(krafter_testkit::iam::Fault::new("UpdateItem", 1))
+        .await;
+    assert_eq!(w.deliver_through(&failing).await, (1, 1));
+    assert_eq!(w.receiver.received("/fault-finish").len(), 1);
+    // Redelivered while the attempt may still be in flight: sent back to wait, not sent.
+    assert_eq!(w.deliver_through(&failing).await, (1, 0));
+    assert_eq!(
+        w.receiver.received("/fault-finish").len(),
+        1,
+        "not sent twice"
+    );
+    // Delivered again past its timeout and grace (SQS delivers at least once), the attempt
+    // is recorded as interrupted and the run goes on with its retry (a new attempt).
+    w.clock.set(w.clock.now() + chrono::Duration::seconds(120));
+    w.send(run).await;
+    for _ in 0..40 {
+        w.deliver_through(&w.handler).await;
+        if w.receiver.received("/fault-finish").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let sent = w.receiver.received("/fault-finish");
+    let attempts: Vec<&str> = sent
+        .iter()
+        .map(|r| r.headers["x-krafter-attempt"].as_str())
+        .collect();
+    assert_eq!(attempts, ["1", "2"], "each attempt once");
+    let runs = w.api.executions(&id).await;
+    let statuses: Vec<(&str, u64)> = runs
+        .iter()
+        .map(|e| {
+            (
+                e["error"].as_str().unwrap_or(""),
+                e["attempt"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        statuses
+            .iter()
+            .any(|(err, a)| *a == 1 && err.contains("interrupted")),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_that_cannot_be_enqueued_is_enqueued_by_the_redelivery() {
+    let w = World::start().await;
+    w.receiver.script(
+        "/fault-retry",
+        vec![Scripted::status(500), Scripted::status(200)],
+    );
+    let mut body = w.job_body("cron", "0 3 * * *", "/fault-retry");
+    body["max_retries"] = json!(1);
+    body["retry_base_ms"] = json!(1000);
+    let id = w.api.create_job(body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
+    // Attempt 1 fails; SQS refuses the retry's message.
+    let failing = w
+        .executor_with(krafter_testkit::iam::Fault::new("SendMessage", 1))
+        .await;
+    assert_eq!(w.deliver_through(&failing).await, (1, 1));
+    assert_eq!(w.receiver.received("/fault-retry").len(), 1);
+    // The redelivery does not send attempt 1 again; it enqueues the retry.
+    assert_eq!(w.deliver_through(&failing).await, (1, 0));
+    assert_eq!(w.receiver.received("/fault-retry").len(), 1);
+    w.clock.set(w.clock.now() + chrono::Duration::seconds(5));
+    for _ in 0..40 {
+        w.deliver_through(&w.handler).await;
+        if w.receiver.received("/fault-retry").len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let sent = w.receiver.received("/fault-retry");
+    let attempts: Vec<&str> = sent
+        .iter()
+        .map(|r| r.headers["x-krafter-attempt"].as_str())
+        .collect();
+    assert_eq!(attempts, ["1", "2"]);
+    let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    assert_eq!(job["last_status"], "success", "the run ended: {job}");
+}
+
+#[tokio::test]
+async fn a_trigger_whose_message_cannot_be_sent_is_refused_and_leaves_nothing_behind() {
+    let w = World::start().await;
+    let (_, id) = w.create("cron", "0 3 * * *", "/fault-api").await;
+    let config = krafter_testkit::sdk_config(krafter_testkit::moto()).await;
+    let recorder = krafter_testkit::iam::Recorder::new("ApiFunction", &w.resources);
+    let fault = krafter_testkit::iam::Fault::new("SendMessage", 100);
+    let clients = krafter_testkit::iam::recording_clients_failing(&config, &recorder, Some(fault));
+    let failing = Hosted::with_clock(clients, w.resources.clone(), settings(), w.clock.clone());
+    let base = serve(&failing).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/cron/jobs/{id}/trigger"))
+        .bearer_auth(&w.api.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 500, "the client knows to try again");
+    assert!(w.queued().await.is_empty());
+    // Tried again on a healthy instance: one run, sent once.
+    w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
+    assert_eq!(w.deliver().await.0, 1);
+    assert_eq!(w.receiver.received("/fault-api").len(), 1);
+}
+
 /// Least privilege, proven: every AWS call each function made in every hosted test above
 /// (run again here, one after another, so that the record is complete whatever runs beside
 /// this test) is granted by its policy in template.yaml, and its policy grants nothing it
 /// never used. A template with one action taken out fails the check.
 #[test]
 fn each_functions_policy_grants_exactly_the_calls_it_makes() {
-    let scenarios: [(&str, fn()); 33] = [
+    let scenarios: [(&str, fn()); 37] = [
         (
             "a_job_created_through_the_api_is_scheduled_fired_executed_and_readable",
             a_job_created_through_the_api_is_scheduled_fired_executed_and_readable,
@@ -1528,6 +1728,22 @@ fn each_functions_policy_grants_exactly_the_calls_it_makes() {
         (
             "reconcile_prunes_executions_past_retention_but_keeps_each_jobs_latest_100",
             reconcile_prunes_executions_past_retention_but_keeps_each_jobs_latest_100,
+        ),
+        (
+            "an_attempt_that_cannot_be_recorded_comes_again_and_is_sent_once",
+            an_attempt_that_cannot_be_recorded_comes_again_and_is_sent_once,
+        ),
+        (
+            "an_outcome_that_cannot_be_recorded_is_never_sent_again_and_ends_as_interrupted",
+            an_outcome_that_cannot_be_recorded_is_never_sent_again_and_ends_as_interrupted,
+        ),
+        (
+            "a_retry_that_cannot_be_enqueued_is_enqueued_by_the_redelivery",
+            a_retry_that_cannot_be_enqueued_is_enqueued_by_the_redelivery,
+        ),
+        (
+            "a_trigger_whose_message_cannot_be_sent_is_refused_and_leaves_nothing_behind",
+            a_trigger_whose_message_cannot_be_sent_is_refused_and_leaves_nothing_behind,
         ),
     ];
     for (name, scenario) in scenarios {

@@ -277,7 +277,12 @@ async fn tool_errors_carry_the_apis_messages_and_change_nothing() {
 
 #[tokio::test]
 async fn mcp_without_a_valid_key_is_refused_and_counts_against_the_rate_limit() {
-    let app = TestApp::spawn_with(|c| c.settings.rate_limit = 5).await;
+    // A long window: the test cannot straddle two of them.
+    let app = TestApp::spawn_with(|c| {
+        c.settings.rate_limit = 5;
+        c.settings.rate_window_secs = 3600;
+    })
+    .await;
     for key in [None, Some("kr_live_not-a-key")] {
         let report = mcp(&app.base, key, json!([{"list_tools": true}])).await;
         assert!(report["connect_error"].is_string(), "{report}");
