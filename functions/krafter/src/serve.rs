@@ -22,11 +22,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), AnyError> {
     let app = Embedded::start(EmbeddedConfig::new(settings)).await?;
     let base = format!("http://{}", app.local_addr());
     say(format_args!(
-        "krafter: serving {base}/api/v1/cron (data in {})",
+        "krafter: serving {base}/api/v1/cron and the console at {base}/ (data in {})",
         db.display()
-    ));
-    say(format_args!(
-        "krafter: console at {base}/ (sign in with an API key)"
     ));
     if let Some(addr) = app.metrics_addr() {
         say(format_args!("krafter: metrics at http://{addr}/metrics"));
