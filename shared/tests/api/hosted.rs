@@ -307,6 +307,23 @@ impl World {
         (n, failed.len())
     }
 
+    /// Delivers through the healthy executor until `path` has had `n` requests (or ten
+    /// seconds passed); returns the attempt numbers it was sent, in order.
+    async fn attempts_sent_once_there_are(&self, path: &str, n: usize) -> Vec<String> {
+        for _ in 0..40 {
+            self.deliver_through(&self.handler).await;
+            if self.receiver.received(path).len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        self.receiver
+            .received(path)
+            .iter()
+            .map(|r| r.headers["x-krafter-attempt"].clone())
+            .collect()
+    }
+
     /// How many messages wait on the queue with a delay not yet over.
     async fn delayed(&self) -> usize {
         use aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed as Delayed;
@@ -1492,18 +1509,7 @@ async fn an_outcome_that_cannot_be_recorded_is_never_sent_again_and_ends_as_inte
     // is recorded as interrupted and the run goes on with its retry (a new attempt).
     w.clock.set(w.clock.now() + chrono::Duration::seconds(120));
     w.send(run).await;
-    for _ in 0..40 {
-        w.deliver_through(&w.handler).await;
-        if w.receiver.received("/fault-finish").len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let sent = w.receiver.received("/fault-finish");
-    let attempts: Vec<&str> = sent
-        .iter()
-        .map(|r| r.headers["x-krafter-attempt"].as_str())
-        .collect();
+    let attempts = w.attempts_sent_once_there_are("/fault-finish", 2).await;
     assert_eq!(attempts, ["1", "2"], "each attempt once");
     let runs = w.api.executions(&id).await;
     let statuses: Vec<(&str, u64)> = runs
@@ -1549,18 +1555,7 @@ async fn a_retry_that_cannot_be_enqueued_is_enqueued_by_the_redelivery() {
     assert_eq!(w.deliver_through(&failing).await, (1, 0));
     assert_eq!(w.receiver.received("/fault-retry").len(), 1);
     w.clock.set(w.clock.now() + chrono::Duration::seconds(5));
-    for _ in 0..40 {
-        w.deliver_through(&w.handler).await;
-        if w.receiver.received("/fault-retry").len() == 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    let sent = w.receiver.received("/fault-retry");
-    let attempts: Vec<&str> = sent
-        .iter()
-        .map(|r| r.headers["x-krafter-attempt"].as_str())
-        .collect();
+    let attempts = w.attempts_sent_once_there_are("/fault-retry", 2).await;
     assert_eq!(attempts, ["1", "2"]);
     let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
     assert_eq!(job["last_status"], "success", "the run ended: {job}");
