@@ -77,11 +77,11 @@ pub fn mcp_python() -> PathBuf {
 }
 
 /// Installs moto server into `target/tools/moto-venv` unless it is there (under a file lock,
-/// so that test binaries running at once install it once). Returns the server's path.
+/// so that test binaries running at once install it once). Returns the venv's Python.
 pub fn install_moto() -> PathBuf {
     let dir = tools_dir();
     let venv = dir.join("moto-venv");
-    let server = venv.join("bin/moto_server");
+    let python = venv.join("bin/python");
     let script = format!(
         r#"set -e
 if ! "$0/bin/python" -c 'import moto, sys; sys.exit(moto.__version__ != "{MOTO_VERSION}")' 2>/dev/null; then
@@ -97,7 +97,13 @@ fi"#
             .arg(&venv),
         "installing moto server from PyPI",
     );
-    server
+    python
+}
+
+/// The launcher of moto's server that serves DynamoDB one request at a time, as the real
+/// service is serializable (see the script: moto's transactions are not thread-safe).
+fn moto_launcher() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tools/moto_serial.py")
 }
 
 fn free_port() -> u16 {
@@ -116,15 +122,16 @@ pub struct MotoServer {
 
 /// Starts a moto server on 127.0.0.1 that lives as long as this process.
 pub fn start_moto() -> MotoServer {
-    let server = install_moto();
+    let python = install_moto();
     let port = free_port();
     let args = [
+        moto_launcher().display().to_string(),
         "-H".to_owned(),
         "127.0.0.1".to_owned(),
         "-p".to_owned(),
         port.to_string(),
     ];
-    let watchdog = start_watched(&server, &args, port, "moto", Duration::from_secs(60));
+    let watchdog = start_watched(&python, &args, port, "moto", Duration::from_secs(60));
     MotoServer {
         url: format!("http://127.0.0.1:{port}"),
         watchdog,
