@@ -300,8 +300,188 @@ pub async fn run(settings: &Settings, sink: &Sink) -> String {
                 .collect(),
         });
     }
+    let hook = format!("{}/control", sink.base);
+    let control = control_plane(
+        &hosted,
+        &world,
+        &moto.url,
+        &http,
+        &base,
+        key.as_str(),
+        &hook,
+    )
+    .await;
     drop(moto);
-    table(&variants, settings.hosted_batches)
+    let mut out = table(&variants, settings.hosted_batches);
+    out.push_str(&control.table());
+    out
+}
+
+/// Scheduler calls of the control plane, counted on the SDK client.
+struct ControlPlane {
+    jobs: usize,
+    sweep_calls: usize,
+    converged_sweep_calls: usize,
+    inline_per_change: usize,
+    stream_per_change: usize,
+    stream_per_run_end: usize,
+    period_hours: f64,
+    calls_per_sec: u32,
+}
+
+fn scheduler_calls(counts: &BTreeMap<String, usize>) -> usize {
+    counts
+        .iter()
+        .filter(|(op, _)| op.starts_with("Scheduler "))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Jobs made, one sweep run over them (and a second, converged), one change followed through
+/// the inline and the stream sync, and a run's end through the stream.
+async fn control_plane(
+    hosted: &Hosted,
+    world: &World,
+    moto: &str,
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    hook: &str,
+) -> ControlPlane {
+    eprintln!("hosted: the control plane's Scheduler calls");
+    let mut stream = krafter_ops::streams::StreamSource::open(moto, &world.resources.tables.jobs)
+        .await
+        .unwrap();
+    let sync = hosted.sync_handler();
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let r = http
+            .post(format!("{base}/jobs"))
+            .bearer_auth(key)
+            .json(
+                &json!({"name": format!("sweep {i}"), "schedule_type": "cron",
+                "schedule": "0 * * * *", "url": hook}),
+            )
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        ids.push(v["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let stream_calls = async |stream: &mut krafter_ops::streams::StreamSource| {
+        world.counter.take();
+        for batch in stream.read().await.unwrap() {
+            let event = serde_json::from_value(batch.event).unwrap();
+            krafter_shared::hosted::handle_dynamodb_event(&sync, event, Utc::now()).await;
+        }
+        scheduler_calls(&world.counter.take())
+    };
+    stream_calls(&mut stream).await;
+    let jobs = hosted
+        .jobs
+        .count(&TeamId::parse("bench").unwrap())
+        .await
+        .unwrap() as usize;
+    world.counter.take();
+    // The first sweep of the deployment also lists the schedules (one in seven does).
+    hosted.reconcile_all().await.unwrap();
+    let sweep_calls = scheduler_calls(&world.counter.take());
+    hosted.reconcile_all().await.unwrap();
+    let converged_sweep_calls = scheduler_calls(&world.counter.take());
+    let r = http
+        .patch(format!("{base}/jobs/{}", ids[0]))
+        .bearer_auth(key)
+        .json(&json!({"schedule": "30 * * * *"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the change");
+    let inline_per_change = scheduler_calls(&world.counter.take());
+    let stream_per_change = stream_calls(&mut stream).await;
+    let r = http
+        .post(format!("{base}/jobs/{}/trigger", ids[1]))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "the trigger");
+    stream_calls(&mut stream).await;
+    let handler = hosted.run_handler().unwrap();
+    let (event, handles) = world.receive(1).await;
+    handle_sqs_event(&handler, serde_json::from_value(event).unwrap()).await;
+    world.delete(handles).await;
+    let stream_per_run_end = stream_calls(&mut stream).await;
+    ControlPlane {
+        jobs,
+        sweep_calls,
+        converged_sweep_calls,
+        inline_per_change,
+        stream_per_change,
+        stream_per_run_end,
+        period_hours: hosted.settings.sweep_period.as_secs_f64() / 3600.0,
+        calls_per_sec: hosted.settings.sweep_calls_per_sec,
+    }
+}
+
+impl ControlPlane {
+    fn table(&self) -> String {
+        let every = krafter_shared::hosted::ORPHAN_SWEEP_EVERY as f64;
+        let per_job_sweep = self.converged_sweep_calls as f64 / self.jobs as f64;
+        let per_job_listing = self.sweep_calls as f64 / self.jobs as f64;
+        let per_sweep = ((every - 1.0) * per_job_sweep + per_job_listing) / every;
+        let per_day = per_sweep * 24.0 / self.period_hours;
+        let million_hours = 1e6 * per_sweep / f64::from(self.calls_per_sec) / 3600.0;
+        let rows = [
+            (
+                "before: the full reconcile, every 5 minutes (one `GetSchedule` per schedule)"
+                    .to_owned(),
+                "288 per job per day".to_owned(),
+            ),
+            (
+                format!("a sweep that repaired nothing ({} jobs)", self.jobs),
+                format!(
+                    "{} ({per_job_sweep:.2} per job)",
+                    self.converged_sweep_calls
+                ),
+            ),
+            (
+                format!("a sweep that also lists the schedules (one in {every})"),
+                format!("{} ({per_job_listing:.2} per job)", self.sweep_calls),
+            ),
+            (
+                "**after, at steady state: the sweep**".to_owned(),
+                format!("**{per_day:.2} per job per day**"),
+            ),
+            (
+                "a run (tick, attempt, its end on the job; the stream sync skips it)".to_owned(),
+                self.stream_per_run_end.to_string(),
+            ),
+            (
+                "a schedule change: the API's inline sync".to_owned(),
+                self.inline_per_change.to_string(),
+            ),
+            (
+                "a schedule change: the stream sync after it".to_owned(),
+                self.stream_per_change.to_string(),
+            ),
+        ];
+        let mut t = format!(
+            "\n### Hosted: the control plane's Scheduler calls (counted on the SDK client, moto)\n\n\
+             {} jobs (one schedule each) on the deployment's defaults: a sweep every {} h at \
+             most {} calls/s.\n\n| what | Scheduler calls |\n|---|---|\n",
+            self.jobs, self.period_hours, self.calls_per_sec
+        );
+        for (what, calls) in rows {
+            t.push_str(&format!("| {what} | {calls} |\n"));
+        }
+        t.push_str(&format!(
+            "\nA sweep of 1,000,000 jobs at {} calls/s takes {million_hours:.1} h; past the \
+             period, the next one starts when it ends (fewer calls per job per day, never \
+             more).\n",
+            self.calls_per_sec
+        ));
+        t
+    }
 }
 
 fn table(variants: &[Variant], batches: usize) -> String {

@@ -5,65 +5,83 @@
 //! in step.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, LocalSecondaryIndex, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use krafter_shared::adapters::dynamodb::Tables;
 use krafter_shared::hosted::{AwsClients, HostedResources};
 use krafter_shared::ports::{StoreError, StoreResult};
 
-/// One table as declared: key, optional local index on `pk` + another attribute, TTL.
+/// One table as declared: key, optional local index on `pk` + another attribute, optional
+/// global keys-only index on one attribute, TTL, stream (new and old images).
 pub struct TableSpec {
     pub hash: &'static str,
     pub range: Option<&'static str>,
     pub local_index: Option<(&'static str, &'static str)>,
+    pub global_index: Option<(&'static str, &'static str)>,
     pub ttl: Option<&'static str>,
+    pub stream: bool,
 }
 
 pub const JOBS: TableSpec = TableSpec {
     hash: "team",
     range: Some("id"),
     local_index: None,
+    global_index: None,
     ttl: None,
+    stream: true,
 };
 pub const EXECUTIONS: TableSpec = TableSpec {
     hash: "pk",
     range: Some("sk"),
     local_index: Some(("by_id", "id")),
+    global_index: None,
     ttl: Some("expires_at"),
+    stream: false,
 };
 pub const KEYS: TableSpec = TableSpec {
     hash: "hash",
     range: None,
     local_index: None,
+    global_index: None,
     ttl: None,
+    stream: false,
 };
 pub const TEAMS: TableSpec = TableSpec {
     hash: "team",
     range: None,
     local_index: None,
+    global_index: None,
     ttl: None,
+    stream: false,
 };
 pub const RATE_LIMITS: TableSpec = TableSpec {
     hash: "bucket",
     range: None,
     local_index: None,
+    global_index: None,
     ttl: Some("expires_at"),
+    stream: false,
 };
 
 pub const IDEMPOTENCY: TableSpec = TableSpec {
     hash: "pk",
     range: None,
     local_index: None,
+    global_index: None,
     ttl: Some("expires_at"),
+    stream: false,
 };
 
 pub const AUDIT: TableSpec = TableSpec {
     hash: "team",
     range: Some("id"),
     local_index: None,
+    global_index: None,
     ttl: Some("expires_at"),
+    stream: false,
 };
 
 /// The run queue's visibility timeout: 6 × the executor function's timeout (330 s).
@@ -114,6 +132,29 @@ async fn create_table(
                         .projection_type(ProjectionType::All)
                         .build(),
                 )
+                .build()
+                .map_err(StoreError::backend)?,
+        );
+    }
+    if let Some((index, attribute)) = spec.global_index {
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(key(attribute, KeyType::Hash)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(StoreError::backend)?,
+        );
+    }
+    if spec.stream {
+        req = req.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
                 .build()
                 .map_err(StoreError::backend)?,
         );
@@ -270,17 +311,23 @@ mod tests {
             let want = key_schema(spec.hash, spec.range);
             assert!(block.contains(&want), "{name}: want {want} in {block}");
             let indexes = block.matches("IndexName:").count();
-            match spec.local_index {
-                Some((index, attribute)) => {
-                    let want = format!(
-                        "IndexName: {index}|{}",
-                        key_schema(spec.hash, Some(attribute))
-                    );
-                    assert!(block.contains(&want), "{name}: want {want} in {block}");
-                    assert_eq!(indexes, 1, "{name}");
-                }
-                None => assert_eq!(indexes, 0, "{name} has no index"),
+            let declared = [spec.local_index.map(|(index, attribute)| {
+                format!("LocalSecondaryIndexes:|IndexName: {index}|{}|Projection:|ProjectionType: ALL",
+                    key_schema(spec.hash, Some(attribute)))
+            }), spec.global_index.map(|(index, attribute)| {
+                format!("GlobalSecondaryIndexes:|IndexName: {index}|{}|Projection:|ProjectionType: KEYS_ONLY",
+                    key_schema(attribute, None))
+            })];
+            for want in declared.iter().flatten() {
+                assert!(block.contains(want), "{name}: want {want} in {block}");
             }
+            assert_eq!(
+                indexes,
+                declared.iter().flatten().count(),
+                "{name}: its indexes"
+            );
+            let stream = "StreamSpecification:|StreamViewType: NEW_AND_OLD_IMAGES";
+            assert_eq!(block.contains(stream), spec.stream, "{name}: its stream");
             match spec.ttl {
                 Some(ttl) => {
                     let want =

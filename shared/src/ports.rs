@@ -364,25 +364,47 @@ pub trait ScheduleSync: Send + Sync {
     async fn job_deleted(&self, team: &TeamId, id: JobId) -> StoreResult<()>;
 }
 
+/// What bringing schedules in step took: the Scheduler calls made, the schedules changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Repair {
+    pub calls: u64,
+    pub changed: u64,
+}
+
+/// A page of the schedules that exist, and where the next page starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SchedulePage {
+    pub names: Vec<String>,
+    pub next: Option<String>,
+}
+
 /// A scheduler whose schedules live outside the store (EventBridge Scheduler), where they
-/// can drift from the jobs: a failed call after a store write, a hand edit. The reconcile
-/// pass (`hosted::reconcile`) uses it to repair them.
+/// can drift from the jobs: a failed call after a store write, a hand edit. The stream sync
+/// (`hosted::sync`) and the slow sweep (`hosted::reconcile`) use it to repair them.
 #[async_trait]
 pub trait ScheduleReconciler: Send + Sync {
-    /// The names of every schedule that exists now.
-    async fn existing(&self) -> StoreResult<std::collections::HashSet<String>>;
-    /// Makes these jobs' schedules what the jobs say. Returns how many schedules changed.
-    async fn repair(
-        &self,
-        jobs: &[Job],
-        existing: &std::collections::HashSet<String>,
-    ) -> StoreResult<u64>;
-    /// Deletes the existing schedules of jobs not in `known`. Returns how many.
-    async fn remove_orphans(
-        &self,
-        existing: &std::collections::HashSet<String>,
-        known: &std::collections::HashSet<JobId>,
-    ) -> StoreResult<u64>;
+    /// Reads each schedule the job wants; writes the missing and the different ones.
+    async fn repair(&self, job: &Job) -> StoreResult<Repair>;
+    /// Makes the job's schedules exactly what it says: `repair`, and every other schedule
+    /// name the job could have deleted (all of them for a deleted job, `None`).
+    async fn converge(&self, id: JobId, job: Option<&Job>) -> StoreResult<Repair>;
+    /// A page of the schedules that exist (one call), from `token`.
+    async fn list(&self, token: Option<String>) -> StoreResult<SchedulePage>;
+    /// The job a schedule name belongs to, if it is a job's.
+    fn job_of(&self, name: &str) -> Option<JobId>;
+    /// The names of the schedules `job` wants.
+    fn wanted_names(&self, job: &Job) -> Vec<String>;
+    /// The team whose job a schedule fires (read from the schedule: one call).
+    async fn owner(&self, name: &str) -> StoreResult<Option<TeamId>>;
+    /// Deletes a schedule; false if it was gone.
+    async fn remove(&self, name: &str) -> StoreResult<bool>;
+}
+
+/// Small named values a background process keeps between runs (the sweep's place).
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn load(&self, name: &str) -> StoreResult<Option<String>>;
+    async fn save(&self, name: &str, value: &str) -> StoreResult<()>;
 }
 
 /// A rate limiter decision, for the `x-ratelimit-*` headers.

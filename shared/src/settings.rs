@@ -202,8 +202,30 @@ pub const CONSOLE_BASE: Setting = Setting {
     modes: BOTH,
 };
 
+pub const SWEEP_CALLS_PER_SEC: Setting = Setting {
+    env: "KRAFTER_SWEEP_CALLS_PER_SEC",
+    flag: None,
+    help: "Scheduler API calls per second the reconcile sweep makes at most (stay under the \
+           account's Scheduler quotas, shared with the API and the stream sync)",
+    kind: number(1, 200),
+    default: "10",
+    hosted_default: None,
+    modes: HOSTED,
+};
+
+pub const SWEEP_PERIOD_HOURS: Setting = Setting {
+    env: "KRAFTER_SWEEP_PERIOD_HOURS",
+    flag: None,
+    help: "Hours between the starts of two reconcile sweeps (each reads every job's schedules \
+           once)",
+    kind: number(1, 168),
+    default: "24",
+    hosted_default: None,
+    modes: HOSTED,
+};
+
 /// The table, in the order `krafter serve --help` lists it.
-pub const SETTINGS: [Setting; 15] = [
+pub const SETTINGS: [Setting; 17] = [
     BIND,
     METRICS_BIND,
     DB,
@@ -219,6 +241,8 @@ pub const SETTINGS: [Setting; 15] = [
     SHUTDOWN_GRACE_SECS,
     KEY_CACHE_SECS,
     CONSOLE_BASE,
+    SWEEP_CALLS_PER_SEC,
+    SWEEP_PERIOD_HOURS,
 ];
 
 /// A setting's value that does not parse or is out of range.
@@ -269,6 +293,10 @@ pub struct Settings {
     pub key_cache: Duration,
     /// The path prefix of the console's links (`""`, or `/a/b`).
     pub console_base: String,
+    /// The reconcile sweep's Scheduler calls per second, at most (hosted).
+    pub sweep_calls_per_sec: u32,
+    /// Time between the starts of two reconcile sweeps (hosted).
+    pub sweep_period: Duration,
 }
 
 /// Each job keeps at least its latest this many executions, however old.
@@ -303,6 +331,8 @@ impl Settings {
             shutdown_grace: Duration::from_secs(r.number(&SHUTDOWN_GRACE_SECS)?),
             key_cache: Duration::from_secs(r.number(&KEY_CACHE_SECS)?),
             console_base: r.prefix(&CONSOLE_BASE)?,
+            sweep_calls_per_sec: r.number(&SWEEP_CALLS_PER_SEC)? as u32,
+            sweep_period: Duration::from_secs(3_600 * r.number(&SWEEP_PERIOD_HOURS)?),
         })
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use krafter_ops::local::{deliver_queued, fire_due_schedules};
 use krafter_ops::provision::provision;
+use krafter_ops::streams::StreamSource;
 use krafter_shared::hosted::{AwsClients, HostedResources, process_env};
 
 use crate::stores::aws_clients;
@@ -24,7 +25,8 @@ pub enum AwsCommand {
     },
     /// Do locally what AWS does around the functions: fire due EventBridge schedules into
     /// SQS (an emulator never fires them), and hand queued messages to the executor
-    /// function. Reads the functions' KRAFTER_* environment.
+    /// function, and the jobs table's stream to the sync function. Reads the functions'
+    /// KRAFTER_* environment and AWS_ENDPOINT_URL.
     Tick {
         /// The executor function's invoke URL (`cargo lambda watch` serves it).
         #[arg(
@@ -32,6 +34,12 @@ pub enum AwsCommand {
             default_value = "http://127.0.0.1:9000/2015-03-31/functions/executor/invocations"
         )]
         invoke_url: String,
+        /// The sync function's invoke URL.
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:9000/2015-03-31/functions/sync/invocations"
+        )]
+        sync_invoke_url: String,
         /// Seconds between rounds.
         #[arg(long, default_value_t = 1)]
         every_secs: u64,
@@ -47,9 +55,16 @@ pub async fn aws(cmd: AwsCommand) -> Result<(), AnyError> {
         AwsCommand::Init { prefix } => init(&clients, &prefix).await,
         AwsCommand::Tick {
             invoke_url,
+            sync_invoke_url,
             every_secs,
             once,
-        } => tick(&clients, &invoke_url, every_secs, once).await,
+        } => {
+            let urls = Urls {
+                executor: invoke_url,
+                sync: sync_invoke_url,
+            };
+            tick(&clients, &urls, every_secs, once).await
+        }
     }
 }
 
@@ -78,20 +93,35 @@ async fn init(clients: &AwsClients, prefix: &str) -> Result<(), AnyError> {
     Ok(())
 }
 
+/// The functions' invoke URLs.
+struct Urls {
+    executor: String,
+    sync: String,
+}
+
 /// Rounds of [`round`] every `every_secs` (at least 1), or one with `once`.
 async fn tick(
     clients: &AwsClients,
-    invoke_url: &str,
+    urls: &Urls,
     every_secs: u64,
     once: bool,
 ) -> Result<(), AnyError> {
     let r = process_env().resources()?;
     let http = reqwest::Client::new();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .map_err(|_| "krafter aws tick: AWS_ENDPOINT_URL (the emulator) is not set")?;
+    let mut stream = StreamSource::open(&endpoint, &r.tables.jobs).await?;
     // The first round looks back one period, so that `--once` run every period misses
     // nothing.
     let mut after = Utc::now() - chrono::Duration::seconds(every_secs.max(1) as i64);
     loop {
-        after = round(clients, &r, invoke_url, &http, after).await?;
+        after = round(clients, &r, &urls.executor, &http, after).await?;
+        let (records, failed) = deliver_stream(&mut stream, &urls.sync, &http).await?;
+        if records > 0 {
+            say(format_args!(
+                "krafter aws tick: {records} job change(s) delivered to the sync function, {failed} batch(es) to retry"
+            ));
+        }
         if once {
             return Ok(());
         }
@@ -143,4 +173,41 @@ async fn deliver_all_queued(
             return Ok((delivered, failed));
         }
     }
+}
+
+/// Hands the jobs table's new stream records to the sync function, a batch per shard;
+/// rewinds a shard to the record it reports failed. Returns (records, failed batches).
+async fn deliver_stream(
+    stream: &mut StreamSource,
+    sync_url: &str,
+    http: &reqwest::Client,
+) -> Result<(usize, usize), AnyError> {
+    let (mut records, mut failed) = (0, 0);
+    for batch in stream.read().await? {
+        records += batch.event["Records"].as_array().map_or(0, Vec::len);
+        let response = http
+            .post(sync_url)
+            .header("content-type", "application/json")
+            .body(batch.event.to_string())
+            .send()
+            .await?;
+        let ok = response.status().is_success();
+        let body: serde_json::Value =
+            serde_json::from_slice(&response.bytes().await?).unwrap_or_default();
+        let first_failed = body["batchItemFailures"][0]["itemIdentifier"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| {
+                // The whole batch failed: from its first record.
+                (!ok)
+                    .then(|| batch.event["Records"][0]["dynamodb"]["SequenceNumber"].as_str())
+                    .flatten()
+                    .map(str::to_owned)
+            });
+        if let Some(sequence) = first_failed {
+            failed += 1;
+            stream.rewind(&batch.shard, &sequence);
+        }
+    }
+    Ok((records, failed))
 }

@@ -2,7 +2,8 @@
 //! `bootstrap` started as Lambda starts it, against a local Lambda Runtime API, with its
 //! AWS calls going to moto: the API function answers `GET /api/v1/health` from an API
 //! Gateway (HTTP API) event, the executor reports an unreadable SQS message as a failed batch
-//! item, and the reconcile function runs its pass and returns its report.
+//! item, the reconcile function runs its pass and returns its report, and the sync function
+//! handles a job's deletion from the jobs table's stream.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -217,4 +218,22 @@ async fn sam_build_makes_bootstraps_that_each_take_their_first_invocation() {
     let reconcile = invoke(&built.join("ReconcileFunction/bootstrap"), &env, scheduled).await;
     assert_eq!(reconcile.kind, "response", "{reconcile:?}");
     assert_eq!(reconcile.body["jobs"], 0, "{reconcile:?}");
+
+    let sync = invoke(&built.join("SyncFunction/bootstrap"), &env, job_removed()).await;
+    assert_eq!(sync.kind, "response", "{sync:?}");
+    assert_eq!(sync.body, json!({"batchItemFailures": []}), "{sync:?}");
+}
+
+/// A jobs table stream event: a job deleted (its schedules, none here, are deleted).
+fn job_removed() -> Value {
+    let keys = json!({"team": {"S": "alpha"}, "id": {"S": "0190a0b0-0000-7000-8000-000000000001"}});
+    json!({"Records": [{
+        "eventID": "1", "eventName": "REMOVE", "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/jobs/stream/1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1767225600.0, "Keys": keys, "OldImage": keys,
+            "SequenceNumber": "100", "SizeBytes": 60, "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }]})
 }

@@ -1,5 +1,6 @@
-//! The hosted reconcile function, run every few minutes by EventBridge Scheduler: repairs
-//! schedules that drifted from the store, removes the schedules of deleted jobs, prunes old
+//! The hosted reconcile function, run every 5 minutes by EventBridge Scheduler: its share of
+//! the slow sweep (schedules that drifted from the store repaired, schedules no job wants
+//! removed, paced under `KRAFTER_SWEEP_CALLS_PER_SEC`), and, once per sweep, the prune of old
 //! executions. Returns what it did.
 
 use krafter_shared::hosted::{AwsClients, Hosted, process_env};
@@ -22,6 +23,9 @@ async fn main() -> Result<(), Error> {
             "schedules_repaired": r.schedules_repaired,
             "orphans_removed": r.orphans_removed,
             "executions_pruned": r.executions_pruned,
+            "scheduler_calls": r.scheduler_calls,
+            "sweep_started": r.started,
+            "sweep_finished": r.finished,
         }))
     }))
     .await

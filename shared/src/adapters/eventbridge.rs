@@ -1,7 +1,6 @@
 //! EventBridge Scheduler: one schedule per job (two for a cron whose day fields are both
 //! restricted), rendered by the shared schedule module, targeting the SQS run queue.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -17,7 +16,9 @@ use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::domain::{Job, JobId, TeamId, time::from_unix};
-use crate::ports::{Clock, ScheduleReconciler, ScheduleSync, StoreError, StoreResult};
+use crate::ports::{
+    Clock, Repair, SchedulePage, ScheduleReconciler, ScheduleSync, StoreError, StoreResult,
+};
 use crate::schedule::ScheduleType;
 
 /// Where schedules send their runs, and as whom.
@@ -304,38 +305,57 @@ impl EventBridgeScheduleSync {
         }
     }
 
-    /// Brings one job's schedules in step; `existing` is the set of names known to exist
-    /// (from a listing), so that only those are read. Returns how many were changed.
-    async fn repair_job(&self, job: &Job, existing: &HashSet<String>) -> StoreResult<u64> {
-        let now = self.clock.now();
-        let wanted = definitions(job, now);
-        let period = job.spec.schedule.interval_seconds();
-        let mut changed = 0;
-        for name in schedule_names(job.id) {
-            let want = wanted.iter().find(|d| d.name == name);
-            let have = if existing.contains(&name) {
-                self.get(&name).await?
-            } else {
-                None
-            };
-            match (want, have) {
-                (Some(w), Some(h)) if same(w, &h, period) => {}
-                (Some(w), _) => {
-                    self.put(w).await?;
-                    changed += 1;
-                }
-                (None, Some(_)) => {
-                    self.delete(&name).await?;
-                    changed += 1;
-                }
-                (None, None) => {}
-            }
+    /// Writes `d`: an update when it is known to exist, a create when it is known not to.
+    async fn write(&self, d: &ScheduleDefinition, exists: bool) -> StoreResult<()> {
+        if exists {
+            with_definition!(self.client.update_schedule(), d, self.target)
+                .send()
+                .await
+                .map_err(backend)?;
+            return Ok(());
         }
-        if changed > 0 {
-            info!(job_id = %job.id, changed, "schedule drift repaired");
+        let create = with_definition!(self.client.create_schedule(), d, self.target)
+            .send()
+            .await;
+        match create {
+            Ok(_) => Ok(()),
+            // Created meanwhile (the API's own sync): replace it with what the job says now.
+            Err(e) if code(&e) == Some("ConflictException") => self.put(d).await,
+            Err(e) => Err(backend(e)),
         }
-        Ok(changed)
     }
+
+    /// Reads each schedule `job` wants and writes the ones that are missing or differ.
+    async fn repair_wanted(&self, job: &Job) -> StoreResult<Repair> {
+        let period = job.spec.schedule.interval_seconds();
+        let mut r = Repair::default();
+        for want in definitions(job, self.clock.now()) {
+            let have = self.get(&want.name).await?;
+            r.calls += 1;
+            if have.as_ref().is_some_and(|h| same(&want, h, period)) {
+                continue;
+            }
+            self.write(&want, have.is_some()).await?;
+            r.calls += 1;
+            r.changed += 1;
+        }
+        if r.changed > 0 {
+            info!(job_id = %job.id, changed = r.changed, "schedule drift repaired");
+        }
+        Ok(r)
+    }
+}
+
+/// Whether two versions of a job want the same schedules: a change that leaves them equal
+/// (a run's end, a next run moved on by whole periods, a rename) needs no Scheduler call.
+pub fn same_schedules(a: &Job, b: &Job, now: DateTime<Utc>) -> bool {
+    let (wa, wb) = (definitions(a, now), definitions(b, now));
+    let period = a.spec.schedule.interval_seconds();
+    wa.len() == wb.len()
+        && wa
+            .iter()
+            .zip(&wb)
+            .all(|(x, y)| x.name == y.name && same(x, y, period))
 }
 
 fn read_definition(name: &str, out: GetScheduleOutput) -> ScheduleDefinition {
@@ -380,31 +400,72 @@ impl ScheduleSync for EventBridgeScheduleSync {
 
 #[async_trait]
 impl ScheduleReconciler for EventBridgeScheduleSync {
-    async fn existing(&self) -> StoreResult<HashSet<String>> {
-        Ok(self.list_names().await?.into_iter().collect())
+    async fn repair(&self, job: &Job) -> StoreResult<Repair> {
+        self.repair_wanted(job).await
     }
 
-    async fn repair(&self, jobs: &[Job], existing: &HashSet<String>) -> StoreResult<u64> {
-        let mut changed = 0;
-        for job in jobs {
-            changed += self.repair_job(job, existing).await?;
-        }
-        Ok(changed)
-    }
-
-    async fn remove_orphans(
-        &self,
-        existing: &HashSet<String>,
-        known: &HashSet<JobId>,
-    ) -> StoreResult<u64> {
-        let mut removed = 0;
-        for name in existing {
-            if job_of_schedule(name).is_some_and(|id| !known.contains(&id))
-                && self.delete(name).await?
-            {
-                info!(schedule = %name, "schedule of a deleted job removed");
-                removed += 1;
+    async fn converge(&self, id: JobId, job: Option<&Job>) -> StoreResult<Repair> {
+        let mut r = match job {
+            Some(job) => self.repair_wanted(job).await?,
+            None => Repair::default(),
+        };
+        let wanted = job.map(|j| self.wanted_names(j)).unwrap_or_default();
+        for name in schedule_names(id) {
+            if wanted.contains(&name) {
+                continue;
             }
+            r.calls += 1;
+            if self.delete(&name).await? {
+                info!(job_id = %id, schedule = %name, "schedule no job wants removed");
+                r.changed += 1;
+            }
+        }
+        Ok(r)
+    }
+
+    async fn list(&self, token: Option<String>) -> StoreResult<SchedulePage> {
+        let out = self
+            .client
+            .list_schedules()
+            .group_name(&self.target.group)
+            .name_prefix(NAME_PREFIX)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(SchedulePage {
+            names: out
+                .schedules()
+                .iter()
+                .filter_map(|s| s.name().map(str::to_owned))
+                .collect(),
+            next: out.next_token.filter(|t| !t.is_empty()),
+        })
+    }
+
+    fn job_of(&self, name: &str) -> Option<JobId> {
+        job_of_schedule(name)
+    }
+
+    fn wanted_names(&self, job: &Job) -> Vec<String> {
+        definitions(job, self.clock.now())
+            .into_iter()
+            .map(|d| d.name)
+            .collect()
+    }
+
+    async fn owner(&self, name: &str) -> StoreResult<Option<TeamId>> {
+        let Some(d) = self.get(name).await? else {
+            return Ok(None);
+        };
+        let input: serde_json::Value = serde_json::from_str(&d.input).unwrap_or_default();
+        Ok(input["team"].as_str().and_then(|t| TeamId::parse(t).ok()))
+    }
+
+    async fn remove(&self, name: &str) -> StoreResult<bool> {
+        let removed = self.delete(name).await?;
+        if removed {
+            info!(schedule = %name, "schedule of a deleted job removed");
         }
         Ok(removed)
     }

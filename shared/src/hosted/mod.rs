@@ -7,19 +7,21 @@ mod lambda;
 mod metrics;
 mod reconcile;
 mod runs;
+mod sync;
 
 use std::sync::Arc;
 
 use tracing::info;
 
 pub use config::{ConfigError, Env, HostedResources, process_env, process_env_from};
-pub use lambda::{handle_sqs_event, init_lambda_tracing};
+pub use lambda::{handle_dynamodb_event, handle_sqs_event, init_lambda_tracing};
 pub use metrics::{flush_metrics, init_metrics};
-pub use reconcile::{ReconcileReport, reconcile};
+pub use reconcile::{ORPHAN_SWEEP_EVERY, ReconcileReport, Start, Sweep, SweepPace};
 pub use runs::{Delivery, RunHandler};
+pub use sync::{JobChange, SyncHandler, SyncReport};
 
 use crate::adapters::dns::SystemResolver;
-use crate::adapters::dynamodb::{DynamoRateLimiter, DynamoStores};
+use crate::adapters::dynamodb::{DynamoRateLimiter, DynamoStores, DynamoTeamStore};
 use crate::adapters::eventbridge::{EventBridgeScheduleSync, SchedulerTarget};
 use crate::adapters::memory::CachedKeyStore;
 use crate::adapters::sqs::SqsRunQueue;
@@ -60,6 +62,9 @@ pub struct Hosted {
     pub schedules: EventBridgeScheduleSync,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
+    /// The sweep's state (in the teams table).
+    state: DynamoTeamStore,
+    sweep_slice: std::time::Duration,
     assembly: Assembly,
     clients: AwsClients,
     resources: HostedResources,
@@ -111,6 +116,7 @@ impl Hosted {
         );
         let queue = SqsRunQueue::new(clients.sqs.clone(), &resources.run_queue_url, clock.clone());
         let keys: Arc<dyn KeyStore> = Arc::new(stores.keys);
+        let state = stores.teams.clone();
         let assembly = Assembly {
             backend: Backend {
                 jobs: Arc::new(stores.jobs),
@@ -153,6 +159,8 @@ impl Hosted {
             schedules,
             clock,
             settings,
+            state,
+            sweep_slice: SWEEP_SLICE,
             assembly,
             clients,
             resources,
@@ -187,14 +195,54 @@ impl Hosted {
         })
     }
 
-    /// The reconcile pass (run on a schedule): repairs every job's schedules where they
-    /// drifted from the store, removes the schedules of deleted jobs, and prunes executions.
+    /// With reconcile invocations that sweep for `slice` (tests of a sweep in slices).
+    pub fn with_sweep_slice(mut self, slice: std::time::Duration) -> Self {
+        self.sweep_slice = slice;
+        self
+    }
+
+    /// The sync function's handler of the jobs table's stream.
+    pub fn sync_handler(&self) -> SyncHandler {
+        SyncHandler {
+            jobs: self.jobs.clone(),
+            schedules: Arc::new(self.schedules.clone()),
+        }
+    }
+
+    /// One invocation of the reconcile function: its share of the slow sweep (which starts
+    /// once per `sweep_period` and prunes executions when it does).
     pub async fn reconcile(&self) -> StoreResult<ReconcileReport> {
-        let mut report = reconcile(self.jobs.as_ref(), &self.schedules, 100).await?;
-        let cutoff = self.clock.now()
-            - chrono::Duration::from_std(self.settings.execution_retention).unwrap_or_default();
-        report.executions_pruned = self.executions.prune(cutoff, KEEP_EXECUTIONS).await?;
-        info!(?report, "reconcile pass finished");
+        self.sweep(Start::WhenDue).await
+    }
+
+    /// A whole sweep, started now and run to its end (operators, tests).
+    pub async fn reconcile_all(&self) -> StoreResult<ReconcileReport> {
+        self.sweep(Start::NowToTheEnd).await
+    }
+
+    async fn sweep(&self, start: Start) -> StoreResult<ReconcileReport> {
+        let sweep = Sweep {
+            jobs: self.jobs.as_ref(),
+            schedules: &self.schedules,
+            state: &self.state,
+            clock: self.clock.as_ref(),
+            pace: SweepPace {
+                calls_per_sec: self.settings.sweep_calls_per_sec,
+                period: self.settings.sweep_period,
+                slice: self.sweep_slice,
+            },
+        };
+        let prune = || async {
+            let cutoff = self.clock.now()
+                - chrono::Duration::from_std(self.settings.execution_retention).unwrap_or_default();
+            self.executions.prune(cutoff, KEEP_EXECUTIONS).await
+        };
+        let report = sweep.run(start, prune).await?;
+        info!(?report, "reconcile finished");
         Ok(report)
     }
 }
+
+/// How long one reconcile invocation sweeps before it saves its place: under the function's
+/// 300 s timeout, with room for the prune.
+const SWEEP_SLICE: std::time::Duration = std::time::Duration::from_secs(200);

@@ -10,9 +10,13 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_scheduler::types::{FlexibleTimeWindowMode, ScheduleState};
 use chrono::{DateTime, SubsecRound, Utc};
+use krafter_ops::streams::StreamSource;
 use krafter_shared::adapters::eventbridge::schedule_names;
 use krafter_shared::domain::{JobId, RunId, Scope, Scopes, TeamId, time};
-use krafter_shared::hosted::{AwsClients, Hosted, HostedResources, RunHandler, handle_sqs_event};
+use krafter_shared::hosted::{
+    AwsClients, Hosted, HostedResources, RunHandler, SyncHandler, SyncReport,
+    handle_dynamodb_event, handle_sqs_event,
+};
 use krafter_shared::ports::Clock;
 use krafter_shared::schedule::validate_eventbridge_expression;
 use krafter_shared::service::create_key;
@@ -31,6 +35,9 @@ struct World {
     /// The reconcile function (its calls recorded, `krafter_testkit::iam`).
     reconciler: Hosted,
     handler: RunHandler,
+    /// The sync function's handler, and the jobs table's stream it is fed from.
+    sync: SyncHandler,
+    stream: tokio::sync::Mutex<StreamSource>,
     clock: Arc<TestClock>,
     clients: AwsClients,
     resources: HostedResources,
@@ -44,6 +51,9 @@ fn settings() -> Settings {
         // The receiver is on loopback; `private_targets_are_refused_by_default` covers the
         // hosted default.
         target_policy: TargetPolicy::AllowPrivate,
+        // Unpaced in effect: `the_sweep_reads_each_schedule_once_per_period_in_paced_slices`
+        // covers the pace.
+        sweep_calls_per_sec: 10_000,
         ..Settings::defaults(Mode::Hosted)
     }
 }
@@ -101,6 +111,12 @@ impl World {
         let executor = function("ExecutorFunction", &resources, &settings, &clock).await;
         let handler = executor.run_handler().unwrap();
         let reconciler = function("ReconcileFunction", &resources, &settings, &clock).await;
+        let sync = function("SyncFunction", &resources, &settings, &clock)
+            .await
+            .sync_handler();
+        let stream = StreamSource::open(krafter_testkit::moto(), &resources.tables.jobs)
+            .await
+            .expect("the jobs table's stream");
         Self {
             api: TestApp {
                 base,
@@ -112,6 +128,8 @@ impl World {
             hosted,
             reconciler,
             handler,
+            sync,
+            stream: tokio::sync::Mutex::new(stream),
             clock,
             clients,
             resources,
@@ -375,6 +393,130 @@ impl World {
             .iter()
             .map(|r| serde_json::from_str(r.body.as_deref().unwrap()).unwrap())
             .collect()
+    }
+}
+
+/// What handing the stream's new records to a sync function did.
+#[derive(Debug, Default)]
+struct Streamed {
+    report: SyncReport,
+    /// Batches the function reported failed: their shard was rewound, so they come again.
+    failed_batches: usize,
+}
+
+impl World {
+    /// Hands the jobs table's new stream records to `handler` as Lambda's DynamoDB event
+    /// source does (a batch per shard; a reported failure rewinds the shard to it).
+    async fn stream_to(&self, handler: &SyncHandler) -> Streamed {
+        let mut stream = self.stream.lock().await;
+        let mut out = Streamed::default();
+        for batch in stream.read().await.unwrap() {
+            let event = serde_json::from_value(batch.event).expect("a DynamoDB stream event");
+            let (response, report) = handle_dynamodb_event(handler, event, self.clock.now()).await;
+            out.report.records += report.records;
+            out.report.jobs_synced += report.jobs_synced;
+            out.report.repair.calls += report.repair.calls;
+            out.report.repair.changed += report.repair.changed;
+            if let Some(failure) = response.batch_item_failures.first() {
+                out.failed_batches += 1;
+                let sequence = failure.item_identifier.as_deref().unwrap();
+                stream.rewind(&batch.shard, sequence);
+            }
+        }
+        out
+    }
+
+    /// The same deployment, but EventBridge Scheduler is unreachable.
+    async fn with_broken_scheduler(&self) -> Hosted {
+        let config = krafter_testkit::sdk_config(krafter_testkit::moto()).await;
+        let broken_scheduler = aws_sdk_scheduler::Client::from_conf(
+            aws_sdk_scheduler::config::Builder::from(&config)
+                .endpoint_url("http://127.0.0.1:9")
+                .retry_config(aws_sdk_scheduler::config::retry::RetryConfig::disabled())
+                .build(),
+        );
+        Hosted::with_clock(
+            AwsClients {
+                scheduler: broken_scheduler,
+                ..self.clients.clone()
+            },
+            self.resources.clone(),
+            settings(),
+            self.clock.clone(),
+        )
+    }
+
+    /// The API of `hosted`, served on port 0, with this world's key.
+    async fn api_of(&self, hosted: &Hosted) -> TestApp {
+        TestApp {
+            base: serve(hosted).await,
+            client: reqwest::Client::new(),
+            key: self.api.key.clone(),
+            app: None,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Through `api`: a job created, and `paused` paused, `deleted` deleted, `changed`
+    /// moved to 10:15. Returns the created job.
+    async fn change_through(
+        &self,
+        api: &TestApp,
+        paused: &Value,
+        deleted: &Value,
+        changed: &Value,
+    ) -> Value {
+        let created = api
+            .create_job(self.job_body("interval", "every_15m", "/n"))
+            .await;
+        let id = |j: &Value| j["id"].as_str().unwrap().to_owned();
+        let r = api.post_empty(&format!("/jobs/{}/pause", id(paused))).await;
+        assert_eq!(r.status, 200);
+        let r = api
+            .call(
+                http::Method::DELETE,
+                &format!("/jobs/{}", id(deleted)),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        let r = api
+            .call(
+                http::Method::PATCH,
+                &format!("/jobs/{}", id(changed)),
+                Some(&json!({"schedule": "15 10 * * *"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        created
+    }
+
+    /// The schedules of the four jobs of `change_through` are what the jobs say.
+    async fn assert_in_step(
+        &self,
+        created: &Value,
+        paused: &Value,
+        deleted: &Value,
+        changed: &Value,
+    ) {
+        let name =
+            |j: &Value| schedule_names(j["id"].as_str().unwrap().parse().unwrap())[0].clone();
+        let n = self.schedule(&name(created)).await.expect("created");
+        assert_eq!(n.schedule_expression.as_deref(), Some("rate(15 minutes)"));
+        assert_eq!(n.state, Some(ScheduleState::Enabled));
+        assert_eq!(
+            self.schedule(&name(paused)).await.unwrap().state,
+            Some(ScheduleState::Disabled)
+        );
+        assert!(self.schedule(&name(deleted)).await.is_none());
+        assert_eq!(
+            self.schedule(&name(changed))
+                .await
+                .unwrap()
+                .schedule_expression
+                .as_deref(),
+            Some("cron(15 10 * * ? *)")
+        );
     }
 }
 
@@ -750,61 +892,12 @@ async fn schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation
     let (deleted, _) = w.create("interval", "every_1h", "/d").await;
     let (changed, _) = w.create("cron", "0 9 * * *", "/c").await;
 
-    // The same deployment, but EventBridge Scheduler is unreachable.
-    let config = krafter_testkit::sdk_config(krafter_testkit::moto()).await;
-    let broken_scheduler = aws_sdk_scheduler::Client::from_conf(
-        aws_sdk_scheduler::config::Builder::from(&config)
-            .endpoint_url("http://127.0.0.1:9")
-            .retry_config(aws_sdk_scheduler::config::retry::RetryConfig::disabled())
-            .build(),
-    );
-    let broken = Hosted::with_clock(
-        AwsClients {
-            scheduler: broken_scheduler,
-            ..w.clients.clone()
-        },
-        w.resources.clone(),
-        settings(),
-        w.clock.clone(),
-    );
-    let broken_api = TestApp {
-        base: serve(&broken).await,
-        client: reqwest::Client::new(),
-        key: w.api.key.clone(),
-        app: None,
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let created = broken_api
-        .create_job(w.job_body("interval", "every_15m", "/n"))
+    let broken_api = w.api_of(&w.with_broken_scheduler().await).await;
+    let created = w
+        .change_through(&broken_api, &paused, &deleted, &changed)
         .await;
     let id = |j: &Value| j["id"].as_str().unwrap().to_owned();
     let name = |j: &Value| schedule_names(id(j).parse().unwrap())[0].clone();
-    assert_eq!(
-        broken_api
-            .post_empty(&format!("/jobs/{}/pause", id(&paused)))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        broken_api
-            .call(
-                http::Method::DELETE,
-                &format!("/jobs/{}", id(&deleted)),
-                None
-            )
-            .await
-            .status,
-        200
-    );
-    let r = broken_api
-        .call(
-            http::Method::PATCH,
-            &format!("/jobs/{}", id(&changed)),
-            Some(&json!({"schedule": "15 10 * * *"})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
 
     // The drift: every one of the four schedules is wrong.
     assert!(w.schedule(&name(&created)).await.is_none());
@@ -825,34 +918,129 @@ async fn schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation
     assert!(w.receiver.received("/p").is_empty());
     assert!(w.receiver.received("/d").is_empty());
 
-    let report = w.reconciler.reconcile().await.unwrap();
+    let report = w.reconciler.reconcile_all().await.unwrap();
+    assert!(report.started && report.finished, "{report:?}");
     assert_eq!(report.jobs, 3);
     assert_eq!(report.schedules_repaired, 3, "{report:?}");
     assert_eq!(report.orphans_removed, 1, "{report:?}");
+    w.assert_in_step(&created, &paused, &deleted, &changed)
+        .await;
 
-    let n = w.schedule(&name(&created)).await.expect("created");
-    assert_eq!(n.schedule_expression.as_deref(), Some("rate(15 minutes)"));
-    assert_eq!(n.state, Some(ScheduleState::Enabled));
-    assert_eq!(
-        w.schedule(&name(&paused)).await.unwrap().state,
-        Some(ScheduleState::Disabled)
-    );
-    assert!(w.schedule(&name(&deleted)).await.is_none());
-    assert_eq!(
-        w.schedule(&name(&changed))
-            .await
-            .unwrap()
-            .schedule_expression
-            .as_deref(),
-        Some("cron(15 10 * * ? *)")
-    );
-
-    let again = w.reconciler.reconcile().await.unwrap();
+    let again = w.reconciler.reconcile_all().await.unwrap();
     assert_eq!(
         (again.schedules_repaired, again.orphans_removed),
         (0, 0),
         "converged: {again:?}"
     );
+    // One read per schedule (3); the second sweep lists nothing (one in seven does).
+    assert_eq!(again.scheduler_calls, 3, "{again:?}");
+}
+
+#[tokio::test]
+async fn drift_left_by_failed_inline_syncs_is_repaired_through_the_stream() {
+    let w = World::start().await;
+    let (paused, _) = w.create("interval", "every_1h", "/p").await;
+    let (deleted, _) = w.create("interval", "every_1h", "/d").await;
+    let (changed, _) = w.create("cron", "0 9 * * *", "/c").await;
+    // The creates were synced inline: the stream finds them in step.
+    let first = w.stream_to(&w.sync).await;
+    assert_eq!(first.report.records, 3, "{first:?}");
+    assert_eq!(first.report.repair.changed, 0, "{first:?}");
+
+    let broken = w.with_broken_scheduler().await;
+    let created = w
+        .change_through(&w.api_of(&broken).await, &paused, &deleted, &changed)
+        .await;
+    let name = |j: &Value| schedule_names(j["id"].as_str().unwrap().parse().unwrap())[0].clone();
+    assert!(w.schedule(&name(&created)).await.is_none(), "drift");
+
+    // A sync function that cannot reach the Scheduler either reports the batch failed from
+    // its first record; the event source hands it again, and a working one repairs all.
+    let failing = w.stream_to(&broken.sync_handler()).await;
+    assert_eq!(failing.failed_batches, 1, "{failing:?}");
+    assert!(
+        w.schedule(&name(&created)).await.is_none(),
+        "nothing repaired yet"
+    );
+    let retried = w.stream_to(&w.sync).await;
+    assert_eq!(retried.failed_batches, 0, "{retried:?}");
+    assert_eq!(retried.report.jobs_synced, 4, "{retried:?}");
+    assert_eq!(retried.report.repair.changed, 4, "{retried:?}");
+    w.assert_in_step(&created, &paused, &deleted, &changed)
+        .await;
+    // Nothing was left for the sweep.
+    let sweep = w.reconciler.reconcile_all().await.unwrap();
+    assert_eq!(
+        (sweep.schedules_repaired, sweep.orphans_removed),
+        (0, 0),
+        "{sweep:?}"
+    );
+
+    // A run changes its job (next run, last status) but not its schedules: no call.
+    let (_, id) = w.create("interval", "every_1h", "/r").await;
+    w.stream_to(&w.sync).await;
+    let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    let next = at(&job, "next_run_at");
+    w.clock.set(next);
+    w.fire(&id, next).await;
+    w.deliver().await;
+    assert_eq!(w.receiver.received("/r").len(), 1);
+    let run = w.stream_to(&w.sync).await;
+    assert!(
+        run.report.records >= 2,
+        "the tick and the run's end: {run:?}"
+    );
+    assert_eq!(
+        (run.report.jobs_synced, run.report.repair.calls),
+        (0, 0),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_reads_each_schedule_once_per_period_in_paced_slices() {
+    let w = World::start_with(Settings {
+        sweep_calls_per_sec: 20,
+        ..settings()
+    })
+    .await;
+    for i in 0..6 {
+        w.create("interval", "every_1h", &format!("/s{i}")).await;
+    }
+    // 20 calls a second: the 6 jobs' reads take 300 ms, more than one 120 ms slice.
+    let sweeper = w
+        .reconciler
+        .clone()
+        .with_sweep_slice(Duration::from_millis(120));
+    let first = sweeper.reconcile().await.unwrap();
+    assert!(first.started && !first.finished, "{first:?}");
+    assert!(first.jobs < 6, "{first:?}");
+    let (mut jobs, mut calls) = (first.jobs, first.scheduler_calls);
+    for invocation in 2.. {
+        assert!(invocation < 40, "the sweep never ends");
+        let r = sweeper.reconcile().await.unwrap();
+        assert!(!r.started, "{r:?}");
+        jobs += r.jobs;
+        calls += r.scheduler_calls;
+        if r.finished {
+            break;
+        }
+    }
+    assert_eq!(
+        jobs, 6,
+        "each job read once, the sweep going on where it stopped"
+    );
+    // The first sweep also lists the schedules (one in seven does): a page, and each
+    // listed schedule read for its job's team.
+    assert_eq!(calls, 6 + 1 + 6, "one read per schedule, the listing");
+
+    // Until its period has passed, no new sweep.
+    w.clock.advance(chrono::Duration::hours(23));
+    let idle = sweeper.reconcile().await.unwrap();
+    assert_eq!((idle.started, idle.scheduler_calls), (false, 0), "{idle:?}");
+    w.clock.advance(chrono::Duration::hours(1));
+    let next = sweeper.reconcile().await.unwrap();
+    assert!(next.started, "{next:?}");
 }
 
 #[tokio::test]
@@ -1591,7 +1779,7 @@ async fn a_trigger_whose_message_cannot_be_sent_is_refused_and_leaves_nothing_be
 /// never used. A template with one action taken out fails the check.
 #[test]
 fn each_functions_policy_grants_exactly_the_calls_it_makes() {
-    let scenarios: [(&str, fn()); 37] = [
+    let scenarios: [(&str, fn()); 39] = [
         (
             "a_job_created_through_the_api_is_scheduled_fired_executed_and_readable",
             a_job_created_through_the_api_is_scheduled_fired_executed_and_readable,
@@ -1631,6 +1819,14 @@ fn each_functions_policy_grants_exactly_the_calls_it_makes() {
         (
             "schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation",
             schedule_drift_left_by_scheduler_failures_is_repaired_by_reconciliation,
+        ),
+        (
+            "drift_left_by_failed_inline_syncs_is_repaired_through_the_stream",
+            drift_left_by_failed_inline_syncs_is_repaired_through_the_stream,
+        ),
+        (
+            "the_sweep_reads_each_schedule_once_per_period_in_paced_slices",
+            the_sweep_reads_each_schedule_once_per_period_in_paced_slices,
         ),
         (
             "a_revoked_key_stops_working_once_the_key_cache_expires",
@@ -1747,7 +1943,12 @@ fn each_functions_policy_grants_exactly_the_calls_it_makes() {
     }
     let record = krafter_testkit::iam::recorded();
     let template = include_str!("../../../template.yaml");
-    let functions = ["ApiFunction", "ExecutorFunction", "ReconcileFunction"];
+    let functions = [
+        "ApiFunction",
+        "ExecutorFunction",
+        "ReconcileFunction",
+        "SyncFunction",
+    ];
     let problems: Vec<String> = functions
         .iter()
         .flat_map(|f| {

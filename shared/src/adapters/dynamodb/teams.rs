@@ -1,10 +1,10 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use super::{applied, backend, decode, s, to_item};
+use super::{applied, backend, decode, s, string, to_item};
 use crate::domain::record::TeamRecord;
 use crate::domain::{SigningSecret, TeamId, TeamSecrets};
-use crate::ports::{StoreResult, TeamStore};
+use crate::ports::{StateStore, StoreResult, TeamStore};
 
 /// Teams' signing secrets, one item per team.
 #[derive(Clone)]
@@ -60,5 +60,41 @@ impl TeamStore for DynamoTeamStore {
             .send()
             .await;
         applied(put)
+    }
+}
+
+/// Named background state lives in the teams table under keys no team can have (team ids
+/// cannot contain `#`): `team = "#state#<name>"`, the value in `state`.
+const STATE_PARTITION: &str = "#state#";
+
+#[async_trait]
+impl StateStore for DynamoTeamStore {
+    async fn load(&self, name: &str) -> StoreResult<Option<String>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("team", s(format!("{STATE_PARTITION}{name}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| string(i, "state"))
+            .map(str::to_owned))
+    }
+
+    async fn save(&self, name: &str, value: &str) -> StoreResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("team", s(format!("{STATE_PARTITION}{name}")))
+            .item("state", s(value))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
     }
 }
