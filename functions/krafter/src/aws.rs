@@ -34,12 +34,11 @@ pub enum AwsCommand {
             default_value = "http://127.0.0.1:9000/2015-03-31/functions/executor/invocations"
         )]
         invoke_url: String,
-        /// The sync function's invoke URL.
-        #[arg(
-            long,
-            default_value = "http://127.0.0.1:9000/2015-03-31/functions/sync/invocations"
-        )]
-        sync_invoke_url: String,
+        /// The sync function's invoke URL (`infra/local-hosted` passes
+        /// `http://127.0.0.1:9000/2015-03-31/functions/sync/invocations`). Without it the
+        /// jobs table's stream is not read: schedules follow the API's inline sync only.
+        #[arg(long)]
+        sync_invoke_url: Option<String>,
         /// Seconds between rounds.
         #[arg(long, default_value_t = 1)]
         every_secs: u64,
@@ -96,7 +95,7 @@ async fn init(clients: &AwsClients, prefix: &str) -> Result<(), AnyError> {
 /// The functions' invoke URLs.
 struct Urls {
     executor: String,
-    sync: String,
+    sync: Option<String>,
 }
 
 /// Rounds of [`round`] every `every_secs` (at least 1), or one with `once`.
@@ -108,19 +107,26 @@ async fn tick(
 ) -> Result<(), AnyError> {
     let r = process_env().resources()?;
     let http = reqwest::Client::new();
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .map_err(|_| "krafter aws tick: AWS_ENDPOINT_URL (the emulator) is not set")?;
-    let mut stream = StreamSource::open(&endpoint, &r.tables.jobs).await?;
+    let mut stream = match &urls.sync {
+        Some(url) => {
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .map_err(|_| "krafter aws tick: AWS_ENDPOINT_URL (the emulator) is not set")?;
+            Some((StreamSource::open(&endpoint, &r.tables.jobs).await?, url))
+        }
+        None => None,
+    };
     // The first round looks back one period, so that `--once` run every period misses
     // nothing.
     let mut after = Utc::now() - chrono::Duration::seconds(every_secs.max(1) as i64);
     loop {
         after = round(clients, &r, &urls.executor, &http, after).await?;
-        let (records, failed) = deliver_stream(&mut stream, &urls.sync, &http).await?;
-        if records > 0 {
-            say(format_args!(
-                "krafter aws tick: {records} job change(s) delivered to the sync function, {failed} batch(es) to retry"
-            ));
+        if let Some((stream, url)) = &mut stream {
+            let (records, failed) = deliver_stream(stream, url, &http).await?;
+            if records > 0 {
+                say(format_args!(
+                    "krafter aws tick: {records} job change(s) delivered to the sync function, {failed} batch(es) to retry"
+                ));
+            }
         }
         if once {
             return Ok(());
