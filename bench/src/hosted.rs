@@ -47,21 +47,44 @@ impl Intercept for Counter {
             .load::<Metadata>()
             .map(|m| format!("{} {}", m.service(), m.name()))
             .unwrap_or_else(|| "unknown".into());
+        let body = context
+            .request()
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+            .unwrap_or_default();
         let mut counts = self.0.lock().unwrap();
         if op.ends_with("TransactWriteItems") {
             // Billed per item (two write units each): count the items too.
-            let items = context
-                .request()
-                .body()
-                .bytes()
-                .and_then(|b| serde_json::from_slice::<Value>(b).ok())
-                .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
-                .unwrap_or(0);
-            *counts.entry(format!("{op} items")).or_default() += items;
+            let items = body["TransactItems"]
+                .as_array()
+                .map_or(&[][..], Vec::as_slice);
+            *counts.entry(format!("{op} items")).or_default() += items.len();
+            let indexed = items
+                .iter()
+                .filter_map(|i| i.as_object()?.values().next())
+                .filter(|w| writes_the_executions_index(w))
+                .count();
+            *counts.entry(INDEX_WRITES.to_owned()).or_default() += indexed;
+        } else if writes_the_executions_index(&body) {
+            *counts.entry(INDEX_WRITES.to_owned()).or_default() += 1;
         }
         *counts.entry(op).or_default() += 1;
         Ok(())
     }
+}
+
+/// The executions table's local index (`by_id`, all attributes projected) is written with
+/// every put, update and delete of an execution: one more write unit each (≤ 1 KB).
+const INDEX_WRITES: &str = "DynamoDB index writes (executions `by_id`)";
+
+/// Whether a write request (or a transaction's part) writes an execution, and so its index.
+fn writes_the_executions_index(request: &Value) -> bool {
+    let writes = request.get("Item").is_some() || request.get("UpdateExpression").is_some();
+    writes
+        && request["TableName"]
+            .as_str()
+            .is_some_and(|t| t.ends_with("-executions"))
 }
 
 impl Counter {
@@ -517,7 +540,8 @@ fn table(variants: &[Variant], batches: usize) -> String {
     let writes = per(
         "DynamoDB",
         &["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"],
-    ) + 2.0 * per("DynamoDB", &["TransactWriteItems items"]);
+    ) + 2.0 * per("DynamoDB", &["TransactWriteItems items"])
+        + per("DynamoDB", &["(executions `by_id`)"]);
     let reads = per("DynamoDB", &["GetItem", "Query", "Scan", "BatchGetItem"]);
     let executor_sqs: f64 = per(
         "SQS",
@@ -526,8 +550,8 @@ fn table(variants: &[Variant], batches: usize) -> String {
     let mut cost = String::from(
         "\nCost per million runs on AWS, from these figures (us-east-1 list prices, arm64, \
          256 MB executor, its duration on moto: slower than DynamoDB, so an upper bound; free \
-         tiers ignored; items ≤ 1 KB: a write is one write unit, a transactional item two, a \
-         read one read unit):\n\n\
+         tiers ignored; items ≤ 1 KB: a write is one write unit, a transactional item two, an \
+         index write one, a read one read unit):\n\n\
          | webhook answers in | Lambda GB-s | Lambda requests | SQS | DynamoDB | Scheduler | total |\n\
          |---|---|---|---|---|---|---|\n",
     );

@@ -1647,7 +1647,7 @@ async fn an_attempt_that_cannot_be_recorded_comes_again_and_is_sent_once() {
     w.api.post_empty(&format!("/jobs/{id}/trigger")).await;
     // DynamoDB throttles the write that records the attempt as in flight.
     let throttled = w
-        .executor_with(krafter_testkit::iam::Fault::new("TransactWriteItems", 1))
+        .executor_with(krafter_testkit::iam::Fault::new("PutItem", 1))
         .await;
     assert_eq!(
         w.deliver_through(&throttled).await,

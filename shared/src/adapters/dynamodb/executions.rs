@@ -45,6 +45,8 @@ const BY_ID: &str = "by_id";
 /// How often an attempt's begin reads its job again when the job changed meanwhile (a
 /// pause, or another run taking its overlap marker).
 const MARKER_TRIES: usize = 8;
+/// The condition that records an attempt once per (run, attempt).
+const NOT_RECORDED: &str = "attribute_not_exists(pk)";
 /// Attempts begun at once (each is a small transaction).
 const CONCURRENCY: usize = 16;
 
@@ -151,6 +153,12 @@ impl DynamoExecutionStore {
                 }
             };
             let guarded = job.spec.firing.guards_overlap();
+            if !guarded {
+                match self.begin_unguarded(start, job).await? {
+                    Some(prior) => return Ok(prior),
+                    None => continue,
+                }
+            }
             let expected = guarded.then_some(&job.run_marker);
             let (marker, outcome) = match job.admit(m, start.started_at) {
                 Admission::Start(marker) => (marker, None),
@@ -208,6 +216,34 @@ impl DynamoExecutionStore {
         )))
     }
 
+    /// An attempt of a job without an overlap policy, just read at the message's generation:
+    /// one conditional put, the attempt recorded once per (run, attempt), a single write unit
+    /// where a transaction with the job costs four. A pause or change landing between the read
+    /// and the put finds the attempt begun, as one landing just after a transaction would: it
+    /// is in flight and finishes. `None` when the record was there and is gone again (pruned
+    /// meanwhile): read the job again.
+    async fn begin_unguarded(
+        &self,
+        start: &AttemptStart,
+        job: Job,
+    ) -> StoreResult<Option<BeginOutcome>> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.attempt_item(start, None)?))
+            .condition_expression(NOT_RECORDED)
+            .send()
+            .await;
+        if applied(result)? {
+            return Ok(Some(BeginOutcome::Started(Box::new(job))));
+        }
+        Ok(self
+            .recorded(&start.message)
+            .await?
+            .map(|prior| BeginOutcome::AlreadyRecorded(Box::new(prior))))
+    }
+
     /// The job's part of an attempt's transaction: its generation is still the message's
     /// (and its marker still `expected`, when given), and the marker becomes `new`.
     fn job_write(
@@ -254,13 +290,13 @@ impl DynamoExecutionStore {
         })
     }
 
-    /// The attempt's record, once per (run, attempt): in flight, or with its `outcome`
-    /// when it ended without being sent (skipped).
-    fn attempt_put(
+    /// The attempt's record: in flight, or with its `outcome` when it ended without being
+    /// sent (skipped).
+    fn attempt_item(
         &self,
         start: &AttemptStart,
         outcome: Option<AttemptOutcome>,
-    ) -> StoreResult<Put> {
+    ) -> StoreResult<Item> {
         let m = &start.message;
         let execution = Execution {
             id: start.execution_id,
@@ -273,16 +309,24 @@ impl DynamoExecutionStore {
             started_at: start.started_at,
             outcome,
         };
-        let item = to_item(&ExecutionItem {
+        to_item(&ExecutionItem {
             pk: pk(&m.team, m.job_id),
             sk: sk(m),
             expires_at: Some(start.started_at.timestamp() + self.retention.as_secs() as i64),
             record: ExecutionRecord::from(&execution),
-        })?;
+        })
+    }
+
+    /// The attempt's record as a transaction's part, once per (run, attempt).
+    fn attempt_put(
+        &self,
+        start: &AttemptStart,
+        outcome: Option<AttemptOutcome>,
+    ) -> StoreResult<Put> {
         Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_item(Some(self.attempt_item(start, outcome)?))
+            .condition_expression(NOT_RECORDED)
             .build()
             .map_err(StoreError::backend)
     }
