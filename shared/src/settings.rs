@@ -589,7 +589,7 @@ mod tests {
             }
             checked += 1;
         }
-        assert_eq!(checked, 6, "the template's settings parameters");
+        assert_eq!(checked, 8, "the template's settings parameters");
     }
 
     #[test]
