@@ -391,11 +391,18 @@ async fn control_plane(
         let v: Value = r.json().await.unwrap();
         ids.push(v["data"]["id"].as_str().unwrap().to_owned());
     }
+    // Every record on the stream so far (batches of at most 100), through the sync function.
     let stream_calls = async |stream: &mut krafter_ops::streams::StreamSource| {
         world.counter.take();
-        for batch in stream.read().await.unwrap() {
-            let event = serde_json::from_value(batch.event).unwrap();
-            krafter_shared::hosted::handle_dynamodb_event(&sync, event, Utc::now()).await;
+        loop {
+            let batches = stream.read().await.unwrap();
+            if batches.is_empty() {
+                break;
+            }
+            for batch in batches {
+                let event = serde_json::from_value(batch.event).unwrap();
+                krafter_shared::hosted::handle_dynamodb_event(&sync, event, Utc::now()).await;
+            }
         }
         scheduler_calls(&world.counter.take())
     };
