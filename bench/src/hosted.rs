@@ -360,6 +360,27 @@ fn scheduler_calls(counts: &BTreeMap<String, usize>) -> usize {
         .sum()
 }
 
+/// Every record on the jobs stream so far (batches of at most 100) through the sync function;
+/// returns the Scheduler calls it made.
+async fn sync_stream(
+    world: &World,
+    sync: &krafter_shared::hosted::SyncHandler,
+    stream: &mut krafter_ops::streams::StreamSource,
+) -> usize {
+    world.counter.take();
+    loop {
+        let batches = stream.read().await.unwrap();
+        if batches.is_empty() {
+            break;
+        }
+        for batch in batches {
+            let event = serde_json::from_value(batch.event).unwrap();
+            krafter_shared::hosted::handle_dynamodb_event(sync, event, Utc::now()).await;
+        }
+    }
+    scheduler_calls(&world.counter.take())
+}
+
 /// Jobs made, one sweep run over them (and a second, converged), one change followed through
 /// the inline and the stream sync, and a run's end through the stream.
 async fn control_plane(
@@ -391,22 +412,7 @@ async fn control_plane(
         let v: Value = r.json().await.unwrap();
         ids.push(v["data"]["id"].as_str().unwrap().to_owned());
     }
-    // Every record on the stream so far (batches of at most 100), through the sync function.
-    let stream_calls = async |stream: &mut krafter_ops::streams::StreamSource| {
-        world.counter.take();
-        loop {
-            let batches = stream.read().await.unwrap();
-            if batches.is_empty() {
-                break;
-            }
-            for batch in batches {
-                let event = serde_json::from_value(batch.event).unwrap();
-                krafter_shared::hosted::handle_dynamodb_event(&sync, event, Utc::now()).await;
-            }
-        }
-        scheduler_calls(&world.counter.take())
-    };
-    stream_calls(&mut stream).await;
+    sync_stream(world, &sync, &mut stream).await;
     let jobs = hosted
         .jobs
         .count(&TeamId::parse("bench").unwrap())
@@ -427,7 +433,7 @@ async fn control_plane(
         .unwrap();
     assert_eq!(r.status(), 200, "the change");
     let inline_per_change = scheduler_calls(&world.counter.take());
-    let stream_per_change = stream_calls(&mut stream).await;
+    let stream_per_change = sync_stream(world, &sync, &mut stream).await;
     let r = http
         .post(format!("{base}/jobs/{}/trigger", ids[1]))
         .bearer_auth(key)
@@ -435,12 +441,12 @@ async fn control_plane(
         .await
         .unwrap();
     assert_eq!(r.status(), 202, "the trigger");
-    stream_calls(&mut stream).await;
+    sync_stream(world, &sync, &mut stream).await;
     let handler = hosted.run_handler().unwrap();
     let (event, handles) = world.receive(1).await;
     handle_sqs_event(&handler, serde_json::from_value(event).unwrap()).await;
     world.delete(handles).await;
-    let stream_per_run_end = stream_calls(&mut stream).await;
+    let stream_per_run_end = sync_stream(world, &sync, &mut stream).await;
     ControlPlane {
         jobs,
         sweep_calls,

@@ -47,7 +47,8 @@ const BY_ID: &str = "by_id";
 const MARKER_TRIES: usize = 8;
 /// The condition that records an attempt once per (run, attempt).
 const NOT_RECORDED: &str = "attribute_not_exists(pk)";
-/// Attempts begun at once (each is a small transaction).
+/// Attempts begun at once (each a conditional put, or a small transaction under an overlap
+/// policy).
 const CONCURRENCY: usize = 16;
 
 /// The item: the stored record plus the table's key and TTL.
