@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -60,31 +61,10 @@ impl Intercept for Counter {
                 .as_array()
                 .map_or(&[][..], Vec::as_slice);
             *counts.entry(format!("{op} items")).or_default() += items.len();
-            let indexed = items
-                .iter()
-                .filter_map(|i| i.as_object()?.values().next())
-                .filter(|w| writes_the_executions_index(w))
-                .count();
-            *counts.entry(INDEX_WRITES.to_owned()).or_default() += indexed;
-        } else if writes_the_executions_index(&body) {
-            *counts.entry(INDEX_WRITES.to_owned()).or_default() += 1;
         }
         *counts.entry(op).or_default() += 1;
         Ok(())
     }
-}
-
-/// The executions table's local index (`by_id`, all attributes projected) is written with
-/// every put, update and delete of an execution: one more write unit each (≤ 1 KB).
-const INDEX_WRITES: &str = "DynamoDB index writes (executions `by_id`)";
-
-/// Whether a write request (or a transaction's part) writes an execution, and so its index.
-fn writes_the_executions_index(request: &Value) -> bool {
-    let writes = request.get("Item").is_some() || request.get("UpdateExpression").is_some();
-    writes
-        && request["TableName"]
-            .as_str()
-            .is_some_and(|t| t.ends_with("-executions"))
 }
 
 impl Counter {
@@ -334,10 +314,70 @@ pub async fn run(settings: &Settings, sink: &Sink) -> String {
         &hook,
     )
     .await;
+    let sizes = ItemSizes {
+        execution: world.largest_item(&world.resources.tables.executions).await,
+        job: world.largest_item(&world.resources.tables.jobs).await,
+    };
     drop(moto);
-    let mut out = table(&variants, settings.hosted_batches);
+    let mut out = table(&variants, settings.hosted_batches, &sizes);
     out.push_str(&control.table());
     out
+}
+
+/// The largest items the runs left, in DynamoDB's item size (what a write unit's 1 KB
+/// counts): the check on the cost table's "items ≤ 1 KB".
+struct ItemSizes {
+    execution: usize,
+    job: usize,
+}
+
+impl World {
+    async fn largest_item(&self, table: &str) -> usize {
+        let mut largest = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap();
+            for item in out.items() {
+                largest = largest.max(item_size(item));
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return largest,
+            }
+        }
+    }
+}
+
+/// DynamoDB's size of an item: each attribute's name and value.
+fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        // Numbers: about one byte per two significant digits, plus one.
+        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        _ => 1,
+    }
 }
 
 /// Scheduler calls of the control plane, counted on the SDK client.
@@ -520,7 +560,7 @@ impl ControlPlane {
     }
 }
 
-fn table(variants: &[Variant], batches: usize) -> String {
+fn table(variants: &[Variant], batches: usize, sizes: &ItemSizes) -> String {
     let mut t = format!(
         "## Hosted: the executor handling an SQS batch of 10 (moto on 127.0.0.1), \
          {batches} batches after a first one\n\n\
@@ -553,8 +593,7 @@ fn table(variants: &[Variant], batches: usize) -> String {
     let writes = per(
         "DynamoDB",
         &["PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"],
-    ) + 2.0 * per("DynamoDB", &["TransactWriteItems items"])
-        + per("DynamoDB", &["(executions `by_id`)"]);
+    ) + 2.0 * per("DynamoDB", &["TransactWriteItems items"]);
     let reads = per("DynamoDB", &["GetItem", "Query", "Scan", "BatchGetItem"]);
     let executor_sqs: f64 = per(
         "SQS",
@@ -563,8 +602,8 @@ fn table(variants: &[Variant], batches: usize) -> String {
     let mut cost = String::from(
         "\nCost per million runs on AWS, from these figures (us-east-1 list prices, arm64, \
          256 MB executor, its duration on moto: slower than DynamoDB, so an upper bound; free \
-         tiers ignored; items ≤ 1 KB: a write is one write unit, a transactional item two, an \
-         index write one, a read one read unit):\n\n\
+         tiers ignored; items ≤ 1 KB: a write is one write unit, a transactional item two, a \
+         read one read unit):\n\n\
          | webhook answers in | Lambda GB-s | Lambda requests | SQS | DynamoDB | Scheduler | total |\n\
          |---|---|---|---|---|---|---|\n",
     );
@@ -584,6 +623,16 @@ fn table(variants: &[Variant], batches: usize) -> String {
             lambda_gbs + lambda_req + sqs + dynamo + scheduler
         ));
     }
+    t.push_str(&format!(
+        "\nPer run: {writes:.2} DynamoDB write units, {reads:.2} read units, 1 Scheduler \
+         invocation (its tick), {:.2} SQS requests.\n",
+        1.2 + executor_sqs
+    ));
     t.push_str(&cost);
+    t.push_str(&format!(
+        "\nThe largest items the runs left: an execution {} bytes, a job {} bytes (a write unit \
+         covers 1,024).\n",
+        sizes.execution, sizes.job
+    ));
     t
 }

@@ -5,9 +5,9 @@
 //! in step.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    LocalSecondaryIndex, Projection, ProjectionType, ScalarAttributeType, StreamSpecification,
-    StreamViewType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use krafter_shared::adapters::dynamodb::Tables;
@@ -19,7 +19,6 @@ use krafter_shared::ports::{StoreError, StoreResult};
 pub struct TableSpec {
     pub hash: &'static str,
     pub range: Option<&'static str>,
-    pub local_index: Option<(&'static str, &'static str)>,
     pub global_index: Option<(&'static str, &'static str)>,
     pub ttl: Option<&'static str>,
     pub stream: bool,
@@ -28,7 +27,6 @@ pub struct TableSpec {
 pub const JOBS: TableSpec = TableSpec {
     hash: "team",
     range: Some("id"),
-    local_index: None,
     global_index: None,
     ttl: None,
     stream: true,
@@ -36,7 +34,6 @@ pub const JOBS: TableSpec = TableSpec {
 pub const EXECUTIONS: TableSpec = TableSpec {
     hash: "pk",
     range: Some("sk"),
-    local_index: Some(("by_id", "id")),
     global_index: None,
     ttl: Some("expires_at"),
     stream: false,
@@ -44,7 +41,6 @@ pub const EXECUTIONS: TableSpec = TableSpec {
 pub const KEYS: TableSpec = TableSpec {
     hash: "hash",
     range: None,
-    local_index: None,
     global_index: None,
     ttl: None,
     stream: false,
@@ -52,7 +48,6 @@ pub const KEYS: TableSpec = TableSpec {
 pub const TEAMS: TableSpec = TableSpec {
     hash: "team",
     range: None,
-    local_index: None,
     global_index: None,
     ttl: None,
     stream: false,
@@ -60,7 +55,6 @@ pub const TEAMS: TableSpec = TableSpec {
 pub const RATE_LIMITS: TableSpec = TableSpec {
     hash: "bucket",
     range: None,
-    local_index: None,
     global_index: None,
     ttl: Some("expires_at"),
     stream: false,
@@ -69,7 +63,6 @@ pub const RATE_LIMITS: TableSpec = TableSpec {
 pub const IDEMPOTENCY: TableSpec = TableSpec {
     hash: "pk",
     range: None,
-    local_index: None,
     global_index: None,
     ttl: Some("expires_at"),
     stream: false,
@@ -78,7 +71,6 @@ pub const IDEMPOTENCY: TableSpec = TableSpec {
 pub const AUDIT: TableSpec = TableSpec {
     hash: "team",
     range: Some("id"),
-    local_index: None,
     global_index: None,
     ttl: Some("expires_at"),
     stream: false,
@@ -119,22 +111,6 @@ async fn create_table(
     if let Some(range) = spec.range {
         attributes.push(string_attribute(range)?);
         req = req.key_schema(key(range, KeyType::Range)?);
-    }
-    if let Some((index, attribute)) = spec.local_index {
-        attributes.push(string_attribute(attribute)?);
-        req = req.local_secondary_indexes(
-            LocalSecondaryIndex::builder()
-                .index_name(index)
-                .key_schema(key(spec.hash, KeyType::Hash)?)
-                .key_schema(key(attribute, KeyType::Range)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::All)
-                        .build(),
-                )
-                .build()
-                .map_err(StoreError::backend)?,
-        );
     }
     if let Some((index, attribute)) = spec.global_index {
         req = req.global_secondary_indexes(
@@ -311,10 +287,7 @@ mod tests {
             let want = key_schema(spec.hash, spec.range);
             assert!(block.contains(&want), "{name}: want {want} in {block}");
             let indexes = block.matches("IndexName:").count();
-            let declared = [spec.local_index.map(|(index, attribute)| {
-                format!("LocalSecondaryIndexes:|IndexName: {index}|{}|Projection:|ProjectionType: ALL",
-                    key_schema(spec.hash, Some(attribute)))
-            }), spec.global_index.map(|(index, attribute)| {
+            let declared = [spec.global_index.map(|(index, attribute)| {
                 format!("GlobalSecondaryIndexes:|IndexName: {index}|{}|Projection:|ProjectionType: KEYS_ONLY",
                     key_schema(attribute, None))
             })];

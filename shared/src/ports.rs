@@ -237,12 +237,48 @@ pub enum BeginOutcome {
     Wait(std::time::Duration),
 }
 
-/// The start of an attempt, as the executor records it before sending anything.
+/// The start of an attempt, as the executor records it before sending anything. Its
+/// execution id is the attempt's (`ExecutionId::of` its run and attempt), so that a store
+/// can key the record by it.
 #[derive(Clone, Debug)]
 pub struct AttemptStart {
-    pub execution_id: ExecutionId,
+    execution_id: ExecutionId,
     pub message: RunMessage,
     pub started_at: DateTime<Utc>,
+    /// The job as its driver read it just before (strongly consistent: the hosted tick's
+    /// read), which a store may check the attempt against instead of reading it again.
+    pub job_read: Option<Arc<Job>>,
+}
+
+impl AttemptStart {
+    pub fn new(message: RunMessage, started_at: DateTime<Utc>) -> Self {
+        Self {
+            execution_id: ExecutionId::of(message.run_id, message.scheduled_at, message.attempt),
+            message,
+            started_at,
+            job_read: None,
+        }
+    }
+
+    /// The start of an attempt recorded before (with the id it was recorded under).
+    pub fn recorded(existing: &Execution, message: RunMessage) -> Self {
+        Self {
+            execution_id: existing.id,
+            message,
+            started_at: existing.started_at,
+            job_read: None,
+        }
+    }
+
+    /// This start, with the job as its driver just read it.
+    pub fn with_job_read(mut self, job: Option<Arc<Job>>) -> Self {
+        self.job_read = job;
+        self
+    }
+
+    pub fn execution_id(&self) -> ExecutionId {
+        self.execution_id
+    }
 }
 
 /// Executions: one record per attempt.

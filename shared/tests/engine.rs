@@ -11,7 +11,7 @@ use krafter_shared::adapters::sqlite::{
     SqliteDb, SqliteExecutionStore, SqliteJobStore, SqliteRunQueue, SqliteTeamStore,
 };
 use krafter_shared::domain::{
-    AttemptOutcome, ExecutionId, Job, RunId, RunMessage, RunStatus, TeamId, Trigger, parse_new_job,
+    AttemptOutcome, Job, RunId, RunMessage, RunStatus, TeamId, Trigger, parse_new_job,
 };
 use krafter_shared::executor::{
     Disposition, Executor, NoticeDelivery, RetryPolicy, WebhookNotifier,
@@ -207,11 +207,7 @@ async fn a_duplicate_of_an_attempt_in_flight_waits_and_sends_nothing() {
     let w = world(200).await;
     let m = w.message(1);
     w.executions
-        .begin_attempts(&[AttemptStart {
-            execution_id: ExecutionId::new(),
-            message: m.clone(),
-            started_at: w.clock.now(),
-        }])
+        .begin_attempts(&[AttemptStart::new(m.clone(), w.clock.now())])
         .await
         .unwrap();
     let d = w.executor.process(&[m]).await.unwrap();
@@ -229,13 +225,9 @@ async fn a_duplicate_of_an_attempt_in_flight_waits_and_sends_nothing() {
 async fn an_attempt_stuck_in_flight_past_its_timeout_is_recorded_interrupted_and_retried() {
     let w = world(200).await;
     let m = w.message(1);
-    let stuck = ExecutionId::new();
+    let stuck = AttemptStart::new(m.clone(), w.clock.now());
     w.executions
-        .begin_attempts(&[AttemptStart {
-            execution_id: stuck,
-            message: m.clone(),
-            started_at: w.clock.now(),
-        }])
+        .begin_attempts(std::slice::from_ref(&stuck))
         .await
         .unwrap();
     w.clock.advance(chrono::Duration::minutes(5));
@@ -270,4 +262,25 @@ async fn a_run_of_a_paused_job_is_dropped_without_a_call() {
     );
     assert_eq!(w.calls(), 0);
     assert!(w.records().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_success_after_a_success_writes_nothing_on_the_job_and_still_reads_as_its_last_run() {
+    let w = world(200).await;
+    w.executor.process(&[w.message(1)]).await.unwrap();
+    let after_first = w.jobs.get(&w.job.team, w.job.id).await.unwrap().unwrap();
+    let first_at = w.message(1).scheduled_at;
+    assert_eq!(after_first.last_run_at, Some(first_at));
+
+    let at = first_at + chrono::Duration::minutes(5);
+    let next = RunMessage {
+        run_id: RunId::scheduled(w.job.id, at),
+        scheduled_at: at,
+        ..w.message(1)
+    };
+    w.executor.process(&[next]).await.unwrap();
+    assert_eq!(w.calls(), 2);
+    let stored = w.jobs.get(&w.job.team, w.job.id).await.unwrap().unwrap();
+    assert_eq!(stored, after_first, "the job is not written");
+    assert_eq!(stored.ran(&w.records().await).last_run_at, Some(at));
 }

@@ -59,7 +59,7 @@ pub async fn run_export(args: ExportArgs) -> Result<(), AnyError> {
             Arc::new(DynamoJobStore::new(aws_clients().await.dynamodb, table))
         }
     };
-    let exported = export(jobs.as_ref(), &team).await?;
+    let exported = export(jobs.as_ref(), &team, chrono::Utc::now()).await?;
     let text = serde_json::to_string_pretty(&exported)?;
     match &args.to {
         Some(path) => std::fs::write(path, text + "\n")?,

@@ -111,6 +111,41 @@ impl Job {
             .collect())
     }
 
+    /// When the job runs next: `next_run_at` as stored, or, when that has passed, the
+    /// schedule's first run after `now` on the same grid. The hosted executor does not
+    /// store a recurring job's next run as it fires (a write per run saved), so there the
+    /// stored one is the first run after the job's last change; the embedded scheduler
+    /// moves it on as it fires, and it is past only while a due run is being fired.
+    pub fn next_run(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let next = self.next_run_at?;
+        if next > now || self.spec.schedule.kind() == ScheduleType::Once {
+            return Some(next);
+        }
+        self.spec.schedule.next_run(next, now)
+    }
+
+    /// The job as it is at `now`, to be shown or exported: its next run as `next_run` says.
+    pub fn as_of(mut self, now: DateTime<Utc>) -> Self {
+        self.next_run_at = self.next_run(now);
+        self
+    }
+
+    /// The job with `last_run_at` the later of its stored one (written when a run's end
+    /// changed the job, `run_end_changes`) and the planned time of the newest of `newest`
+    /// (its newest finished attempts, newest first) that is not a skipped run.
+    pub fn ran(mut self, newest: &[super::Execution]) -> Self {
+        let attempt = newest
+            .iter()
+            .find(|e| {
+                e.outcome
+                    .as_ref()
+                    .is_some_and(|o| o.status != super::RunStatus::Skipped)
+            })
+            .map(|e| e.scheduled_at);
+        self.last_run_at = self.last_run_at.max(attempt);
+        self
+    }
+
     /// The next `n` runs the job will fire (none while paused): from `next_run_at` on,
     /// through the same engine as the preview, each with when it really fires.
     pub fn upcoming(&self, n: usize) -> Vec<UpcomingRun> {

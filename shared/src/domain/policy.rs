@@ -329,6 +329,20 @@ impl StreakChange {
     }
 }
 
+impl super::Job {
+    /// Whether the end of a run with `status` changes what the job keeps of its runs (its
+    /// `last_status` and failure streak), as the job was read: everything but a success
+    /// after a success. The executor writes the job only then (a run's end at steady state
+    /// writes nothing but its execution); `last_run_at` as shown is the newest finished
+    /// attempt's (`Job::ran`).
+    pub fn run_end_changes(&self, status: super::RunStatus) -> bool {
+        let steady = status == super::RunStatus::Success
+            && self.last_status == Some(super::RunStatus::Success)
+            && self.consecutive_failures == 0;
+        !steady
+    }
+}
+
 /// What a run's end calls for under a job's alert policy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Alerts {

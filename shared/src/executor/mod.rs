@@ -13,6 +13,7 @@ mod overlap;
 use overlap::MarkerEvent;
 mod retry;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,8 @@ pub use notify::{WebhookNotifier, render as render_notice};
 pub use retry::RetryPolicy;
 
 use crate::domain::{
-    AlertPolicy, Alerts, AttemptOutcome, Execution, ExecutionId, Job, PauseReason, RunMessage,
-    RunStatus, StreakChange, time::whole_seconds,
+    AlertPolicy, Alerts, AttemptOutcome, Execution, ExecutionId, Job, JobId, PauseReason,
+    RunMessage, RunStatus, StreakChange, TeamId, TeamSecrets, time::whole_seconds,
 };
 use crate::ports::{
     AttemptStart, BeginOutcome, Clock, ExecutionStore, JobStore, Notice, NoticeEvent, NoticeRoute,
@@ -56,11 +57,20 @@ pub struct Started {
 impl Started {
     /// The start this attempt was recorded with.
     pub fn attempt_start(&self) -> AttemptStart {
-        AttemptStart {
-            execution_id: self.execution_id,
-            message: self.message.clone(),
-            started_at: whole_seconds(self.started_at),
-        }
+        AttemptStart::new(self.message.clone(), whole_seconds(self.started_at))
+    }
+}
+
+/// A run due now, with its job when the driver has just read it (strongly consistent).
+#[derive(Clone, Debug)]
+pub struct Due {
+    pub message: RunMessage,
+    pub job: Option<Arc<Job>>,
+}
+
+impl Due {
+    pub fn of(message: RunMessage) -> Self {
+        Self { message, job: None }
     }
 }
 
@@ -107,13 +117,18 @@ const IN_FLIGHT_GRACE: Duration = Duration::from_secs(60);
 impl Executor {
     /// Step 1: record the attempts as in flight (conditionally: once per run and attempt).
     pub async fn begin(&self, messages: &[RunMessage]) -> StoreResult<Vec<Step>> {
+        let runs: Vec<Due> = messages.iter().map(|m| Due::of(m.clone())).collect();
+        self.begin_due(&runs).await
+    }
+
+    /// Step 1 for runs whose jobs the driver may have just read.
+    pub async fn begin_due(&self, runs: &[Due]) -> StoreResult<Vec<Step>> {
         let now = self.clock.now();
-        let starts: Vec<AttemptStart> = messages
+        let starts: Vec<AttemptStart> = runs
             .iter()
-            .map(|m| AttemptStart {
-                execution_id: ExecutionId::new(),
-                message: m.clone(),
-                started_at: whole_seconds(now),
+            .map(|r| {
+                AttemptStart::new(r.message.clone(), whole_seconds(now))
+                    .with_job_read(r.job.clone())
             })
             .collect();
         let outcomes = self.executions.begin_attempts(&starts).await?;
@@ -124,7 +139,7 @@ impl Executor {
                 BeginOutcome::Started(job) => {
                     crate::metrics::attempt_started(&job, &start.message, now);
                     Step::Send(Started {
-                        execution_id: start.execution_id,
+                        execution_id: start.execution_id(),
                         job: Arc::from(job),
                         started_at: now,
                         message: start.message,
@@ -158,16 +173,31 @@ impl Executor {
     /// Step 2: make the webhook call, signed with the team's secrets. A request is never
     /// sent unsigned: if the secrets cannot be read, the attempt fails (and is retried).
     pub async fn perform(&self, s: &Started) -> WebhookResponse {
-        let secrets = match ensure_team(self.teams.as_ref(), &s.job.team, self.clock.now()).await {
-            Ok(team) => team.secrets,
+        let secrets = self.secrets(&s.job.team).await;
+        self.send(s, secrets.as_ref()).await
+    }
+
+    /// The team's signing secrets (created for a team that has none); `None`, logged, when
+    /// they cannot be read.
+    async fn secrets(&self, team: &TeamId) -> Option<TeamSecrets> {
+        match ensure_team(self.teams.as_ref(), team, self.clock.now()).await {
+            Ok(team) => Some(team.secrets),
             Err(e) => {
-                warn!(job_id = %s.job.id, execution_id = %s.execution_id, error = %e,
-                    "could not read the team's signing secret");
-                return WebhookResponse::failed_before_sending(
-                    "could not read the team's signing secret".to_owned(),
-                    self.clock.now(),
-                );
+                warn!(team = %team, error = %e, "could not read the team's signing secret");
+                None
             }
+        }
+    }
+
+    /// The webhook call, signed with `secrets`; failed before sending without them.
+    async fn send(&self, s: &Started, secrets: Option<&TeamSecrets>) -> WebhookResponse {
+        let Some(secrets) = secrets else {
+            warn!(job_id = %s.job.id, execution_id = %s.execution_id,
+                "not sent: the team's signing secret could not be read");
+            return WebhookResponse::failed_before_sending(
+                "could not read the team's signing secret".to_owned(),
+                self.clock.now(),
+            );
         };
         self.client
             .call(&WebhookCall {
@@ -175,7 +205,7 @@ impl Executor {
                 execution_id: s.execution_id,
                 run_id: s.message.run_id,
                 attempt: s.message.attempt,
-                secrets,
+                secrets: secrets.clone(),
             })
             .await
     }
@@ -209,7 +239,13 @@ impl Executor {
     /// All three steps for one batch, calls made concurrently. For drivers that handle a
     /// batch at a time (the hosted executor function, tests).
     pub async fn process(&self, messages: &[RunMessage]) -> StoreResult<Vec<Disposition>> {
-        let steps = self.begin(messages).await?;
+        let runs: Vec<Due> = messages.iter().map(|m| Due::of(m.clone())).collect();
+        self.process_due(&runs).await
+    }
+
+    /// `process` for runs whose jobs the driver may have just read (the hosted tick's).
+    pub async fn process_due(&self, runs: &[Due]) -> StoreResult<Vec<Disposition>> {
+        let steps = self.begin_due(runs).await?;
         let mut dispositions = Vec::with_capacity(steps.len());
         let mut sends = Vec::new();
         for step in steps {
@@ -221,7 +257,21 @@ impl Executor {
                 Step::Settled(d) => dispositions.push(d),
             }
         }
-        let responses = futures_util::future::join_all(sends.iter().map(|s| self.perform(s))).await;
+        // Each team's secrets read once for the batch (not once per call, all missing the
+        // cache together).
+        let mut secrets: HashMap<TeamId, Option<TeamSecrets>> = HashMap::new();
+        for s in &sends {
+            if !secrets.contains_key(&s.job.team) {
+                let found = self.secrets(&s.job.team).await;
+                secrets.insert(s.job.team.clone(), found);
+            }
+        }
+        let responses = futures_util::future::join_all(
+            sends
+                .iter()
+                .map(|s| self.send(s, secrets[&s.job.team].as_ref())),
+        )
+        .await;
         let done: Vec<_> = sends.into_iter().zip(responses).collect();
         self.finish(&done).await?;
         Ok(dispositions)
@@ -251,11 +301,7 @@ impl Executor {
                     return Ok(Disposition::Later(wait));
                 }
                 let o = AttemptOutcome::interrupted(existing.started_at, now);
-                let start = AttemptStart {
-                    execution_id: existing.id,
-                    message: m.clone(),
-                    started_at: existing.started_at,
-                };
+                let start = AttemptStart::recorded(&existing, m.clone());
                 self.executions
                     .finish_attempts(&[(start, o.clone())])
                     .await?;
@@ -314,8 +360,7 @@ impl Executor {
         if run_ends.is_empty() {
             return Ok(());
         }
-        let results: Vec<RunResult> = run_ends.iter().map(|e| e.run_result()).collect();
-        let recorded = self.jobs.record_run_results(&results).await?;
+        let recorded = self.record_run_ends(&run_ends).await?;
         let released: Vec<_> = run_ends
             .iter()
             .filter(|e| e.job.spec.firing.guards_overlap())
@@ -343,6 +388,36 @@ impl Executor {
             self.send_notices(outgoing).await;
         }
         Ok(())
+    }
+
+    /// Records the ends of runs on their jobs, where they change the job (`run_end_changes`):
+    /// a success after a success is not written, and reads as recorded (its previous status
+    /// and streak the job's as read). A job with several run ends in one batch has them all
+    /// written, in order, so that none is judged on a status the batch changes.
+    async fn record_run_ends(&self, run_ends: &[&EndedAttempt]) -> StoreResult<Vec<RecordedRun>> {
+        let mut ends_of_job: HashMap<JobId, usize> = HashMap::new();
+        for e in run_ends {
+            *ends_of_job.entry(e.job.id).or_default() += 1;
+        }
+        let written = |e: &EndedAttempt| {
+            ends_of_job[&e.job.id] > 1 || e.job.run_end_changes(e.outcome.status)
+        };
+        let results: Vec<RunResult> = run_ends
+            .iter()
+            .filter(|e| written(e))
+            .map(|e| e.run_result())
+            .collect();
+        let mut recorded = self.jobs.record_run_results(&results).await?.into_iter();
+        Ok(run_ends
+            .iter()
+            .map(|e| match written(e) {
+                true => recorded.next().unwrap_or(RecordedRun::Ignored),
+                false => RecordedRun::Applied {
+                    previous: e.job.last_status,
+                    previous_failures: e.job.consecutive_failures,
+                },
+            })
+            .collect())
     }
 
     /// Where a job's notices go, with its team's secrets to sign them.

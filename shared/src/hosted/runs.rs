@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, warn};
 
 use crate::domain::time::whole_seconds;
-use crate::domain::{CatchUp, Job, JobId, QueuedMessage, RunMessage, TeamId};
-use crate::executor::{Disposition, Executor};
+use crate::domain::{CatchUp, Firing, Job, JobId, QueuedMessage, RunMessage, TeamId};
+use crate::executor::{Disposition, Due, Executor};
 use crate::ports::{Clock, JobStore, RunQueue, ScheduleSync, StoreResult, UpdateOutcome};
 use crate::schedule::ScheduleType;
 use crate::service::contention::{Attempt, until_done};
@@ -40,17 +40,34 @@ pub struct RunHandler {
 /// send back to wait, and deliveries that failed.
 #[derive(Default)]
 struct Sorted {
-    due: Vec<(String, RunMessage)>,
+    due: Vec<(String, Due)>,
     later: Vec<(RunMessage, DateTime<Utc>)>,
     failed: Vec<String>,
 }
 
 impl Sorted {
-    fn run(&mut self, delivery: &str, run: RunMessage, at: DateTime<Utc>, now: DateTime<Utc>) {
+    /// A run due at `at`, with its job when a tick just read it (its begin reads it only
+    /// when it waited in the queue first).
+    fn run(&mut self, delivery: &str, run: Due, at: DateTime<Utc>, now: DateTime<Utc>) {
         if at - now > EARLY_TOLERANCE {
-            self.later.push((run, at));
+            self.later.push((run.message, at));
         } else {
             self.due.push((delivery.to_owned(), run));
+        }
+    }
+}
+
+/// The runs a tick stands for, with when each is due, and the job as the tick read it.
+struct Ticked {
+    job: Option<Arc<Job>>,
+    runs: Vec<(RunMessage, DateTime<Utc>)>,
+}
+
+impl Ticked {
+    fn none() -> Self {
+        Self {
+            job: None,
+            runs: Vec::new(),
         }
     }
 }
@@ -86,16 +103,17 @@ impl RunHandler {
                     sorted.failed.push(d.id.clone());
                 }
                 Ok(QueuedMessage::Run { run, deliver_at }) => {
-                    sorted.run(&d.id, run, deliver_at, now)
+                    sorted.run(&d.id, Due::of(run), deliver_at, now)
                 }
                 Ok(QueuedMessage::Tick {
                     team,
                     job_id,
                     scheduled_at,
                 }) => match self.tick(&team, job_id, scheduled_at).await {
-                    Ok(runs) => {
-                        for (run, at) in runs {
-                            sorted.run(&d.id, run, at, now);
+                    Ok(ticked) => {
+                        for (message, at) in ticked.runs {
+                            let job = ticked.job.clone();
+                            sorted.run(&d.id, Due { message, job }, at, now);
                         }
                     }
                     Err(e) => {
@@ -109,21 +127,21 @@ impl RunHandler {
     }
 
     /// Runs the due runs through the executor; returns the deliveries that must come again.
-    async fn execute(&self, due: &[(String, RunMessage)], now: DateTime<Utc>) -> Vec<String> {
-        let messages: Vec<RunMessage> = due.iter().map(|(_, m)| m.clone()).collect();
+    async fn execute(&self, due: &[(String, Due)], now: DateTime<Utc>) -> Vec<String> {
+        let runs: Vec<Due> = due.iter().map(|(_, r)| r.clone()).collect();
         let all = || due.iter().map(|(id, _)| id.clone()).collect();
-        let dispositions = match self.executor.process(&messages).await {
+        let dispositions = match self.executor.process_due(&runs).await {
             Ok(d) => d,
             Err(e) => {
                 error!(error = %e, "the executor failed on a batch; its runs come again");
                 return all();
             }
         };
-        let waits: Vec<_> = messages
+        let waits: Vec<_> = runs
             .into_iter()
             .zip(dispositions)
-            .filter_map(|(m, d)| match d {
-                Disposition::Later(wait) => Some((m, now + wait)),
+            .filter_map(|(r, d)| match d {
+                Disposition::Later(wait) => Some((r.message, now + wait)),
                 Disposition::Done => None,
             })
             .collect();
@@ -137,25 +155,62 @@ impl RunHandler {
     }
 
     /// A schedule fired for a job at `at`: the runs it stands for (with when each is due),
-    /// after moving the job's next run on (the firing rule, `Job::fire`). Nothing if the job
-    /// is gone, paused, or `at` is not a run of its schedule now (a tick of an outdated
-    /// schedule, or a second tick for a time already handled).
-    pub async fn tick(
+    /// by the firing rule (`Job::fire`). Nothing if the job is gone, paused, or `at` is not
+    /// a run of its schedule now (a tick of an outdated schedule).
+    ///
+    /// A recurring job is not written: its stored `next_run_at` stays the first run after
+    /// its last change (the grid a tick must be on; what the API shows is `Job::next_run`),
+    /// and a second tick for a time already handled makes the same run, which the attempt's
+    /// record refuses to send twice. A `once` job is written: it ends.
+    async fn tick(&self, team: &TeamId, id: JobId, at: DateTime<Utc>) -> StoreResult<Ticked> {
+        let at = whole_seconds(at);
+        let Some(job) = self.jobs.get(team, id).await? else {
+            info!(job_id = %id, scheduled_at = %at, "tick dropped: the job was deleted");
+            return Ok(Ticked::none());
+        };
+        if !fires_now(&job, at) {
+            return Ok(Ticked::none());
+        }
+        let now = whole_seconds(self.clock.now());
+        // A recurring job as read is the job its runs begin against (it is not written);
+        // a `once` job is written, so its runs read it again.
+        let (firing, read) = match job.spec.schedule.kind() {
+            ScheduleType::Once => match self.fire_once(team, id, at).await? {
+                Some(firing) => (firing, None),
+                None => return Ok(Ticked::none()),
+            },
+            // A late tick still fires unless the job has a catch-up window of its own.
+            _ => {
+                let read = Arc::new(job.clone());
+                (job.fire(at, now, CatchUp::Always), Some(read))
+            }
+        };
+        let Some(run) = firing.run else {
+            info!(job_id = %id, scheduled_at = %at, "tick too late for the job's catch-up window");
+            return Ok(Ticked::none());
+        };
+        let runs = runs_of_tick(&firing.job, run.scheduled_at);
+        crate::metrics::runs_fired(runs.len());
+        info!(job_id = %id, scheduled_at = %run.scheduled_at, runs = runs.len(),
+            skipped = firing.skipped, "schedule tick accepted");
+        Ok(Ticked { job: read, runs })
+    }
+
+    /// Fires a `once` job and stores it ended (disabled, no next run), then removes its
+    /// schedule. `None` if it was gone, no longer fires at `at`, or kept changing.
+    async fn fire_once(
         &self,
         team: &TeamId,
         id: JobId,
         at: DateTime<Utc>,
-    ) -> StoreResult<Vec<(RunMessage, DateTime<Utc>)>> {
-        let at = whole_seconds(at);
+    ) -> StoreResult<Option<Firing>> {
         let accepted = until_done(|| async move {
             let Some(job) = self.jobs.get(team, id).await? else {
-                info!(job_id = %id, scheduled_at = %at, "tick dropped: the job was deleted");
                 return StoreResult::Ok(Attempt::Done(None));
             };
             if !fires_now(&job, at) {
                 return Ok(Attempt::Done(None));
             }
-            // A late tick still fires unless the job has a catch-up window of its own.
             let expected = job.version;
             let firing = job.fire(at, whole_seconds(self.clock.now()), CatchUp::Always);
             Ok(match self.jobs.update(&firing.job, expected).await? {
@@ -167,27 +222,15 @@ impl RunHandler {
         .await?;
         let Some(fired) = accepted else {
             warn!(job_id = %id, scheduled_at = %at, "tick dropped: the job kept changing");
-            return Ok(Vec::new());
+            return Ok(None);
         };
-        let Some(firing) = fired else {
-            return Ok(Vec::new());
-        };
-        let job = firing.job;
-        if job.spec.schedule.kind() == ScheduleType::Once
-            && let Err(e) = self.schedules.job_changed(&job).await
+        if let Some(firing) = &fired
+            && let Err(e) = self.schedules.job_changed(&firing.job).await
         {
             warn!(job_id = %id, error = %e,
                 "the fired one-time schedule could not be removed; reconciliation will");
         }
-        let Some(run) = firing.run else {
-            info!(job_id = %id, scheduled_at = %at, "tick too late for the job's catch-up window");
-            return Ok(Vec::new());
-        };
-        let runs = runs_of_tick(&job, run.scheduled_at);
-        crate::metrics::runs_fired(runs.len());
-        info!(job_id = %id, scheduled_at = %run.scheduled_at, runs = runs.len(),
-            skipped = firing.skipped, "schedule tick accepted");
-        Ok(runs)
+        Ok(fired)
     }
 }
 
@@ -209,8 +252,7 @@ fn fires_now(job: &Job, at: DateTime<Utc>) -> bool {
 
 /// The runs one tick stands for, each with when it fires (its time plus the job's jitter:
 /// a run not due yet goes back to the queue with a delay): the run at `at`, and for a
-/// sub-minute interval the ones after it within the minute (`every_30s`: `at + 30 s`). (For `every_30s` the half-minute
-/// run made by this tick is the job's next run: `Job::fire` set `next_run_at` to it.)
+/// sub-minute interval the ones after it within the minute (`every_30s`: `at + 30 s`).
 fn runs_of_tick(job: &Job, at: DateTime<Utc>) -> Vec<(RunMessage, DateTime<Utc>)> {
     let mut runs = vec![(RunMessage::scheduled(job, at), job.fires_at(at))];
     if let Some(offset) = job.spec.schedule.eventbridge().sub_minute_offset {

@@ -23,8 +23,13 @@ pub struct Export {
     pub jobs: Vec<JobRecord>,
 }
 
-/// Every job of `team` in `jobs`, newest first.
-pub async fn export(jobs: &dyn JobStore, team: &TeamId) -> StoreResult<Export> {
+/// Every job of `team` in `jobs`, newest first, as it is at `now` (`Job::as_of`: the next
+/// run the job really has, which a hosted store leaves behind).
+pub async fn export(
+    jobs: &dyn JobStore,
+    team: &TeamId,
+    now: chrono::DateTime<chrono::Utc>,
+) -> StoreResult<Export> {
     let page = jobs
         .list(team, PageRequest::all(), &Default::default())
         .await?;
@@ -33,7 +38,7 @@ pub async fn export(jobs: &dyn JobStore, team: &TeamId) -> StoreResult<Export> {
         .iter()
         .map(|j| JobRecord {
             run_marker: None,
-            ..JobRecord::from(j)
+            ..JobRecord::from(&j.clone().as_of(now))
         })
         .collect();
     Ok(Export {

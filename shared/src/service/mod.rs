@@ -8,6 +8,7 @@ pub mod teams;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use crate::domain::{
@@ -57,6 +58,10 @@ pub struct JobService {
     pub targets: TargetGuard,
 }
 
+/// How many of a job's newest finished attempts are read for its `last_run_at` (past the
+/// skipped runs of an overlap policy among them).
+const NEWEST_ATTEMPTS: u32 = 5;
+
 impl JobService {
     /// Creates a job, within the team's quota (exactly, under any concurrency: the store
     /// counts and inserts in one conditional write).
@@ -77,6 +82,11 @@ impl JobService {
     }
 
     pub async fn get(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
+        let job = self.stored(team, id).await?;
+        self.shown(job).await
+    }
+
+    async fn stored(&self, team: &TeamId, id: JobId) -> ServiceResult<Job> {
         self.jobs.get(team, id).await?.ok_or(ServiceError::NotFound)
     }
 
@@ -86,7 +96,33 @@ impl JobService {
         page: PageRequest<JobId>,
         filter: &JobFilter,
     ) -> ServiceResult<Page<Job, JobId>> {
-        Ok(self.jobs.list(team, page, filter).await?)
+        let page = self.jobs.list(team, page, filter).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for chunk in page.items.chunks(16) {
+            let shown = join_all(chunk.iter().map(|j| self.shown(j.clone()))).await;
+            for job in shown {
+                items.push(job?);
+            }
+        }
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    /// A job as it is now: its next run (`Job::as_of`) and its last (`Job::ran`, from its
+    /// newest executions: a run's end at steady state is written only there).
+    async fn shown(&self, job: Job) -> ServiceResult<Job> {
+        let newest = self
+            .executions
+            .list(
+                &job.team,
+                job.id,
+                PageRequest::first(NEWEST_ATTEMPTS),
+                &ExecutionFilter::default(),
+            )
+            .await?;
+        Ok(job.as_of(self.clock.now()).ran(&newest.items))
     }
 
     /// PATCH: merges the draft over the stored job; `enabled` pauses or resumes. The
@@ -156,7 +192,7 @@ impl JobService {
 
     /// Enqueues a manual run that starts at once.
     pub async fn trigger(&self, team: &TeamId, id: JobId) -> ServiceResult<RunId> {
-        let job = self.get(team, id).await?;
+        let job = self.stored(team, id).await?;
         if !job.enabled {
             return Err(ServiceError::JobPaused);
         }
@@ -175,7 +211,7 @@ impl JobService {
         id: JobId,
         range: BackfillRange,
     ) -> ServiceResult<Vec<RunMessage>> {
-        let job = self.get(team, id).await?;
+        let job = self.stored(team, id).await?;
         if !job.enabled {
             return Err(ServiceError::JobPaused);
         }
@@ -197,7 +233,8 @@ impl JobService {
         id: JobId,
         count: usize,
     ) -> ServiceResult<Vec<UpcomingRun>> {
-        Ok(self.get(team, id).await?.upcoming(count))
+        let job = self.stored(team, id).await?.as_of(self.clock.now());
+        Ok(job.upcoming(count))
     }
 
     /// The first `count` runs of a schedule not yet saved, from now: the same rules and
@@ -220,7 +257,7 @@ impl JobService {
         page: PageRequest<ExecutionId>,
         filter: &ExecutionFilter,
     ) -> ServiceResult<Page<Execution, ExecutionId>> {
-        self.get(team, job).await?;
+        self.stored(team, job).await?;
         Ok(self.executions.list(team, job, page, filter).await?)
     }
 
@@ -248,7 +285,8 @@ impl JobService {
             schedules: self.schedules.as_ref(),
             clock: self.clock.as_ref(),
         };
-        modify_job(ports, team, id, change).await
+        let job = modify_job(ports, team, id, change).await?;
+        self.shown(job).await
     }
 
     /// The draft's URLs (target and notice URL), parsed, then put through the save-time

@@ -976,7 +976,8 @@ async fn drift_left_by_failed_inline_syncs_is_repaired_through_the_stream() {
         "{sweep:?}"
     );
 
-    // A run changes its job (next run, last status) but not its schedules: no call.
+    // A first run changes its job (its last status; the tick writes nothing) but not its
+    // schedules: no call.
     let (_, id) = w.create("interval", "every_1h", "/r").await;
     w.stream_to(&w.sync).await;
     let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
@@ -986,15 +987,25 @@ async fn drift_left_by_failed_inline_syncs_is_repaired_through_the_stream() {
     w.deliver().await;
     assert_eq!(w.receiver.received("/r").len(), 1);
     let run = w.stream_to(&w.sync).await;
-    assert!(
-        run.report.records >= 2,
-        "the tick and the run's end: {run:?}"
-    );
+    assert_eq!(run.report.records, 1, "the run's end: {run:?}");
     assert_eq!(
         (run.report.jobs_synced, run.report.repair.calls),
         (0, 0),
         "{run:?}"
     );
+
+    // A success after a success writes nothing on the job; the API still shows it ran.
+    let second = next + chrono::Duration::hours(1);
+    w.clock.set(second);
+    w.fire(&id, second).await;
+    w.deliver().await;
+    assert_eq!(w.receiver.received("/r").len(), 2);
+    let steady = w.stream_to(&w.sync).await;
+    assert_eq!(steady.report.records, 0, "{steady:?}");
+    let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
+    assert_eq!(job["last_status"], "success");
+    assert_eq!(job["last_run_at"], time::format(second));
+    assert_eq!(at(&job, "next_run_at"), second + chrono::Duration::hours(1));
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use krafter_shared::domain::{
-    ApiKey, AttemptOutcome, Execution, ExecutionId, Job, JobId, KeyPrefix, PlainKey, RunId,
-    RunMessage, RunStatus, Scope, Scopes, TeamId, Trigger, parse_new_job,
+    ApiKey, AttemptOutcome, Execution, Job, JobId, KeyPrefix, PlainKey, RunId, RunMessage,
+    RunStatus, Scope, Scopes, TeamId, Trigger, parse_new_job,
 };
 use krafter_shared::ports::{AttemptStart, BeginOutcome, ExecutionStore};
 use serde_json::{Value, json};
@@ -93,18 +93,14 @@ pub fn manual_run(job: &Job, at: DateTime<Utc>) -> RunMessage {
 }
 
 pub fn start(message: RunMessage, started_at: DateTime<Utc>) -> AttemptStart {
-    AttemptStart {
-        execution_id: ExecutionId::new(),
-        message,
-        started_at,
-    }
+    AttemptStart::new(message, started_at)
 }
 
 /// The record an attempt start should leave.
 pub fn in_flight(start: &AttemptStart) -> Execution {
     let m = &start.message;
     Execution {
-        id: start.execution_id,
+        id: start.execution_id(),
         team: m.team.clone(),
         job_id: m.job_id,
         run_id: m.run_id,

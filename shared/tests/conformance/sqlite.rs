@@ -90,7 +90,7 @@ async fn a_queued_run_survives_reopening_the_file() {
     assert_eq!(&stored(&reopened, &j).await, &j);
     let record = reopened
         .executions
-        .get(&j.team, j.id, running.execution_id)
+        .get(&j.team, j.id, running.execution_id())
         .await
         .unwrap();
     assert!(record.and_then(|e| e.outcome).is_some());
@@ -628,7 +628,7 @@ sqlite_tests! {
             }
         );
 
-        let interrupted = record(b.executions.as_ref(), &j, running.execution_id)
+        let interrupted = record(b.executions.as_ref(), &j, running.execution_id())
             .await
             .unwrap();
         let outcome = interrupted.outcome.clone().expect("no longer in flight");
@@ -636,7 +636,7 @@ sqlite_tests! {
         assert_eq!(outcome.status, RunStatus::Failed);
         assert_eq!(outcome.duration_ms, 30_000);
         assert!(outcome.error.as_deref().unwrap().starts_with("interrupted"));
-        let untouched = record(b.executions.as_ref(), &j, done.execution_id)
+        let untouched = record(b.executions.as_ref(), &j, done.execution_id())
             .await
             .unwrap();
         assert_eq!(untouched.outcome, Some(success(secs(321))));

@@ -24,10 +24,11 @@ use crate::ports::{
     AttemptStart, BeginOutcome, ExecutionStore, Page, PageRequest, StoreError, StoreResult,
 };
 
-/// Executions: one item per attempt. The table's key is the job (`pk`) and the run's attempt
-/// (`sk`), so recording an attempt conditionally ("not there yet") is what makes a duplicate
-/// delivery find it. The local index `by_id` orders a job's attempts by execution id (UUIDv7:
-/// start order) for listing, with strongly consistent reads.
+/// Executions: one item per attempt. The table's key is the job (`pk`) and the attempt's
+/// execution id (`sk`), which is derived from the run and attempt (`ExecutionId::of`), so
+/// recording an attempt conditionally ("not there yet") is what makes a duplicate delivery
+/// find it, and the key's order is the listing's (the run's planned time, then the attempt).
+/// No index: each write is one write unit.
 ///
 /// Every item carries a TTL (`expires_at`, `retention` after its start), so DynamoDB expires
 /// executions without a sweep. [`ExecutionStore::prune`] is the sweep that keeps each job's
@@ -41,7 +42,6 @@ pub struct DynamoExecutionStore {
     retention: Duration,
 }
 
-const BY_ID: &str = "by_id";
 /// How often an attempt's begin reads its job again when the job changed meanwhile (a
 /// pause, or another run taking its overlap marker).
 const MARKER_TRIES: usize = 8;
@@ -66,8 +66,13 @@ fn pk(team: &TeamId, job: JobId) -> String {
     format!("{}#{job}", team.as_str())
 }
 
-fn sk(m: &RunMessage) -> String {
-    format!("{}#{:010}", m.run_id, m.attempt)
+fn sk(id: ExecutionId) -> String {
+    id.to_string()
+}
+
+/// The key of the attempt a message stands for.
+fn attempt_id(m: &RunMessage) -> ExecutionId {
+    ExecutionId::of(m.run_id, m.scheduled_at, m.attempt)
 }
 
 fn decode_item(item: Item) -> StoreResult<Execution> {
@@ -93,24 +98,29 @@ impl DynamoExecutionStore {
         ])
     }
 
-    fn key(m: &RunMessage) -> Item {
+    fn key(team: &TeamId, job: JobId, id: ExecutionId) -> Item {
         Item::from([
-            ("pk".to_owned(), s(pk(&m.team, m.job_id))),
-            ("sk".to_owned(), s(sk(m))),
+            ("pk".to_owned(), s(pk(team, job))),
+            ("sk".to_owned(), s(sk(id))),
         ])
     }
 
-    async fn recorded(&self, m: &RunMessage) -> StoreResult<Option<Execution>> {
+    async fn get_item(&self, key: Item) -> StoreResult<Option<Execution>> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(m)))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(backend)?;
         out.item.map(decode_item).transpose()
+    }
+
+    async fn recorded(&self, m: &RunMessage) -> StoreResult<Option<Execution>> {
+        self.get_item(Self::key(&m.team, m.job_id, attempt_id(m)))
+            .await
     }
 
     async fn job(&self, m: &RunMessage) -> StoreResult<Option<Job>> {
@@ -138,13 +148,21 @@ impl DynamoExecutionStore {
         }
     }
 
+    async fn known_or_read(&self, known: Option<Job>, m: &RunMessage) -> StoreResult<Option<Job>> {
+        match known {
+            Some(job) => Ok(Some(job)),
+            None => self.job(m).await,
+        }
+    }
+
     async fn begin_one(&self, start: &AttemptStart) -> StoreResult<BeginOutcome> {
         let m = &start.message;
         // The job may change between reading it and recording the attempt; the transaction
-        // re-checks its generation (and, under an overlap policy, its marker), and a change
-        // means reading it again.
+        // re-checks its generation (and its overlap marker): a change means reading it again.
+        // The first time, the job as its driver just read it, if it did.
+        let mut known = start.job_read.as_deref().cloned();
         for _ in 0..MARKER_TRIES {
-            let job = match self.job(m).await? {
+            let job = match self.known_or_read(known.take(), m).await? {
                 Some(job) if job.generation == m.generation => job,
                 _ => {
                     return Ok(match self.recorded(m).await? {
@@ -300,7 +318,7 @@ impl DynamoExecutionStore {
     ) -> StoreResult<Item> {
         let m = &start.message;
         let execution = Execution {
-            id: start.execution_id,
+            id: start.execution_id(),
             team: m.team.clone(),
             job_id: m.job_id,
             run_id: m.run_id,
@@ -312,7 +330,7 @@ impl DynamoExecutionStore {
         };
         to_item(&ExecutionItem {
             pk: pk(&m.team, m.job_id),
-            sk: sk(m),
+            sk: sk(start.execution_id()),
             expires_at: Some(start.started_at.timestamp() + self.retention.as_secs() as i64),
             record: ExecutionRecord::from(&execution),
         })
@@ -350,6 +368,7 @@ impl DynamoExecutionStore {
     }
 
     async fn finish_one(&self, start: &AttemptStart, outcome: &AttemptOutcome) -> StoreResult<()> {
+        let m = &start.message;
         let o = to_item(&OutcomeRecord::from(outcome))?;
         let (expr, names, values) = super::set_or_remove(
             &o,
@@ -366,13 +385,12 @@ impl DynamoExecutionStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(Self::key(&start.message)))
+            .set_key(Some(Self::key(&m.team, m.job_id, start.execution_id())))
             .update_expression(expr)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":id", s(start.execution_id.to_string()))
-            .condition_expression("attribute_exists(pk) AND id = :id AND attribute_not_exists(#st)")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#st)")
             .send()
             .await;
         // Not applied: never begun, or finished already; left as it is.
@@ -480,11 +498,10 @@ impl ExecutionStore for DynamoExecutionStore {
             .client
             .query()
             .table_name(&self.table)
-            .index_name(BY_ID)
             .expression_attribute_names("#st", "status")
             .filter_expression("attribute_exists(#st)")
             .expression_attribute_values(":pk", s(pk(team, job)));
-        let query = newest_first(query, "pk = :pk", "id", page.after.map(|a| a.to_string()));
+        let query = newest_first(query, "pk = :pk", "sk", page.after.map(sk));
         query_page(
             query,
             page,
@@ -502,24 +519,7 @@ impl ExecutionStore for DynamoExecutionStore {
         job: JobId,
         id: ExecutionId,
     ) -> StoreResult<Option<Execution>> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(BY_ID)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND id = :id")
-            .expression_attribute_values(":pk", s(pk(team, job)))
-            .expression_attribute_values(":id", s(id.to_string()))
-            .send()
-            .await
-            .map_err(backend)?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .map(decode_item)
-            .transpose()
+        self.get_item(Self::key(team, job, id)).await
     }
 
     async fn delete_for_job(&self, team: &TeamId, job: JobId) -> StoreResult<()> {

@@ -5,7 +5,7 @@
 //! | table | key | holds |
 //! |---|---|---|
 //! | jobs | `team` + `id` | one item per job (job ids are UUIDv7: `id` order is creation order) |
-//! | executions | `pk` = `<team>#<job id>` + `sk` = `<run id>#<attempt>`; LSI `by_id` on `id` | one item per attempt; TTL `expires_at` |
+//! | executions | `pk` = `<team>#<job id>` + `sk` = the execution id (`ExecutionId::of` the run and attempt: key order is planned time, then attempt); no index | one item per attempt; TTL `expires_at` |
 //! | keys | `hash` | one item per API key (SHA-256 of the secret) |
 //! | teams | `team` | one item per team: its webhook signing secrets |
 //! | rate limits | `bucket` = `<caller>#<window start>` | one counter per window; TTL `expires_at` |

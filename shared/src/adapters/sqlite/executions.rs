@@ -95,7 +95,7 @@ impl<'a, 'c> BeginStatements<'a, 'c> {
     fn insert_start(&mut self, s: &AttemptStart) -> StoreResult<()> {
         let m = &s.message;
         self.insert.execute(params![
-            s.execution_id.to_string(),
+            s.execution_id().to_string(),
             m.team.as_str(),
             m.job_id.to_string(),
             m.run_id.to_string(),
@@ -150,7 +150,7 @@ impl<'a, 'c> BeginStatements<'a, 'c> {
                 let skipped = AttemptOutcome::skipped(running, s.started_at);
                 finish(
                     &mut self.tx.prepare_cached(FINISH)?,
-                    s.execution_id,
+                    s.execution_id(),
                     &skipped,
                 )?;
                 Ok(BeginOutcome::Skipped(Box::new(job)))
@@ -201,7 +201,7 @@ impl ExecutionStore for SqliteExecutionStore {
     async fn finish_attempts(&self, done: &[(AttemptStart, AttemptOutcome)]) -> StoreResult<()> {
         let done: Vec<(ExecutionId, AttemptOutcome)> = done
             .iter()
-            .map(|(s, o)| (s.execution_id, o.clone()))
+            .map(|(s, o)| (s.execution_id(), o.clone()))
             .collect();
         self.db
             .write(move |tx| {

@@ -67,7 +67,7 @@ conformance_tests! {
         assert_eq!(expect_started(&out), &current);
         assert_eq!(&current, &j);
 
-        let record = record(b.executions.as_ref(), &j, s.execution_id).await;
+        let record = record(b.executions.as_ref(), &j, s.execution_id()).await;
         assert_eq!(record, Some(in_flight(&s)));
         assert!(
             all(&b, &j).await.is_empty(),
@@ -79,7 +79,7 @@ conformance_tests! {
         let j = stored_job(&b, &team_a()).await;
         let s = start(manual_run(&j, secs(42)), secs(43));
         expect_started(&begin(&b, &s).await);
-        let record = record(b.executions.as_ref(), &j, s.execution_id)
+        let record = record(b.executions.as_ref(), &j, s.execution_id())
             .await
             .unwrap();
         assert_eq!(record, in_flight(&s));
@@ -94,10 +94,11 @@ conformance_tests! {
         let again = start(scheduled_run(&j, mins(5), 1), secs(330));
         let out = begin(&b, &again).await;
         assert_eq!(expect_already_recorded(&out), &in_flight(&first));
-        assert!(
-            record(b.executions.as_ref(), &j, again.execution_id)
-                .await
-                .is_none()
+        // The same attempt, so the same id: its record is the first delivery's.
+        assert_eq!(again.execution_id(), first.execution_id());
+        assert_eq!(
+            record(b.executions.as_ref(), &j, again.execution_id()).await,
+            Some(in_flight(&first))
         );
 
         b.executions
@@ -105,7 +106,7 @@ conformance_tests! {
             .await
             .unwrap();
         let listed = all(&b, &j).await;
-        assert_eq!(exec_ids(&listed), vec![first.execution_id]);
+        assert_eq!(exec_ids(&listed), vec![first.execution_id()]);
     }
 
     pub async fn a_duplicate_within_one_batch_is_recorded_once(b: Backend) {
@@ -120,10 +121,9 @@ conformance_tests! {
         assert_eq!(out.len(), 2);
         expect_started(&out[0]);
         assert_eq!(expect_already_recorded(&out[1]), &in_flight(&first));
-        assert!(
-            record(b.executions.as_ref(), &j, twin.execution_id)
-                .await
-                .is_none()
+        assert_eq!(
+            record(b.executions.as_ref(), &j, twin.execution_id()).await,
+            Some(in_flight(&first))
         );
     }
 
@@ -138,7 +138,7 @@ conformance_tests! {
 
         let out = begin(&b, &start(scheduled_run(&j, mins(5), 2), secs(900))).await;
         let prior = expect_already_recorded(&out);
-        assert_eq!(prior.id, first.execution_id);
+        assert_eq!(prior.id, first.execution_id());
         assert_eq!(prior.outcome, Some(failure(secs(301))));
     }
 
@@ -151,7 +151,7 @@ conformance_tests! {
         expect_started(&begin(&b, &two).await);
         expect_started(&begin(&b, &other_run).await);
         for s in [&one, &two, &other_run] {
-            let record = record(b.executions.as_ref(), &j, s.execution_id).await;
+            let record = record(b.executions.as_ref(), &j, s.execution_id()).await;
             assert_eq!(record, Some(in_flight(s)));
         }
     }
@@ -172,7 +172,7 @@ conformance_tests! {
         let s = start(queued.clone(), secs(300));
         expect_job_gone(&begin(&b, &s).await);
         assert!(
-            record(b.executions.as_ref(), &j, s.execution_id)
+            record(b.executions.as_ref(), &j, s.execution_id())
                 .await
                 .is_none()
         );
@@ -189,7 +189,7 @@ conformance_tests! {
         let s = start(queued, secs(310));
         expect_job_gone(&begin(&b, &s).await);
         assert!(
-            record(b.executions.as_ref(), &j, s.execution_id)
+            record(b.executions.as_ref(), &j, s.execution_id())
                 .await
                 .is_none()
         );
@@ -205,7 +205,7 @@ conformance_tests! {
         let s = start(scheduled_run(&j, mins(5), 1), secs(300));
         expect_job_gone(&begin(&b, &s).await);
         assert!(
-            record(b.executions.as_ref(), &j, s.execution_id)
+            record(b.executions.as_ref(), &j, s.execution_id())
                 .await
                 .is_none()
         );
@@ -219,14 +219,14 @@ conformance_tests! {
         expect_job_gone(&begin(&b, &s).await);
         assert!(
             b.executions
-                .get(&team_b(), j.id, s.execution_id)
+                .get(&team_b(), j.id, s.execution_id())
                 .await
                 .unwrap()
                 .is_none()
         );
         assert!(
             b.executions
-                .get(&team_a(), j.id, s.execution_id)
+                .get(&team_a(), j.id, s.execution_id())
                 .await
                 .unwrap()
                 .is_none()
@@ -260,14 +260,16 @@ conformance_tests! {
 
         let recorded = |s: &AttemptStart| {
             let (team, job) = (s.message.team.clone(), s.message.job_id);
-            let id = s.execution_id;
+            let id = s.execution_id();
             let executions = b.executions.clone();
             async move { executions.get(&team, job, id).await.unwrap() }
         };
         assert_eq!(recorded(&batch[0]).await, Some(in_flight(&batch[0])));
         assert_eq!(recorded(&batch[1]).await, None);
-        assert_eq!(recorded(&batch[2]).await, None);
-        assert_eq!(recorded(&batch[3]).await, None);
+        // The same attempt as `earlier`: its id, its record.
+        assert_eq!(recorded(&batch[2]).await, Some(in_flight(&earlier)));
+        // The stale message stands for the same attempt as the next one, which began.
+        assert_eq!(batch[3].execution_id(), batch[4].execution_id());
         assert_eq!(recorded(&batch[4]).await, Some(in_flight(&batch[4])));
         assert!(b.executions.begin_attempts(&[]).await.unwrap().is_empty());
     }
@@ -288,7 +290,7 @@ conformance_tests! {
             ])
             .await
             .unwrap();
-        let ok_record = record(b.executions.as_ref(), &j, ok.execution_id)
+        let ok_record = record(b.executions.as_ref(), &j, ok.execution_id())
             .await
             .unwrap();
         assert_eq!(
@@ -298,7 +300,7 @@ conformance_tests! {
                 ..in_flight(&ok)
             }
         );
-        let bad_record = record(b.executions.as_ref(), &j, bad.execution_id)
+        let bad_record = record(b.executions.as_ref(), &j, bad.execution_id())
             .await
             .unwrap();
         assert_eq!(
@@ -323,7 +325,7 @@ conformance_tests! {
             .await
             .unwrap();
 
-        let record = record(b.executions.as_ref(), &j, s.execution_id)
+        let record = record(b.executions.as_ref(), &j, s.execution_id())
             .await
             .unwrap();
         assert_eq!(record.outcome, Some(success(secs(301))));
@@ -337,7 +339,7 @@ conformance_tests! {
             .await
             .unwrap();
         assert!(
-            record(b.executions.as_ref(), &j, never_begun.execution_id)
+            record(b.executions.as_ref(), &j, never_begun.execution_id())
                 .await
                 .is_none()
         );
@@ -468,7 +470,7 @@ conformance_tests! {
         b.executions.delete_for_job(&team_a(), j.id).await.unwrap();
         assert!(all(&b, &j).await.is_empty());
         assert!(
-            record(b.executions.as_ref(), &j, running.execution_id)
+            record(b.executions.as_ref(), &j, running.execution_id())
                 .await
                 .is_none()
         );
@@ -499,7 +501,7 @@ conformance_tests! {
         left.reverse();
         assert_eq!(all(&b, &j).await, left);
         assert!(
-            record(b.executions.as_ref(), &j, running.execution_id)
+            record(b.executions.as_ref(), &j, running.execution_id())
                 .await
                 .is_some()
         );
@@ -552,7 +554,7 @@ conformance_tests! {
             all(&b, &j).await,
             vec![history[3].clone(), history[2].clone()]
         );
-        let record = record(b.executions.as_ref(), &j, running.execution_id).await;
+        let record = record(b.executions.as_ref(), &j, running.execution_id()).await;
         assert_eq!(record.map(|e| e.outcome), Some(None), "still in flight");
         assert!(matches!(
             b.executions

@@ -47,7 +47,7 @@ conformance_tests! {
         assert!(matches!(out[1], BeginOutcome::Skipped(_)), "{:?}", out[1]);
         let marker = stored(&b, &j).await.run_marker;
         assert_eq!(marker.running.map(|l| l.run_id), Some(first.message.run_id));
-        let skipped = record(b.executions.as_ref(), &j, second.execution_id).await.unwrap();
+        let skipped = record(b.executions.as_ref(), &j, second.execution_id()).await.unwrap();
         let outcome = skipped.outcome.expect("a skipped run is finished at once");
         assert_eq!(outcome.status, RunStatus::Skipped);
         assert!(outcome.error.unwrap().contains(&first.message.run_id.to_string()));
@@ -69,7 +69,7 @@ conformance_tests! {
         let current = stored(&b, &j).await;
         assert_eq!(current.run_marker.waiting.as_ref(), Some(&runs[1].message));
         assert!(
-            record(b.executions.as_ref(), &j, runs[1].execution_id).await.is_none(),
+            record(b.executions.as_ref(), &j, runs[1].execution_id()).await.is_none(),
             "a waiting run has no record yet"
         );
         // Released by the first run's end (the executor's rule), the waiting one holds it.
