@@ -253,7 +253,7 @@ pub struct AttemptStart {
 impl AttemptStart {
     pub fn new(message: RunMessage, started_at: DateTime<Utc>) -> Self {
         Self {
-            execution_id: ExecutionId::of(message.run_id, message.scheduled_at, message.attempt),
+            execution_id: message.execution_id(),
             message,
             started_at,
             job_read: None,

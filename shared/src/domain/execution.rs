@@ -80,6 +80,12 @@ impl RunMessage {
         Self::first_attempt(job, RunId::new(), Trigger::Manual, now)
     }
 
+    /// The id of the attempt this message stands for (`ExecutionId::of` its run and
+    /// attempt): the key its record is kept under.
+    pub fn execution_id(&self) -> super::ExecutionId {
+        super::ExecutionId::of(self.run_id, self.scheduled_at, self.attempt)
+    }
+
     /// The next attempt of the same run.
     pub fn retry(&self) -> Self {
         Self {

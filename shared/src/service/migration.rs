@@ -35,10 +35,10 @@ pub async fn export(
         .await?;
     let records = page
         .items
-        .iter()
+        .into_iter()
         .map(|j| JobRecord {
             run_marker: None,
-            ..JobRecord::from(&j.clone().as_of(now))
+            ..JobRecord::from(&j.as_of(now))
         })
         .collect();
     Ok(Export {

@@ -201,6 +201,14 @@ impl World {
         self.send(input).await;
     }
 
+    /// The job's schedule fires on time at `at` (the clock set to it), and the executor
+    /// handles what the queue then holds.
+    async fn fire_on_time(&self, job_id: &str, at: DateTime<Utc>) {
+        self.clock.set(at);
+        self.fire(job_id, at).await;
+        self.deliver().await;
+    }
+
     /// Puts a message body on the run queue.
     async fn send(&self, body: impl Into<String>) {
         self.clients
@@ -746,9 +754,7 @@ async fn a_run_that_arrives_early_goes_back_to_wait() {
 
     // One tick of the 1-minute schedule stands for two runs, 30 s apart.
     let next = at(&job, "next_run_at");
-    w.clock.set(next);
-    w.fire(&id, next).await;
-    w.deliver().await;
+    w.fire_on_time(&id, next).await;
     assert_eq!(w.receiver.received("/half").len(), 1);
     assert_eq!(
         w.delayed().await,
@@ -982,9 +988,7 @@ async fn drift_left_by_failed_inline_syncs_is_repaired_through_the_stream() {
     w.stream_to(&w.sync).await;
     let job = w.api.get(&format!("/jobs/{id}")).await.body["data"].clone();
     let next = at(&job, "next_run_at");
-    w.clock.set(next);
-    w.fire(&id, next).await;
-    w.deliver().await;
+    w.fire_on_time(&id, next).await;
     assert_eq!(w.receiver.received("/r").len(), 1);
     let run = w.stream_to(&w.sync).await;
     assert_eq!(run.report.records, 1, "the run's end: {run:?}");
@@ -996,9 +1000,7 @@ async fn drift_left_by_failed_inline_syncs_is_repaired_through_the_stream() {
 
     // A success after a success writes nothing on the job; the API still shows it ran.
     let second = next + chrono::Duration::hours(1);
-    w.clock.set(second);
-    w.fire(&id, second).await;
-    w.deliver().await;
+    w.fire_on_time(&id, second).await;
     assert_eq!(w.receiver.received("/r").len(), 2);
     let steady = w.stream_to(&w.sync).await;
     assert_eq!(steady.report.records, 0, "{steady:?}");
@@ -1194,9 +1196,7 @@ async fn the_runs_that_fire_are_the_upcoming_runs_and_the_preview() {
         "no run on the day 02:30 does not exist"
     );
     for t in &times {
-        w.clock.set(*t);
-        w.fire(&id, *t).await;
-        w.deliver().await;
+        w.fire_on_time(&id, *t).await;
     }
     let mut fired: Vec<String> = w
         .api
@@ -1326,9 +1326,7 @@ async fn a_window_bounds_the_runs_and_its_schedule() {
         .unwrap()
         .parse::<DateTime<Utc>>()
         .unwrap();
-    w.clock.set(late);
-    w.fire(&id, late).await;
-    w.deliver().await;
+    w.fire_on_time(&id, late).await;
     assert!(
         w.api.executions(&id).await.is_empty(),
         "nothing ran at ends_at"

@@ -70,11 +70,6 @@ fn sk(id: ExecutionId) -> String {
     id.to_string()
 }
 
-/// The key of the attempt a message stands for.
-fn attempt_id(m: &RunMessage) -> ExecutionId {
-    ExecutionId::of(m.run_id, m.scheduled_at, m.attempt)
-}
-
 fn decode_item(item: Item) -> StoreResult<Execution> {
     let item: ExecutionItem = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
         .map_err(|e| StoreError::Corrupt(format!("execution item: {e}")))?;
@@ -119,7 +114,7 @@ impl DynamoExecutionStore {
     }
 
     async fn recorded(&self, m: &RunMessage) -> StoreResult<Option<Execution>> {
-        self.get_item(Self::key(&m.team, m.job_id, attempt_id(m)))
+        self.get_item(Self::key(&m.team, m.job_id, m.execution_id()))
             .await
     }
 
